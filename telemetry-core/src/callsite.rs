@@ -1,0 +1,175 @@
+//! Macro call sites: one `static` per `#[count_usage]` or `#[timed]` use.
+//!
+//! The static carries the site's metadata, built in `const` context, and caches the slot the
+//! registry gave it. The first call resolves it on a cold path; every later call is one relaxed
+//! load of the cached slot, a branch, and the shard write. Every site is also collected by the
+//! linker into [`CALL_SITES`], so the registry lists metrics whose functions have not run yet.
+
+use crate::clock;
+use crate::metadata::{Location, MetricKind, Unit};
+use crate::registry::{
+    self, CounterCore, HistogramCore, NO_SLOT, Request, Storage, counter_add, histogram_record,
+};
+use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering::*};
+
+/// Every macro call site in the program, gathered at link time.
+#[linkme::distributed_slice]
+pub static CALL_SITES: [CallSite];
+
+/// The state of a call site's cache: 0 = not resolved yet, otherwise `slot + 1`
+/// (`NO_SLOT + 1` wraps to 0 and is stored as [`SHARED`]).
+const UNRESOLVED: u32 = 0;
+const SHARED: u32 = u32::MAX;
+
+/// One macro use. Built by the macros only; not a stable API.
+pub struct CallSite {
+    pub(crate) kind: MetricKind,
+    pub(crate) name: &'static str,
+    description: &'static str,
+    unit: Unit,
+    module_path: &'static str,
+    file: &'static str,
+    line: u32,
+    /// `slot + 1`, [`UNRESOLVED`] or [`SHARED`].
+    cached_slot: AtomicU32,
+    /// The `&'static CounterCore` or `&'static HistogramCore`, once resolved.
+    core: AtomicPtr<()>,
+}
+
+impl CallSite {
+    /// Metadata for one site. `name` has been checked by the macro.
+    #[allow(clippy::too_many_arguments)]
+    pub const fn new(
+        kind: MetricKind,
+        name: &'static str,
+        description: &'static str,
+        unit: Unit,
+        module_path: &'static str,
+        file: &'static str,
+        line: u32,
+    ) -> Self {
+        CallSite {
+            kind,
+            name,
+            description,
+            unit,
+            module_path,
+            file,
+            line,
+            cached_slot: AtomicU32::new(UNRESOLVED),
+            core: AtomicPtr::new(std::ptr::null_mut()),
+        }
+    }
+
+    pub(crate) fn request(&self) -> Request<'static> {
+        Request {
+            name: self.name,
+            kind: self.kind,
+            unit: self.unit,
+            description: self.description,
+            location: Location {
+                module_path: self.module_path.to_owned(),
+                file: self.file.to_owned(),
+                line: self.line,
+            },
+        }
+    }
+
+    pub(crate) fn cached(&self) -> Option<Storage> {
+        let core = self.core.load(Acquire);
+        if core.is_null() {
+            return None;
+        }
+        // SAFETY: `cache` stores a pointer of the type that matches `self.kind`.
+        Some(match self.kind {
+            MetricKind::Counter => Storage::Counter(unsafe { &*core.cast::<CounterCore>() }),
+            _ => Storage::Histogram(unsafe { &*core.cast::<HistogramCore>() }),
+        })
+    }
+
+    /// Stores the resolved storage; called under the registry lock.
+    pub(crate) fn cache(&'static self, storage: &Storage) {
+        let (core, slot) = match storage {
+            Storage::Counter(c) => ((*c as *const CounterCore).cast::<()>(), c.slot),
+            Storage::Histogram(h) => ((*h as *const HistogramCore).cast::<()>(), h.slot),
+            // The macros only make counter and histogram sites.
+            Storage::Gauge(_) | Storage::CallbackGauge(_) => return,
+        };
+        self.core.store(core.cast_mut(), Release);
+        let cached = if slot == NO_SLOT { SHARED } else { slot + 1 };
+        self.cached_slot.store(cached, Release);
+    }
+
+    fn counter_core(&'static self) -> &'static CounterCore {
+        match registry::registry().resolve_site(self) {
+            Storage::Counter(core) => core,
+            _ => unreachable!("a counter call site resolves to a counter"),
+        }
+    }
+
+    fn histogram_core(&'static self) -> &'static HistogramCore {
+        match registry::registry().resolve_site(self) {
+            Storage::Histogram(core) => core,
+            _ => unreachable!("a histogram call site resolves to a histogram"),
+        }
+    }
+
+    /// Counts one call (`#[count_usage]`).
+    #[inline(always)]
+    pub fn increment(&'static self) {
+        let cached = self.cached_slot.load(Relaxed);
+        if cached.wrapping_sub(1) < SHARED - 1 {
+            counter_add(cached - 1, 1, || self.counter_core());
+        } else {
+            self.increment_cold();
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn increment_cold(&'static self) {
+        let core = self.counter_core();
+        counter_add(core.slot, 1, || core);
+    }
+
+    /// Records one duration in nanoseconds (`#[timed]`).
+    #[inline(always)]
+    pub fn record(&'static self, nanos: u64) {
+        let cached = self.cached_slot.load(Relaxed);
+        if cached.wrapping_sub(1) < SHARED - 1 {
+            histogram_record(cached - 1, nanos, || self.histogram_core());
+        } else {
+            self.record_cold(nanos);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn record_cold(&'static self, nanos: u64) {
+        let core = self.histogram_core();
+        histogram_record(core.slot, nanos, || core);
+    }
+
+    /// Starts timing a call; the returned guard records the elapsed time when dropped, also on
+    /// early return, `?` and unwinding.
+    #[inline(always)]
+    pub fn start_timer(&'static self) -> TimerGuard {
+        TimerGuard {
+            site: self,
+            start: clock::now(),
+        }
+    }
+}
+
+/// Records the time since its creation into its call site's histogram when dropped.
+pub struct TimerGuard {
+    site: &'static CallSite,
+    start: u64,
+}
+
+impl Drop for TimerGuard {
+    #[inline(always)]
+    fn drop(&mut self) {
+        self.site.record(clock::elapsed_nanos(self.start));
+    }
+}

@@ -1,0 +1,259 @@
+//! The storage of one histogram's values: lazily allocated bucket groups plus sum, min and max.
+//!
+//! The same structure serves two writers:
+//! - a thread's own shard, written only by that thread (`record_owned`: plain loads and
+//!   stores, no locked instruction), read by snapshots under the registry lock;
+//! - the shared "retired" cells of a histogram, which receive the values of exited threads
+//!   and of threads whose shard is gone (`record_shared`: atomic read-modify-write).
+
+use crate::buckets::{BUCKETS, GROUP, GROUPS, bucket_index};
+use std::ptr;
+use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering::*};
+
+type Group = [AtomicU64; GROUP];
+
+fn new_group() -> *mut Group {
+    Box::into_raw(Box::new([const { AtomicU64::new(0) }; GROUP]))
+}
+
+/// One histogram's values. 496 bytes, plus 512 bytes for each power of two that holds values.
+pub(crate) struct HistogramCells {
+    sum: AtomicU64,
+    min: AtomicU64,
+    max: AtomicU64,
+    groups: [AtomicPtr<Group>; GROUPS],
+}
+
+impl HistogramCells {
+    pub(crate) const fn new() -> Self {
+        HistogramCells {
+            sum: AtomicU64::new(0),
+            min: AtomicU64::new(u64::MAX),
+            max: AtomicU64::new(0),
+            groups: [const { AtomicPtr::new(ptr::null_mut()) }; GROUPS],
+        }
+    }
+
+    /// Records `value` from the one thread that owns these cells.
+    #[inline(always)]
+    pub(crate) fn record_owned(&self, value: u64) {
+        let index = bucket_index(value);
+        let mut group = self.groups[index / GROUP].load(Relaxed);
+        if group.is_null() {
+            group = self.alloc_group_owned(index / GROUP);
+        }
+        // SAFETY: `group` is a live allocation owned by these cells; it is freed only when the
+        // cells are dropped, which needs `&mut self`.
+        let bucket = unsafe { &(*group)[index % GROUP] };
+        bucket.store(bucket.load(Relaxed) + 1, Relaxed);
+        self.sum
+            .store(self.sum.load(Relaxed).saturating_add(value), Relaxed);
+        if value < self.min.load(Relaxed) {
+            self.min.store(value, Relaxed);
+        }
+        if value > self.max.load(Relaxed) {
+            self.max.store(value, Relaxed);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn alloc_group_owned(&self, group: usize) -> *mut Group {
+        let fresh = new_group();
+        // Release: a snapshot that sees the pointer sees zeroed buckets.
+        self.groups[group].store(fresh, Release);
+        fresh
+    }
+
+    /// Records `value` from any thread.
+    pub(crate) fn record_shared(&self, value: u64) {
+        self.add_shared(bucket_index(value), 1);
+        self.sum.fetch_add(value, Relaxed);
+        self.min.fetch_min(value, Relaxed);
+        self.max.fetch_max(value, Relaxed);
+    }
+
+    fn add_shared(&self, index: usize, count: u64) {
+        let slot = &self.groups[index / GROUP];
+        let mut group = slot.load(Acquire);
+        if group.is_null() {
+            let fresh = new_group();
+            group = match slot.compare_exchange(ptr::null_mut(), fresh, AcqRel, Acquire) {
+                Ok(_) => fresh,
+                Err(existing) => {
+                    // SAFETY: `fresh` was never shared.
+                    drop(unsafe { Box::from_raw(fresh) });
+                    existing
+                }
+            };
+        }
+        // SAFETY: as in `record_owned`.
+        unsafe { &(*group)[index % GROUP] }.fetch_add(count, Relaxed);
+    }
+
+    /// Adds these cells into `into` with atomic operations (thread exit, capture start).
+    pub(crate) fn fold_into(&self, into: &HistogramCells) {
+        let mut any = false;
+        for (g, slot) in self.groups.iter().enumerate() {
+            let group = slot.load(Acquire);
+            if group.is_null() {
+                continue;
+            }
+            // SAFETY: as in `record_owned`.
+            for (i, bucket) in unsafe { &*group }.iter().enumerate() {
+                let n = bucket.load(Relaxed);
+                if n != 0 {
+                    into.add_shared(g * GROUP + i, n);
+                    any = true;
+                }
+            }
+        }
+        if any {
+            into.sum.fetch_add(self.sum.load(Relaxed), Relaxed);
+            into.min.fetch_min(self.min.load(Relaxed), Relaxed);
+            into.max.fetch_max(self.max.load(Relaxed), Relaxed);
+        }
+    }
+
+    /// Zeroes the cells; only the owning thread may call it, under the registry lock.
+    pub(crate) fn reset_owned(&self) {
+        for slot in &self.groups {
+            let group = slot.load(Relaxed);
+            if !group.is_null() {
+                // SAFETY: as in `record_owned`.
+                for bucket in unsafe { &*group } {
+                    bucket.store(0, Relaxed);
+                }
+            }
+        }
+        self.sum.store(0, Relaxed);
+        self.min.store(u64::MAX, Relaxed);
+        self.max.store(0, Relaxed);
+    }
+
+    /// Adds the current values into a plain accumulator (snapshots).
+    pub(crate) fn read_into(&self, acc: &mut HistogramAccumulator) {
+        for (g, slot) in self.groups.iter().enumerate() {
+            let group = slot.load(Acquire);
+            if group.is_null() {
+                continue;
+            }
+            let dense = acc.groups[g].get_or_insert_with(|| Box::new([0; GROUP]));
+            // SAFETY: as in `record_owned`.
+            for (total, bucket) in dense.iter_mut().zip(unsafe { &*group }) {
+                *total += bucket.load(Relaxed);
+            }
+        }
+        acc.sum = acc.sum.saturating_add(self.sum.load(Relaxed));
+        acc.min = acc.min.min(self.min.load(Relaxed));
+        acc.max = acc.max.max(self.max.load(Relaxed));
+    }
+
+    /// Bytes of heap and inline memory these cells use now.
+    pub(crate) fn memory_bytes(&self) -> usize {
+        let groups = self
+            .groups
+            .iter()
+            .filter(|g| !g.load(Relaxed).is_null())
+            .count();
+        std::mem::size_of::<Self>() + groups * std::mem::size_of::<Group>()
+    }
+}
+
+impl Drop for HistogramCells {
+    fn drop(&mut self) {
+        for slot in &mut self.groups {
+            let group = *slot.get_mut();
+            if !group.is_null() {
+                // SAFETY: allocated by `new_group`, and `&mut self` means no reader is left.
+                drop(unsafe { Box::from_raw(group) });
+            }
+        }
+    }
+}
+
+/// A plain (non-atomic) sum of histogram cells, turned into a snapshot at the end.
+pub(crate) struct HistogramAccumulator {
+    pub(crate) groups: [Option<Box<[u64; GROUP]>>; GROUPS],
+    pub(crate) sum: u64,
+    pub(crate) min: u64,
+    pub(crate) max: u64,
+}
+
+impl HistogramAccumulator {
+    pub(crate) fn new() -> Self {
+        HistogramAccumulator {
+            groups: [const { None }; GROUPS],
+            sum: 0,
+            min: u64::MAX,
+            max: 0,
+        }
+    }
+
+    /// Non-empty buckets as `(index, count)`, in index order.
+    pub(crate) fn nonzero_buckets(&self) -> impl Iterator<Item = (usize, u64)> + '_ {
+        self.groups
+            .iter()
+            .enumerate()
+            .filter_map(|(g, group)| group.as_ref().map(|d| (g, d)))
+            .flat_map(|(g, dense)| {
+                dense
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, n)| **n != 0)
+                    .map(move |(i, n)| (g * GROUP + i, *n))
+            })
+    }
+}
+
+const _: () = assert!(BUCKETS == GROUP * GROUPS);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owned_and_shared_records_agree_and_fold() {
+        let owned = HistogramCells::new();
+        let shared = HistogramCells::new();
+        for v in [0, 5, 1000, 1_000_000, 3_600_000_000_000] {
+            owned.record_owned(v);
+            shared.record_shared(v);
+        }
+        let (mut a, mut b) = (HistogramAccumulator::new(), HistogramAccumulator::new());
+        owned.read_into(&mut a);
+        shared.read_into(&mut b);
+        assert_eq!(
+            a.nonzero_buckets().collect::<Vec<_>>(),
+            b.nonzero_buckets().collect::<Vec<_>>()
+        );
+        assert_eq!((a.sum, a.min, a.max), (b.sum, b.min, b.max));
+        assert_eq!((a.min, a.max), (0, 3_600_000_000_000));
+
+        owned.fold_into(&shared);
+        owned.reset_owned();
+        let mut c = HistogramAccumulator::new();
+        shared.read_into(&mut c);
+        assert_eq!(c.nonzero_buckets().map(|(_, n)| n).sum::<u64>(), 10);
+        let mut d = HistogramAccumulator::new();
+        owned.read_into(&mut d);
+        assert_eq!(d.nonzero_buckets().count(), 0);
+    }
+
+    #[test]
+    fn a_one_ns_to_one_hour_histogram_fits_in_8_kib_in_its_usual_state() {
+        // Usual state: request latencies spanning 10 µs to 100 ms (14 powers of two).
+        let cells = HistogramCells::new();
+        let mut v = 10_000u64;
+        while v <= 100_000_000 {
+            cells.record_owned(v);
+            v += v / 50;
+        }
+        cells.record_owned(1);
+        assert!(
+            cells.memory_bytes() <= 8192,
+            "{} bytes",
+            cells.memory_bytes()
+        );
+    }
+}

@@ -1,0 +1,213 @@
+//! What a metric is: its kind, unit, name rule and descriptor.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// The kind of a metric.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MetricKind {
+    /// A monotonic `u64` count (calls, events). Never decreases.
+    Counter,
+    /// An `i64` value that is set or adjusted (open connections, projects in the system).
+    Gauge,
+    /// A distribution of `u64` values (durations in ns, sizes in bytes) in log-linear buckets.
+    Histogram,
+}
+
+impl MetricKind {
+    /// The lowercase name used in JSON and messages: `counter`, `gauge` or `histogram`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            MetricKind::Counter => "counter",
+            MetricKind::Gauge => "gauge",
+            MetricKind::Histogram => "histogram",
+        }
+    }
+}
+
+impl fmt::Display for MetricKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The unit of a metric's values. Two registrations of one name must agree on it.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Unit {
+    /// A plain count or a dimensionless value.
+    #[default]
+    None,
+    /// Nanoseconds: what `#[timed]` records.
+    Nanoseconds,
+    /// Bytes.
+    Bytes,
+    /// Seconds.
+    Seconds,
+}
+
+impl Unit {
+    /// The lowercase name used in JSON and messages (`none`, `nanoseconds`, `bytes`, `seconds`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Unit::None => "none",
+            Unit::Nanoseconds => "nanoseconds",
+            Unit::Bytes => "bytes",
+            Unit::Seconds => "seconds",
+        }
+    }
+}
+
+impl fmt::Display for Unit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where a metric was declared: the `module_path!()`, `file!()` and `line!()` of the call site
+/// or of the code that registered it at run time.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Location {
+    /// The Rust module path, e.g. `my_app::store`.
+    pub module_path: String,
+    /// The source file, relative to its crate's manifest directory as `file!()` gives it.
+    pub file: String,
+    /// The 1-based line number.
+    pub line: u32,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{} ({})", self.file, self.line, self.module_path)
+    }
+}
+
+/// Everything the registry knows about one metric, without its values.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Descriptor {
+    /// The metric name; see [`validate_name`] for the rule.
+    pub name: String,
+    /// Counter, gauge or histogram.
+    pub kind: MetricKind,
+    /// The unit of its values.
+    pub unit: Unit,
+    /// A one-line human description (empty if none was given).
+    pub description: String,
+    /// Every place that declares this metric: one per macro call site or run-time registration
+    /// site. Two call sites may share a metric only if they agree on kind and unit.
+    pub declared_at: Vec<Location>,
+}
+
+/// The longest accepted metric name, in bytes.
+pub const MAX_NAME_LEN: usize = 200;
+
+/// Why a metric name was rejected. Returned by [`validate_name`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InvalidName {
+    /// The rejected name.
+    pub name: String,
+    /// What is wrong with it.
+    pub reason: &'static str,
+}
+
+impl fmt::Display for InvalidName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "invalid metric name `{}`: {}; a name is segments of ASCII letters, digits and `_` \
+             (not starting with a digit) joined by `.` or `::`, e.g. `store.insert` or `my_app::search`",
+            self.name, self.reason
+        )
+    }
+}
+
+impl std::error::Error for InvalidName {}
+
+/// Checks a metric name against the naming rule.
+///
+/// A valid name is one or more *segments* joined by `.` or `::`. A segment is ASCII letters,
+/// digits and `_`, and does not start with a digit. At most [`MAX_NAME_LEN`] bytes.
+/// Examples: `store.insert`, `search.latency`, `my_app::store::insert.calls`.
+///
+/// The names that `#[count_usage]` and `#[timed]` derive when no `name` is given follow this
+/// rule: `{module_path}::{function}.calls` and `{module_path}::{function}.duration`.
+/// Exporters map names to their own alphabets (Prometheus: `.` and `::` become `_`).
+///
+/// # Errors
+/// [`InvalidName`] saying which part of the rule is broken.
+pub fn validate_name(name: &str) -> Result<(), InvalidName> {
+    let fail = |reason| {
+        Err(InvalidName {
+            name: name.to_owned(),
+            reason,
+        })
+    };
+    if name.is_empty() {
+        return fail("the name is empty");
+    }
+    if name.len() > MAX_NAME_LEN {
+        return fail("the name is longer than 200 bytes");
+    }
+    let bytes = name.as_bytes();
+    let mut i = 0;
+    let mut segment_start = true;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b == b'.' || (b == b':' && bytes.get(i + 1) == Some(&b':')) {
+            if segment_start {
+                return fail("a segment is empty (two separators in a row, or one at the start)");
+            }
+            segment_start = true;
+            i += if b == b'.' { 1 } else { 2 };
+            continue;
+        }
+        if !(b.is_ascii_alphanumeric() || b == b'_') {
+            return fail(
+                "it contains a character other than ASCII letters, digits, `_`, `.` and `::`",
+            );
+        }
+        if segment_start && b.is_ascii_digit() {
+            return fail("a segment starts with a digit");
+        }
+        segment_start = false;
+        i += 1;
+    }
+    if segment_start {
+        return fail("the name ends with a separator");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_dotted_and_path_names() {
+        for ok in [
+            "a",
+            "store.insert",
+            "my_app::store::insert.calls",
+            "_x.y_2",
+            "A.B",
+        ] {
+            assert_eq!(validate_name(ok), Ok(()), "{ok}");
+        }
+    }
+
+    #[test]
+    fn rejects_bad_names_with_a_reason() {
+        for bad in [
+            "", ".a", "a.", "a..b", "a:b", "a::", "1a", "a.1b", "a b", "a-b", "é",
+        ] {
+            let err = validate_name(bad).unwrap_err();
+            assert_eq!(err.name, bad);
+            assert!(err.to_string().contains("invalid metric name"), "{err}");
+        }
+        assert!(validate_name(&"a".repeat(201)).is_err());
+        assert!(validate_name(&"a".repeat(200)).is_ok());
+    }
+}

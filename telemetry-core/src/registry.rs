@@ -1,0 +1,581 @@
+//! The global registry: names to metrics, slots to cells, and the list of live thread shards.
+//!
+//! One mutex guards all of it. It is taken to register a metric (once per call site or handle),
+//! to adopt or retire a thread's shard (once per thread) and to take a snapshot; never on the hot
+//! path. No user code and no logging runs while it is held: a logger or a callback gauge that is
+//! itself instrumented would otherwise deadlock.
+
+use crate::callsite::CallSite;
+use crate::cells::{HistogramAccumulator, HistogramCells};
+use crate::metadata::{Descriptor, InvalidName, Location, MetricKind, Unit, validate_name};
+use crate::shard::{self, MAX_SLOTS, Shard};
+use crate::snapshot::{Family, HistogramSnapshot, Labels, Series, Snapshot};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::*};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+/// Marks a series that has no per-thread slot (the slot tables are full): it is recorded with
+/// shared atomics instead.
+pub(crate) const NO_SLOT: u32 = u32::MAX;
+
+/// A counter series: its slot in every shard, and the total of exited threads.
+pub(crate) struct CounterCore {
+    pub(crate) slot: u32,
+    pub(crate) retired: AtomicU64,
+}
+
+/// A histogram series: its slot in every shard, and the cells of exited threads.
+pub(crate) struct HistogramCore {
+    pub(crate) slot: u32,
+    pub(crate) retired: HistogramCells,
+}
+
+/// A gauge series: one shared value.
+pub(crate) struct GaugeCore {
+    pub(crate) value: AtomicI64,
+}
+
+/// A gauge read from a closure at snapshot time.
+pub(crate) type GaugeCallback = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+/// Where one series keeps its values.
+#[derive(Clone)]
+pub(crate) enum Storage {
+    Counter(&'static CounterCore),
+    Gauge(&'static GaugeCore),
+    CallbackGauge(GaugeCallback),
+    Histogram(&'static HistogramCore),
+}
+
+/// Why a registration was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RegistryError {
+    /// The name breaks the naming rule ([`crate::validate_name`]).
+    InvalidName(InvalidName),
+    /// The name is already registered as another kind of metric.
+    KindConflict {
+        /// The contested name.
+        name: String,
+        /// The kind it already has.
+        existing: MetricKind,
+        /// The kind that was asked for.
+        requested: MetricKind,
+        /// Where the existing metric was first declared.
+        existing_at: Location,
+    },
+    /// The name is already registered with another unit.
+    UnitConflict {
+        /// The contested name.
+        name: String,
+        /// The unit it already has.
+        existing: Unit,
+        /// The unit that was asked for.
+        requested: Unit,
+        /// Where the existing metric was first declared.
+        existing_at: Location,
+    },
+    /// A callback gauge of this name is already registered; a gauge has one source of values.
+    DuplicateCallback {
+        /// The contested name.
+        name: String,
+    },
+}
+
+impl fmt::Display for RegistryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RegistryError::InvalidName(e) => e.fmt(f),
+            RegistryError::KindConflict {
+                name,
+                existing,
+                requested,
+                existing_at,
+            } => write!(
+                f,
+                "metric `{name}` is already registered as a {existing} (declared at {existing_at}); \
+                 it cannot also be a {requested}: give one of them another name"
+            ),
+            RegistryError::UnitConflict {
+                name,
+                existing,
+                requested,
+                existing_at,
+            } => write!(
+                f,
+                "metric `{name}` is already registered with unit {existing} (declared at \
+                 {existing_at}); it cannot also have unit {requested}: give one of them another name"
+            ),
+            RegistryError::DuplicateCallback { name } => write!(
+                f,
+                "a callback gauge `{name}` is already registered; register it once and share it"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for RegistryError {}
+
+/// What a registration asks for.
+pub(crate) struct Request<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) kind: MetricKind,
+    pub(crate) unit: Unit,
+    pub(crate) description: &'a str,
+    pub(crate) location: Location,
+}
+
+struct Metric {
+    descriptor: Descriptor,
+    /// Series in label order; an unlabeled metric has one series with no labels.
+    series: BTreeMap<Labels, Storage>,
+}
+
+struct ShardPtr(*const Shard);
+// SAFETY: shards are written by their owning thread only and read under the registry lock.
+unsafe impl Send for ShardPtr {}
+
+struct State {
+    metrics: BTreeMap<String, Metric>,
+    counter_slots: Vec<&'static CounterCore>,
+    histogram_slots: Vec<&'static HistogramCore>,
+    shards: Vec<ShardPtr>,
+    call_sites_loaded: bool,
+}
+
+/// The process-wide registry. Reach it through the free functions of this crate
+/// ([`crate::snapshot`], [`crate::descriptors`], [`crate::Counter::register`], ...).
+pub(crate) struct Registry {
+    state: Mutex<State>,
+}
+
+static REGISTRY: Registry = Registry {
+    state: Mutex::new(State {
+        metrics: BTreeMap::new(),
+        counter_slots: Vec::new(),
+        histogram_slots: Vec::new(),
+        shards: Vec::new(),
+        call_sites_loaded: false,
+    }),
+};
+
+pub(crate) fn registry() -> &'static Registry {
+    &REGISTRY
+}
+
+/// Log lines produced under the lock, written after it is released.
+type Deferred = Vec<String>;
+
+fn emit(deferred: Deferred) {
+    for line in deferred {
+        log::error!(target: "telemetry", "{line}");
+    }
+}
+
+impl Registry {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // No code that can panic runs under the lock, but never let poisoning reach the host.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Locks and registers every macro call site that the linker collected, once.
+    fn lock_loaded(&self) -> (MutexGuard<'_, State>, Deferred) {
+        let mut state = self.lock();
+        let mut deferred = Vec::new();
+        if !state.call_sites_loaded {
+            state.call_sites_loaded = true;
+            for site in crate::callsite::CALL_SITES {
+                state.resolve_site(site, &mut deferred);
+            }
+        }
+        (state, deferred)
+    }
+
+    /// Registers a metric (or finds the existing one of the same name, kind and unit).
+    pub(crate) fn register(&self, request: Request<'_>) -> Result<Storage, RegistryError> {
+        let (mut state, deferred) = self.lock_loaded();
+        let result = state.register(&request, Labels::new(), None);
+        drop(state);
+        emit(deferred);
+        result
+    }
+
+    /// Registers a callback gauge.
+    pub(crate) fn register_callback(
+        &self,
+        request: Request<'_>,
+        callback: GaugeCallback,
+    ) -> Result<(), RegistryError> {
+        let (mut state, deferred) = self.lock_loaded();
+        let result = state
+            .register(&request, Labels::new(), Some(callback))
+            .map(drop);
+        drop(state);
+        emit(deferred);
+        result
+    }
+
+    /// Resolves a call site to its storage (cold path of the macros).
+    pub(crate) fn resolve_site(&self, site: &'static CallSite) -> Storage {
+        let (mut state, mut deferred) = self.lock_loaded();
+        let storage = state.resolve_site(site, &mut deferred);
+        drop(state);
+        emit(deferred);
+        storage
+    }
+
+    /// Every descriptor, in name order.
+    pub(crate) fn descriptors(&self) -> Vec<Descriptor> {
+        let (state, deferred) = self.lock_loaded();
+        let out = state
+            .metrics
+            .values()
+            .map(|m| m.descriptor.clone())
+            .collect();
+        drop(state);
+        emit(deferred);
+        out
+    }
+
+    pub(crate) fn adopt_shard(&self, shard: *const Shard) {
+        crate::report::mark_started();
+        self.lock().shards.push(ShardPtr(shard));
+    }
+
+    /// Folds an exiting thread's shard into the retired totals and frees it.
+    pub(crate) fn retire_shard(&self, shard: *const Shard) {
+        let mut state = self.lock();
+        // SAFETY: the shard is alive until `free` below; only this (its owning) thread writes it.
+        state.fold(unsafe { &*shard });
+        state.shards.retain(|s| s.0 != shard);
+        drop(state);
+        // SAFETY: no longer in the list nor in the thread-local; freed once.
+        unsafe { shard::free(shard) };
+    }
+
+    /// Folds the calling thread's shard into the retired totals and zeroes it, so that what the
+    /// thread records next can be read from the shard alone (scoped capture).
+    pub(crate) fn fold_and_reset(&self, shard: &Shard) {
+        let state = self.lock();
+        state.fold(shard);
+        shard.reset_owned();
+    }
+
+    /// A snapshot of everything (`shard == None`) or of one thread's shard only.
+    pub(crate) fn snapshot(&self, only: Option<&Shard>) -> Snapshot {
+        let (state, deferred) = self.lock_loaded();
+        let (snapshot, callbacks) = state.snapshot(only);
+        drop(state);
+        emit(deferred);
+        evaluate_callbacks(snapshot, callbacks)
+    }
+
+    /// Bytes used by live thread shards: `(shards, total bytes)`.
+    pub(crate) fn shard_memory(&self) -> (usize, usize) {
+        let state = self.lock();
+        // SAFETY: shards in the list are alive while the lock is held.
+        let bytes = state
+            .shards
+            .iter()
+            .map(|s| unsafe { &*s.0 }.memory_bytes())
+            .sum();
+        (state.shards.len(), bytes)
+    }
+}
+
+fn evaluate_callbacks(mut snapshot: Snapshot, callbacks: Vec<(String, GaugeCallback)>) -> Snapshot {
+    let mut failures = Vec::new();
+    for (name, callback) in callbacks {
+        // A panicking callback must not unwind into the code that asked for a snapshot.
+        match catch_unwind(AssertUnwindSafe(|| callback())) {
+            Ok(value) => {
+                if let Some(family) = snapshot.gauges.get_mut(&name) {
+                    family.series.push(Series {
+                        labels: Labels::new(),
+                        value,
+                    });
+                }
+            }
+            Err(_) => failures.push(name),
+        }
+    }
+    for name in failures {
+        log::error!(target: "telemetry", "callback gauge `{name}` panicked; it is left out of this snapshot");
+    }
+    snapshot
+}
+
+impl State {
+    fn register(
+        &mut self,
+        request: &Request<'_>,
+        labels: Labels,
+        callback: Option<GaugeCallback>,
+    ) -> Result<Storage, RegistryError> {
+        validate_name(request.name).map_err(RegistryError::InvalidName)?;
+        if let Some(metric) = self.metrics.get_mut(request.name) {
+            let existing = &metric.descriptor;
+            if existing.kind != request.kind {
+                return Err(RegistryError::KindConflict {
+                    name: request.name.to_owned(),
+                    existing: existing.kind,
+                    requested: request.kind,
+                    existing_at: existing.declared_at[0].clone(),
+                });
+            }
+            if existing.unit != request.unit {
+                return Err(RegistryError::UnitConflict {
+                    name: request.name.to_owned(),
+                    existing: existing.unit,
+                    requested: request.unit,
+                    existing_at: existing.declared_at[0].clone(),
+                });
+            }
+            let has_callback = metric
+                .series
+                .values()
+                .any(|s| matches!(s, Storage::CallbackGauge(_)));
+            if callback.is_some() || has_callback {
+                return Err(RegistryError::DuplicateCallback {
+                    name: request.name.to_owned(),
+                });
+            }
+            let descriptor = &mut metric.descriptor;
+            if descriptor.description.is_empty() {
+                descriptor.description = request.description.to_owned();
+            }
+            if !descriptor.declared_at.contains(&request.location) {
+                descriptor.declared_at.push(request.location.clone());
+            }
+            if let Some(storage) = metric.series.get(&labels) {
+                return Ok(storage.clone());
+            }
+        }
+        let storage = match callback {
+            Some(callback) => Storage::CallbackGauge(callback),
+            None => self.new_storage(request.kind),
+        };
+        let metric = self
+            .metrics
+            .entry(request.name.to_owned())
+            .or_insert_with(|| Metric {
+                descriptor: Descriptor {
+                    name: request.name.to_owned(),
+                    kind: request.kind,
+                    unit: request.unit,
+                    description: request.description.to_owned(),
+                    declared_at: vec![request.location.clone()],
+                },
+                series: BTreeMap::new(),
+            });
+        metric.series.insert(labels, storage.clone());
+        Ok(storage)
+    }
+
+    /// New cells for a series. They are leaked on purpose: metrics live as long as the process,
+    /// and call sites and handles keep `'static` references to them.
+    fn new_storage(&mut self, kind: MetricKind) -> Storage {
+        match kind {
+            MetricKind::Counter => {
+                let slot = next_slot(self.counter_slots.len());
+                let core: &'static CounterCore = Box::leak(Box::new(CounterCore {
+                    slot,
+                    retired: AtomicU64::new(0),
+                }));
+                if slot != NO_SLOT {
+                    self.counter_slots.push(core);
+                }
+                Storage::Counter(core)
+            }
+            MetricKind::Histogram => {
+                let slot = next_slot(self.histogram_slots.len());
+                let core: &'static HistogramCore = Box::leak(Box::new(HistogramCore {
+                    slot,
+                    retired: HistogramCells::new(),
+                }));
+                if slot != NO_SLOT {
+                    self.histogram_slots.push(core);
+                }
+                Storage::Histogram(core)
+            }
+            MetricKind::Gauge => Storage::Gauge(Box::leak(Box::new(GaugeCore {
+                value: AtomicI64::new(0),
+            }))),
+        }
+    }
+
+    /// Registers a call site, and caches its storage in it. A site whose name conflicts with
+    /// another metric keeps its values under `{name}.conflicting_{kind}` and the conflict is
+    /// logged: a macro cannot return an error, and dropping its values would lose data.
+    fn resolve_site(&mut self, site: &'static CallSite, deferred: &mut Deferred) -> Storage {
+        if let Some(storage) = site.cached() {
+            return storage;
+        }
+        let request = site.request();
+        let storage = match self.register(&request, Labels::new(), None) {
+            Ok(storage) => storage,
+            Err(error) => {
+                let fallback = format!("{}.conflicting_{}", site.name, site.kind);
+                deferred.push(format!(
+                    "{error}; values of the call site at {} are kept under `{fallback}`",
+                    request.location
+                ));
+                let renamed = Request {
+                    name: &fallback,
+                    ..request
+                };
+                self.register(&renamed, Labels::new(), None)
+                    .unwrap_or_else(|_| self.new_storage(site.kind))
+            }
+        };
+        site.cache(&storage);
+        storage
+    }
+
+    fn fold(&self, shard: &Shard) {
+        shard.counters.for_each(|slot, cell| {
+            let n = cell.load(Relaxed);
+            if n != 0 {
+                self.counter_slots[slot as usize]
+                    .retired
+                    .fetch_add(n, Relaxed);
+            }
+        });
+        shard.for_each_histogram(|slot, cells| {
+            cells.fold_into(&self.histogram_slots[slot as usize].retired)
+        });
+    }
+
+    fn snapshot(&self, only: Option<&Shard>) -> (Snapshot, Vec<(String, GaugeCallback)>) {
+        // Dense per-slot totals first: one pass over each shard's cells.
+        let mut counters = vec![0u64; self.counter_slots.len()];
+        let mut histograms: Vec<Option<HistogramAccumulator>> =
+            (0..self.histogram_slots.len()).map(|_| None).collect();
+        let mut add_shard = |shard: &Shard| {
+            shard.counters.for_each(|slot, cell| {
+                if let Some(total) = counters.get_mut(slot as usize) {
+                    *total += cell.load(Relaxed);
+                }
+            });
+            shard.for_each_histogram(|slot, cells| {
+                if let Some(acc) = histograms.get_mut(slot as usize) {
+                    cells.read_into(acc.get_or_insert_with(HistogramAccumulator::new));
+                }
+            });
+        };
+        match only {
+            Some(shard) => add_shard(shard),
+            None => {
+                for shard in &self.shards {
+                    // SAFETY: shards in the list are alive while the lock is held.
+                    add_shard(unsafe { &*shard.0 });
+                }
+            }
+        }
+
+        let mut snapshot = Snapshot::default();
+        let mut callbacks = Vec::new();
+        for (name, metric) in &self.metrics {
+            let d = &metric.descriptor;
+            match d.kind {
+                MetricKind::Counter => {
+                    let series = metric.series.iter().filter_map(|(labels, storage)| {
+                        let Storage::Counter(core) = storage else {
+                            return None;
+                        };
+                        let shards = counters.get(core.slot as usize).copied().unwrap_or(0);
+                        let retired = if only.is_some() {
+                            0
+                        } else {
+                            core.retired.load(Relaxed)
+                        };
+                        Some(Series {
+                            labels: labels.clone(),
+                            value: retired + shards,
+                        })
+                    });
+                    snapshot
+                        .counters
+                        .insert(name.clone(), family(d, series.collect()));
+                }
+                MetricKind::Gauge => {
+                    let mut series = Vec::new();
+                    for (labels, storage) in &metric.series {
+                        match storage {
+                            Storage::Gauge(core) => series.push(Series {
+                                labels: labels.clone(),
+                                value: core.value.load(Relaxed),
+                            }),
+                            Storage::CallbackGauge(cb) => {
+                                callbacks.push((name.clone(), cb.clone()))
+                            }
+                            _ => {}
+                        }
+                    }
+                    snapshot.gauges.insert(name.clone(), family(d, series));
+                }
+                MetricKind::Histogram => {
+                    let series = metric.series.iter().filter_map(|(labels, storage)| {
+                        let Storage::Histogram(core) = storage else {
+                            return None;
+                        };
+                        let mut acc = HistogramAccumulator::new();
+                        if let Some(Some(shards)) = histograms.get_mut(core.slot as usize) {
+                            std::mem::swap(&mut acc, shards);
+                        }
+                        if only.is_none() {
+                            core.retired.read_into(&mut acc);
+                        }
+                        Some(Series {
+                            labels: labels.clone(),
+                            value: HistogramSnapshot::from_accumulator(&acc),
+                        })
+                    });
+                    snapshot
+                        .histograms
+                        .insert(name.clone(), family(d, series.collect()));
+                }
+            }
+        }
+        (snapshot, callbacks)
+    }
+}
+
+fn family<V>(descriptor: &Descriptor, series: Vec<Series<V>>) -> Family<V> {
+    Family {
+        unit: descriptor.unit,
+        description: descriptor.description.clone(),
+        series,
+    }
+}
+
+fn next_slot(used: usize) -> u32 {
+    if used < MAX_SLOTS as usize {
+        used as u32
+    } else {
+        NO_SLOT
+    }
+}
+
+/// Adds `n` to a counter series: to the calling thread's shard, or to the shared total if the
+/// series has no slot or the thread is exiting.
+#[inline(always)]
+pub(crate) fn counter_add(slot: u32, n: u64, core: impl FnOnce() -> &'static CounterCore) {
+    if slot == NO_SLOT || shard::with_local(|s| s.add(slot, n)).is_none() {
+        core().retired.fetch_add(n, Relaxed);
+    }
+}
+
+/// Records `value` into a histogram series; the counterpart of [`counter_add`].
+#[inline(always)]
+pub(crate) fn histogram_record(
+    slot: u32,
+    value: u64,
+    core: impl FnOnce() -> &'static HistogramCore,
+) {
+    if slot == NO_SLOT || shard::with_local(|s| s.record(slot, value)).is_none() {
+        core().retired.record_shared(value);
+    }
+}

@@ -1,0 +1,174 @@
+//! The report: what a product sends (or writes, or logs) about one installation.
+
+use crate::snapshot::Snapshot;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+use std::time::{Instant, SystemTime};
+use uuid::Uuid;
+
+/// The version of the report's JSON shape. It changes only when a field is removed or changes
+/// meaning; new optional fields keep the version.
+pub const REPORT_SCHEMA_VERSION: u32 = 1;
+
+static STARTED: LazyLock<Instant> = LazyLock::new(Instant::now);
+static INSTANCE_ID: LazyLock<Uuid> = LazyLock::new(Uuid::new_v4);
+
+/// Notes the process start; called when the first thread records, so that
+/// [`uptime`] counts from there even if no report is made for hours.
+pub(crate) fn mark_started() {
+    LazyLock::force(&STARTED);
+}
+
+/// A random id made at the first use in each process and never stored (the Qdrant seed's
+/// instance id): it tells reports of one run apart and nothing else.
+pub fn instance_id() -> Uuid {
+    *INSTANCE_ID
+}
+
+/// Time since the telemetry runtime was first used in this process (normally at start-up).
+pub fn uptime() -> std::time::Duration {
+    STARTED.elapsed()
+}
+
+/// The name and version of a program, for the `framework` and `application` sections.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Application {
+    /// The name, e.g. `my-server`.
+    pub name: String,
+    /// The version, e.g. `1.4.2`.
+    pub version: String,
+}
+
+impl Application {
+    /// An application of this name and version.
+    pub fn new(name: impl Into<String>, version: impl Into<String>) -> Self {
+        Application {
+            name: name.into(),
+            version: version.into(),
+        }
+    }
+}
+
+/// The calling crate as an [`Application`]: its Cargo package name and version.
+#[macro_export]
+macro_rules! application {
+    () => {
+        $crate::Application::new(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"))
+    };
+}
+
+/// One report: who is reporting and what it measured.
+///
+/// # JSON shape (schema version 1)
+/// ```json
+/// {
+///   "schema_version": 1,
+///   "framework":   { "name": "telemetry-core", "version": "0.1.0" },
+///   "application": { "name": "docstore", "version": "1.2.0" },
+///   "instance_id": "81e9ca2a-8acc-41ed-b9d0-65a652b36801",
+///   "timestamp": "2026-11-22T01:10:02Z",
+///   "uptime_seconds": 71,
+///   "sections": { "configuration": { "cluster_size": 1 } },
+///   "metrics": { "counters": { … }, "gauges": { … }, "histograms": { … } }
+/// }
+/// ```
+/// `sections` holds the product's own parts (like the EventStoreDB seed's `configuration` or
+/// `database`) and is omitted when empty; `metrics` is a [`Snapshot`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// [`REPORT_SCHEMA_VERSION`] when made by this version.
+    pub schema_version: u32,
+    /// This framework's name and version.
+    pub framework: Application,
+    /// The reporting application.
+    pub application: Application,
+    /// The per-process random id ([`instance_id`]).
+    pub instance_id: Uuid,
+    /// When the report was made, RFC 3339 in UTC with whole seconds.
+    pub timestamp: String,
+    /// Whole seconds since start-up ([`uptime`]).
+    pub uptime_seconds: u64,
+    /// Product-defined sections, by name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sections: BTreeMap<String, serde_json::Value>,
+    /// The metric values.
+    pub metrics: Snapshot,
+}
+
+impl Report {
+    /// A report for `application` holding `metrics`, stamped now.
+    pub fn new(application: Application, metrics: Snapshot) -> Self {
+        Report {
+            schema_version: REPORT_SCHEMA_VERSION,
+            framework: Application::new(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION")),
+            application,
+            instance_id: instance_id(),
+            timestamp: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+            uptime_seconds: uptime().as_secs(),
+            sections: BTreeMap::new(),
+            metrics,
+        }
+    }
+
+    /// A report for `application` with a fresh global [`crate::snapshot()`].
+    pub fn collect(application: Application) -> Self {
+        Self::new(application, crate::snapshot())
+    }
+
+    /// Adds (or replaces) product section `name`, serialized from `value`.
+    ///
+    /// # Errors
+    /// The serialization error if `value`'s `Serialize` implementation fails (for example a
+    /// map with non-string keys); the report is left unchanged.
+    pub fn add_section(
+        &mut self,
+        name: impl Into<String>,
+        value: &impl Serialize,
+    ) -> Result<&mut Self, serde_json::Error> {
+        let value = serde_json::to_value(value)?;
+        self.sections.insert(name.into(), value);
+        Ok(self)
+    }
+
+    /// The report as compact JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|e| unserializable(e))
+    }
+
+    /// The report as indented JSON, for people.
+    pub fn to_json_pretty(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| unserializable(e))
+    }
+}
+
+/// All fields are plain data with string map keys, so serialization cannot fail; should that
+/// ever change, the report degrades to a JSON error object instead of panicking.
+fn unserializable(error: serde_json::Error) -> String {
+    serde_json::json!({ "error": format!("report could not be serialized: {error}") }).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_round_trip_with_sections() {
+        let mut report = Report::new(Application::new("app", "1.0.0"), Snapshot::default());
+        report
+            .add_section("configuration", &serde_json::json!({"cluster_size": 3}))
+            .unwrap();
+        let back: Report = serde_json::from_str(&report.to_json()).unwrap();
+        assert_eq!(back, report);
+        assert_eq!(back.schema_version, REPORT_SCHEMA_VERSION);
+        assert_eq!(back.instance_id, instance_id());
+        assert!(
+            report.timestamp.ends_with('Z') && report.timestamp.len() == 20,
+            "{}",
+            report.timestamp
+        );
+        let json: serde_json::Value = serde_json::from_str(&report.to_json_pretty()).unwrap();
+        assert_eq!(json["sections"]["configuration"]["cluster_size"], 3);
+        assert_eq!(json["framework"]["name"], "telemetry-core");
+    }
+}

@@ -1,0 +1,127 @@
+//! Parsing the attribute's arguments: `name = "..."`, `description = "..."`.
+
+use proc_macro2::{Span, TokenStream};
+use syn::parse::Parser;
+use syn::{Expr, ExprLit, Lit, LitStr};
+
+/// Which macro is expanding.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Macro {
+    CountUsage,
+    Timed,
+}
+
+impl Macro {
+    /// The attribute as the user writes it, for messages.
+    pub(crate) fn attr(self) -> &'static str {
+        match self {
+            Macro::CountUsage => "#[count_usage]",
+            Macro::Timed => "#[timed]",
+        }
+    }
+
+    /// The identifier of the attribute.
+    pub(crate) fn ident(self) -> &'static str {
+        match self {
+            Macro::CountUsage => "count_usage",
+            Macro::Timed => "timed",
+        }
+    }
+
+    /// The suffix of a derived name.
+    pub(crate) fn suffix(self) -> &'static str {
+        match self {
+            Macro::CountUsage => ".calls",
+            Macro::Timed => ".duration",
+        }
+    }
+}
+
+/// The parsed arguments.
+#[derive(Default)]
+pub(crate) struct Args {
+    pub(crate) name: Option<LitStr>,
+    pub(crate) description: Option<LitStr>,
+}
+
+/// Parses the arguments, collecting every error.
+pub(crate) fn parse(which: Macro, tokens: TokenStream) -> Result<Args, syn::Error> {
+    let mut args = Args::default();
+    let mut errors: Option<syn::Error> = None;
+    let mut push = |e: syn::Error| match &mut errors {
+        Some(all) => all.combine(e),
+        None => errors = Some(e),
+    };
+    let parser = syn::meta::parser(|meta| {
+        let key = meta
+            .path
+            .get_ident()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        let slot = match key.as_str() {
+            "name" => &mut args.name,
+            "description" => &mut args.description,
+            _ => {
+                let shown = quote::ToTokens::to_token_stream(&meta.path)
+                    .to_string()
+                    .replace(' ', "");
+                return Err(meta.error(format!(
+                    "unknown key `{shown}`: {} accepts `name = \"...\"` and `description = \"...\"`",
+                    which.attr()
+                )));
+            }
+        };
+        let expr: Expr = meta.value()?.parse()?;
+        let Expr::Lit(ExprLit {
+            lit: Lit::Str(lit), ..
+        }) = expr
+        else {
+            push(syn::Error::new_spanned(
+                &expr,
+                format!("`{key}` must be a string literal, e.g. `{key} = \"store.insert\"`"),
+            ));
+            return Ok(());
+        };
+        if slot.is_some() {
+            push(syn::Error::new(
+                lit.span(),
+                format!("`{key}` is given twice: keep one"),
+            ));
+        }
+        *slot = Some(lit);
+        Ok(())
+    });
+    if let Err(e) = parser.parse2(tokens) {
+        push(e);
+    }
+    match errors {
+        Some(e) => Err(e),
+        None => Ok(args),
+    }
+}
+
+/// The explicit name of a sibling attribute (`#[timed(name = "...")]` next to
+/// `#[count_usage]`), if it has one and it parses.
+pub(crate) fn sibling_name(which: Macro, attrs: &[syn::Attribute]) -> Option<(Macro, LitStr)> {
+    let other = match which {
+        Macro::CountUsage => Macro::Timed,
+        Macro::Timed => Macro::CountUsage,
+    };
+    attrs.iter().find_map(|attr| {
+        let last = attr.path().segments.last()?;
+        if last.ident != other.ident() {
+            return None;
+        }
+        let tokens = match &attr.meta {
+            syn::Meta::List(list) => list.tokens.clone(),
+            _ => TokenStream::new(),
+        };
+        let name = parse(other, tokens).ok()?.name?;
+        Some((other, name))
+    })
+}
+
+/// A span for messages about the attribute as a whole.
+pub(crate) fn call_site() -> Span {
+    Span::call_site()
+}

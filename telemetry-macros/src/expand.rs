@@ -1,0 +1,104 @@
+//! Code generation: one `static` call site per use, and one statement at the top of the body.
+
+use crate::attr::{self, Args, Macro};
+use crate::{fallback, valid};
+use proc_macro2::TokenStream;
+use quote::quote;
+use syn::{ItemFn, LitStr, parse_quote};
+
+pub(crate) fn instrument(which: Macro, args: TokenStream, item: TokenStream) -> TokenStream {
+    let parsed = attr::parse(which, args);
+    let function = match valid::function(which, item.clone()) {
+        Ok(function) => function,
+        Err(error) => {
+            let error = match parsed {
+                Err(mut e) => {
+                    e.combine(error);
+                    e
+                }
+                Ok(_) => error,
+            };
+            return fallback::emit(error, item);
+        }
+    };
+    let args = match parsed {
+        Ok(args) => args,
+        Err(error) => return fallback::emit(error, item),
+    };
+    if let Err(error) = valid::check(which, &function, &args) {
+        return fallback::emit(error, item);
+    }
+    expand(which, function, &args)
+}
+
+fn expand(which: Macro, mut function: ItemFn, args: &Args) -> TokenStream {
+    let name = match &args.name {
+        Some(name) => quote!(#name),
+        None => {
+            let ident = function.sig.ident.to_string();
+            let ident = ident.strip_prefix("r#").unwrap_or(&ident);
+            let tail = format!("::{ident}{}", which.suffix());
+            quote!(::core::concat!(::core::module_path!(), #tail))
+        }
+    };
+    let description = args
+        .description
+        .clone()
+        .unwrap_or_else(|| LitStr::new(&doc_summary(&function.attrs), attr::call_site()));
+    let (kind, unit, prelude) = match which {
+        Macro::CountUsage => (
+            quote!(Counter),
+            quote!(None),
+            quote!(__TELEMETRY_SITE.increment()),
+        ),
+        Macro::Timed => (
+            quote!(Histogram),
+            quote!(Nanoseconds),
+            quote!(__TELEMETRY_SITE.start_timer()),
+        ),
+    };
+    let local = match which {
+        Macro::CountUsage => quote!(_),
+        Macro::Timed => quote!(__telemetry_timer),
+    };
+    let statement: syn::Stmt = parse_quote! {
+        #[allow(unused_qualifications)]
+        let #local = {
+            #[::telemetry_core::__private::linkme::distributed_slice(::telemetry_core::__private::CALL_SITES)]
+            #[linkme(crate = ::telemetry_core::__private::linkme)]
+            static __TELEMETRY_SITE: ::telemetry_core::__private::CallSite =
+                ::telemetry_core::__private::CallSite::new(
+                    ::telemetry_core::__private::MetricKind::#kind,
+                    #name,
+                    #description,
+                    ::telemetry_core::__private::Unit::#unit,
+                    ::core::module_path!(),
+                    ::core::file!(),
+                    ::core::line!(),
+                );
+            #prelude
+        };
+    };
+    function.block.stmts.insert(0, statement);
+    quote!(#function)
+}
+
+/// The first non-empty line of the doc comment, trimmed.
+fn doc_summary(attrs: &[syn::Attribute]) -> String {
+    attrs
+        .iter()
+        .filter(|a| a.path().is_ident("doc"))
+        .filter_map(|a| match &a.meta {
+            syn::Meta::NameValue(nv) => match &nv.value {
+                syn::Expr::Lit(syn::ExprLit {
+                    lit: syn::Lit::Str(s),
+                    ..
+                }) => Some(s.value()),
+                _ => None,
+            },
+            _ => None,
+        })
+        .flat_map(|doc| doc.lines().map(|l| l.trim().to_owned()).collect::<Vec<_>>())
+        .find(|line| !line.is_empty())
+        .unwrap_or_default()
+}
