@@ -133,12 +133,12 @@ impl Report {
 
     /// The report as compact JSON.
     pub fn to_json(&self) -> String {
-        serde_json::to_string(self).unwrap_or_else(|e| unserializable(e))
+        serde_json::to_string(self).unwrap_or_else(unserializable)
     }
 
     /// The report as indented JSON, for people.
     pub fn to_json_pretty(&self) -> String {
-        serde_json::to_string_pretty(self).unwrap_or_else(|e| unserializable(e))
+        serde_json::to_string_pretty(self).unwrap_or_else(unserializable)
     }
 }
 

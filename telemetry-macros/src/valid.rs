@@ -57,20 +57,21 @@ pub(crate) fn check(which: Macro, function: &ItemFn, args: &Args) -> Result<(), 
                 ),
             ));
         }
-        if let Some((other, sibling)) = sibling_name(which, &function.attrs) {
-            if sibling.value() == name.value() {
-                errors.push(syn::Error::new(
-                    name.span(),
-                    format!(
-                        "{} and {} on one function need different names: a counter and a \
-                         histogram cannot share `{}`; e.g. name = \"{0}.calls\" and name = \"{0}.duration\"",
-                        which.attr(),
-                        other.attr(),
-                        name.value()
-                    )
-                    .replace("{0}", &name.value()),
-                ));
-            }
+        if let Some((other, sibling)) = sibling_name(which, &function.attrs)
+            && sibling.value() == name.value()
+        {
+            let span = name.span();
+            let name = name.value();
+            errors.push(syn::Error::new(
+                span,
+                format!(
+                    "{} and {} on one function need different names: a counter and a \
+                         histogram cannot share `{name}`; e.g. name = \"{name}.calls\" and \
+                         name = \"{name}.duration\"",
+                    which.attr(),
+                    other.attr(),
+                ),
+            ));
         }
     }
     let mut errors = errors.into_iter();

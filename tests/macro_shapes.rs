@@ -1,0 +1,288 @@
+//! `#[count_usage]` and `#[timed]` on every function shape users write.
+#![deny(warnings)]
+
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+use telemetry_core::testing::capture;
+use telemetry_core::{count_usage, timed};
+
+/// Drives a future to completion on this thread (enough for futures that wake themselves).
+fn block_on<F: Future>(future: F) -> F::Output {
+    let mut future = pin!(future);
+    let mut cx = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+            return out;
+        }
+    }
+}
+
+/// Yields once, so the future is polled at least twice.
+struct YieldOnce(bool);
+impl Future for YieldOnce {
+    type Output = ();
+    fn poll(mut self: std::pin::Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
+        if self.0 {
+            Poll::Ready(())
+        } else {
+            self.0 = true;
+            Poll::Pending
+        }
+    }
+}
+
+/// Adds one.
+#[count_usage]
+#[timed]
+fn free_fn(x: u32) -> u32 {
+    x + 1
+}
+
+#[count_usage(name = "shapes.generic")]
+#[timed(name = "shapes.generic.duration")]
+fn generic<T, U>(t: T, u: U) -> (T, U)
+where
+    T: Clone + std::fmt::Debug,
+    U: Default,
+{
+    (t.clone(), u)
+}
+
+#[count_usage(name = "shapes.impl_trait")]
+fn evens(n: u32) -> impl Iterator<Item = u32> {
+    (0..n).filter(|x| x % 2 == 0)
+}
+
+#[timed(name = "shapes.async")]
+#[count_usage(name = "shapes.async.calls")]
+async fn fetch(x: u32) -> u32 {
+    YieldOnce(false).await;
+    std::thread::sleep(std::time::Duration::from_millis(2));
+    YieldOnce(false).await;
+    x * 2
+}
+
+#[count_usage(name = "shapes.unsafe")]
+unsafe fn read_raw(p: *const u32) -> u32 {
+    // SAFETY: callers pass a valid pointer.
+    unsafe { *p }
+}
+
+struct Store {
+    docs: Vec<String>,
+}
+
+impl Store {
+    #[count_usage(name = "shapes.new")]
+    fn new() -> Self {
+        Store { docs: Vec::new() }
+    }
+
+    #[count_usage(name = "shapes.by_ref")]
+    fn len(&self) -> usize {
+        self.docs.len()
+    }
+
+    #[count_usage(name = "shapes.by_mut")]
+    #[timed(name = "shapes.by_mut.duration")]
+    fn push(&mut self, doc: &str) {
+        self.docs.push(doc.to_owned());
+    }
+
+    #[count_usage(name = "shapes.by_value")]
+    fn into_docs(self) -> Vec<String> {
+        self.docs
+    }
+
+    #[count_usage(name = "shapes.async_method")]
+    async fn count_async(&self) -> usize {
+        YieldOnce(false).await;
+        self.docs.len()
+    }
+}
+
+trait Backend {
+    fn get(&self, key: u32) -> Option<u32>;
+}
+
+struct Memory;
+
+impl Backend for Memory {
+    /// Looks a key up.
+    #[count_usage(name = "shapes.trait_impl")]
+    #[timed(name = "shapes.trait_impl.duration")]
+    fn get(&self, key: u32) -> Option<u32> {
+        (key < 10).then_some(key)
+    }
+}
+
+#[derive(Debug, PartialEq)]
+struct ParseError;
+
+#[count_usage(name = "shapes.question_mark")]
+#[timed(name = "shapes.question_mark.duration")]
+fn parse_sum(a: &str, b: &str) -> Result<u32, ParseError> {
+    let a: u32 = a.parse().map_err(|_| ParseError)?;
+    let b: u32 = b.parse().map_err(|_| ParseError)?;
+    Ok(a + b)
+}
+
+#[count_usage(name = "shapes.early_return")]
+#[timed(name = "shapes.early_return.duration")]
+fn early(x: u32) -> u32 {
+    if x == 0 {
+        return 100;
+    }
+    x
+}
+
+#[count_usage(name = "shapes.panics")]
+#[timed(name = "shapes.panics.duration")]
+fn may_panic(fail: bool) -> u32 {
+    if fail {
+        panic!("requested failure");
+    }
+    1
+}
+
+/// Keeps other attributes and docs.
+#[inline]
+#[must_use]
+#[count_usage(name = "shapes.attributes")]
+#[allow(clippy::needless_return)]
+fn with_attributes() -> u32 {
+    return 7;
+}
+
+#[test]
+fn free_function_is_counted_and_timed_under_its_derived_name() {
+    let snap = capture(|| {
+        assert_eq!(free_fn(1), 2);
+        assert_eq!(free_fn(2), 3);
+    });
+    let counter = concat!(module_path!(), "::free_fn.calls");
+    let histogram = concat!(module_path!(), "::free_fn.duration");
+    assert_eq!(counter, "macro_shapes::free_fn.calls");
+    assert_eq!(snap.counter(counter), Some(2));
+    assert_eq!(snap.histogram(histogram).unwrap().count(), 2);
+    // The doc comment's first line is the description.
+    assert_eq!(snap.counters[counter].description, "Adds one.");
+    assert_eq!(snap.histograms[histogram].unit, telemetry_core::Unit::Nanoseconds);
+}
+
+#[test]
+fn generic_and_impl_trait_functions() {
+    let snap = capture(|| {
+        assert_eq!(generic(1u8, 0u16), (1, 0));
+        assert_eq!(generic("a", String::new()), ("a", String::new()));
+        assert_eq!(evens(10).count(), 5);
+    });
+    // One call site, one metric, whatever the type arguments.
+    assert_eq!(snap.counter("shapes.generic"), Some(2));
+    assert_eq!(snap.histogram("shapes.generic.duration").unwrap().count(), 2);
+    assert_eq!(snap.counter("shapes.impl_trait"), Some(1));
+}
+
+#[test]
+fn async_fn_is_timed_from_first_poll_to_completion_across_awaits() {
+    let snap = capture(|| {
+        let future = fetch(21);
+        // Not polled yet: nothing counted.
+        assert_eq!(block_on(future), 42);
+    });
+    assert_eq!(snap.counter("shapes.async.calls"), Some(1));
+    let h = snap.histogram("shapes.async").unwrap();
+    assert_eq!(h.count(), 1);
+    assert!(h.min().unwrap() >= 2_000_000, "timed across awaits: {:?}", h.min());
+
+    let unpolled = capture(|| drop(fetch(1)));
+    assert_eq!(unpolled.counter("shapes.async.calls"), Some(0));
+    assert_eq!(unpolled.histogram("shapes.async").unwrap().count(), 0);
+}
+
+#[test]
+fn methods_with_every_receiver_and_associated_functions() {
+    let snap = capture(|| {
+        let mut store = Store::new();
+        store.push("a");
+        store.push("b");
+        assert_eq!(store.len(), 2);
+        assert_eq!(block_on(store.count_async()), 2);
+        assert_eq!(store.into_docs().len(), 2);
+    });
+    assert_eq!(snap.counter("shapes.new"), Some(1));
+    assert_eq!(snap.counter("shapes.by_mut"), Some(2));
+    assert_eq!(snap.histogram("shapes.by_mut.duration").unwrap().count(), 2);
+    assert_eq!(snap.counter("shapes.by_ref"), Some(1));
+    assert_eq!(snap.counter("shapes.async_method"), Some(1));
+    assert_eq!(snap.counter("shapes.by_value"), Some(1));
+}
+
+#[test]
+fn trait_impl_unsafe_fn_and_kept_attributes() {
+    let value = 5u32;
+    let snap = capture(|| {
+        let backend: &dyn Backend = &Memory;
+        assert_eq!(backend.get(3), Some(3));
+        assert_eq!(backend.get(30), None);
+        // SAFETY: a valid pointer.
+        assert_eq!(unsafe { read_raw(&value) }, 5);
+        assert_eq!(with_attributes(), 7);
+    });
+    assert_eq!(snap.counter("shapes.trait_impl"), Some(2));
+    assert_eq!(snap.counters["shapes.trait_impl"].description, "Looks a key up.");
+    assert_eq!(snap.counter("shapes.unsafe"), Some(1));
+    assert_eq!(snap.counter("shapes.attributes"), Some(1));
+}
+
+#[test]
+fn question_mark_and_early_return_are_counted_and_timed() {
+    let snap = capture(|| {
+        assert_eq!(parse_sum("1", "2"), Ok(3));
+        assert_eq!(parse_sum("x", "2"), Err(ParseError));
+        assert_eq!(parse_sum("1", "y"), Err(ParseError));
+        assert_eq!(early(0), 100);
+        assert_eq!(early(3), 3);
+    });
+    assert_eq!(snap.counter("shapes.question_mark"), Some(3));
+    assert_eq!(snap.histogram("shapes.question_mark.duration").unwrap().count(), 3);
+    assert_eq!(snap.counter("shapes.early_return"), Some(2));
+    assert_eq!(snap.histogram("shapes.early_return.duration").unwrap().count(), 2);
+}
+
+#[test]
+fn unwinding_panics_are_counted_and_timed() {
+    let snap = capture(|| {
+        assert!(std::panic::catch_unwind(|| may_panic(true)).is_err());
+        assert_eq!(may_panic(false), 1);
+    });
+    assert_eq!(snap.counter("shapes.panics"), Some(2));
+    assert_eq!(snap.histogram("shapes.panics.duration").unwrap().count(), 2);
+}
+
+#[test]
+fn signatures_are_unchanged() {
+    // Function pointers of the exact original types.
+    let _: fn(u32) -> u32 = free_fn;
+    let _: fn(&str, &str) -> Result<u32, ParseError> = parse_sum;
+    let _: unsafe fn(*const u32) -> u32 = read_raw;
+    let _: fn(&mut Store, &str) = Store::push;
+    fn is_send<T: Send>(_: &T) {}
+    is_send(&fetch(1));
+}
+
+#[test]
+fn every_call_site_is_described_before_it_runs() {
+    #[count_usage(name = "shapes.never_called", description = "Never called")]
+    #[allow(dead_code)]
+    fn never_called() {}
+
+    let all = telemetry_core::descriptors();
+    let d = all.iter().find(|d| d.name == "shapes.never_called").expect("listed");
+    assert_eq!(d.kind, telemetry_core::MetricKind::Counter);
+    assert_eq!(d.description, "Never called");
+    assert_eq!(d.declared_at[0].module_path, "macro_shapes");
+    assert!(d.declared_at[0].file.ends_with("macro_shapes.rs"));
+    assert_eq!(telemetry_core::snapshot().counter("shapes.never_called"), Some(0));
+}

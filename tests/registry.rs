@@ -1,0 +1,142 @@
+//! The plain API and the registry's rules.
+
+use telemetry_core::testing::{capture, capture_with};
+use telemetry_core::{Counter, Gauge, Histogram, MetricKind, RegistryError, Unit, descriptors, snapshot};
+
+#[test]
+fn same_name_same_kind_is_the_same_metric() {
+    let a = Counter::register("registry.shared").unwrap();
+    let b = Counter::register("registry.shared").unwrap();
+    let snap = capture(|| {
+        a.increment();
+        b.increment_by(4);
+    });
+    assert_eq!(snap.counter("registry.shared"), Some(5));
+}
+
+#[test]
+fn kind_and_unit_conflicts_are_errors_not_merges() {
+    Counter::register("registry.conflict").unwrap();
+    let err = Histogram::register("registry.conflict").unwrap_err();
+    assert!(matches!(
+        err,
+        RegistryError::KindConflict { existing: MetricKind::Counter, requested: MetricKind::Histogram, .. }
+    ));
+    let message = err.to_string();
+    assert!(message.contains("already registered as a counter"), "{message}");
+    assert!(message.contains("tests/registry.rs"), "names where it was declared: {message}");
+
+    Histogram::builder("registry.sizes").unit(Unit::Bytes).register().unwrap();
+    let err = Histogram::builder("registry.sizes").unit(Unit::Nanoseconds).register().unwrap_err();
+    assert!(matches!(err, RegistryError::UnitConflict { existing: Unit::Bytes, .. }), "{err}");
+}
+
+#[test]
+fn invalid_names_are_rejected_with_the_rule() {
+    let err = Counter::register("has space").unwrap_err();
+    assert!(matches!(err, RegistryError::InvalidName(_)));
+    assert!(err.to_string().contains("e.g. `store.insert`"), "{err}");
+}
+
+#[test]
+fn gauges_and_callback_gauges() {
+    let g = Gauge::builder("registry.open_files").description("Open files").register().unwrap();
+    g.set(10);
+    g.add(-3);
+    assert_eq!(g.get(), 7);
+    assert_eq!(snapshot().gauge("registry.open_files"), Some(7));
+
+    Gauge::builder("registry.projects").register_callback(|| 42).unwrap();
+    assert_eq!(snapshot().gauge("registry.projects"), Some(42));
+    let err = Gauge::builder("registry.projects").register_callback(|| 1).unwrap_err();
+    assert!(matches!(err, RegistryError::DuplicateCallback { .. }));
+    assert!(Gauge::register("registry.projects").is_err());
+}
+
+#[test]
+fn a_panicking_callback_gauge_does_not_reach_the_caller() {
+    Gauge::builder("registry.broken").register_callback(|| panic!("broken callback")).unwrap();
+    let snap = snapshot();
+    assert_eq!(snap.gauge("registry.broken"), None);
+    assert!(snap.gauges.contains_key("registry.broken"));
+}
+
+#[test]
+fn descriptors_carry_kind_unit_description_and_location() {
+    Histogram::builder("registry.described")
+        .description("Payload sizes")
+        .unit(Unit::Bytes)
+        .register()
+        .unwrap();
+    let d = descriptors().into_iter().find(|d| d.name == "registry.described").unwrap();
+    assert_eq!((d.kind, d.unit, d.description.as_str()), (MetricKind::Histogram, Unit::Bytes, "Payload sizes"));
+    assert!(d.declared_at[0].file.ends_with("registry.rs"));
+    assert!(d.declared_at[0].line > 0);
+}
+
+#[test]
+fn captures_nest_and_see_only_this_thread() {
+    let c = Counter::register("registry.nested").unwrap();
+    let (inner, outer) = capture_with(|| {
+        c.increment();
+        let inner = capture(|| c.increment_by(10));
+        c.increment_by(100);
+        // Another thread's work is not in this thread's capture.
+        std::thread::spawn(move || c.increment_by(1000)).join().unwrap();
+        inner
+    });
+    assert_eq!(inner.counter("registry.nested"), Some(10));
+    assert_eq!(outer.counter("registry.nested"), Some(111));
+    assert!(snapshot().counter("registry.nested").unwrap() >= 1111);
+}
+
+#[test]
+fn a_panicking_capture_closes_and_keeps_the_values() {
+    let c = Counter::register("registry.capture_panic").unwrap();
+    let result = std::panic::catch_unwind(|| {
+        capture(|| {
+            c.increment();
+            panic!("inside a capture");
+        })
+    });
+    assert!(result.is_err());
+    let after = capture(|| c.increment());
+    assert_eq!(after.counter("registry.capture_panic"), Some(1));
+    assert!(snapshot().counter("registry.capture_panic").unwrap() >= 2);
+}
+
+#[test]
+fn histogram_quantiles_from_the_plain_api() {
+    let h = Histogram::builder("registry.latency").unit(Unit::Nanoseconds).register().unwrap();
+    let snap = capture(|| {
+        for v in 1..=1000u64 {
+            h.record(v * 1000);
+        }
+        h.record_duration(std::time::Duration::from_millis(2));
+    });
+    let s = snap.histogram("registry.latency").unwrap();
+    assert_eq!(s.count(), 1001);
+    assert_eq!(s.max(), Some(2_000_000));
+    let p50 = s.quantile(0.5).unwrap() as f64;
+    assert!((p50 - 501_000.0).abs() / 501_000.0 <= 1.0 / 128.0, "{p50}");
+}
+
+#[test]
+fn snapshot_delta_gives_interval_counts() {
+    let c = Counter::register("registry.delta").unwrap();
+    let h = Histogram::register("registry.delta_values").unwrap();
+    let ((), first) = capture_with(|| {
+        c.increment_by(5);
+        h.record(10);
+    });
+    let mut second = first.clone();
+    second.merge(&capture(|| {
+        c.increment_by(2);
+        h.record(1_000);
+    }));
+    let d = second.delta(&first);
+    assert_eq!(d.counter("registry.delta"), Some(2));
+    let dh = d.histogram("registry.delta_values").unwrap();
+    assert_eq!(dh.count(), 1);
+    assert_eq!(dh.sum(), 1_000);
+}

@@ -1,0 +1,10 @@
+use telemetry_core::count_usage;
+
+#[count_usage]
+const fn answer() -> u32 {
+    42
+}
+
+fn main() {
+    let _ = answer();
+}

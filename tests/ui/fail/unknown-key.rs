@@ -1,0 +1,8 @@
+use telemetry_core::count_usage;
+
+#[count_usage(label = "x")]
+fn handler() {}
+
+fn main() {
+    handler();
+}
