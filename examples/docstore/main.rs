@@ -2,7 +2,7 @@
 //! the way a product team would do it, and driven by a deterministic synthetic workload.
 //!
 //! ```text
-//! cargo run --example docstore [OPERATIONS]
+//! cargo run --example docstore [-- [--anonymized | --manifest] [OPERATIONS]]
 //! ```
 //!
 //! The store has collections of JSON documents, an inverted index per collection (terms,
@@ -10,7 +10,9 @@
 //! autocomplete, exports, periodic compaction and asynchronous checkpoints. The workload
 //! (5,000 operations unless told otherwise) is generated from a fixed seed, so every run
 //! makes the same calls. At the end the telemetry report is printed to standard output as
-//! JSON, with a one-line summary on standard error.
+//! JSON, with a one-line summary on standard error. `--anonymized` prints instead exactly what
+//! would leave the machine; `--manifest` prints the "What data is collected" page generated
+//! from the code.
 
 mod collection;
 mod export;
@@ -19,7 +21,6 @@ mod query;
 mod store;
 mod workload;
 
-use serde::Serialize;
 use std::error::Error;
 use std::future::Future;
 use std::io::Write;
@@ -27,6 +28,7 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 use store::{Config, Store, StoreError};
+use telemetry_core::Telemetry;
 use workload::{Op, Workload};
 
 const DEFAULT_OPERATIONS: usize = 5_000;
@@ -39,11 +41,11 @@ const COMPACTION_INTERVAL: usize = 500;
 const CHECKPOINT_INTERVAL: usize = 1_000;
 
 /// The product's own section of the report.
-#[derive(Serialize)]
-struct Configuration<'a> {
+#[derive(Telemetry)]
+#[telemetry(section = "configuration")]
+struct Configuration {
     collections: usize,
-    #[serde(flatten)]
-    store: &'a Config,
+    store: Config,
     compaction_interval_ops: usize,
     checkpoint_interval_ops: usize,
     max_prefix_expansions: usize,
@@ -67,13 +69,28 @@ struct Tally {
     checkpoints: usize,
 }
 
+/// What to print at the end.
+#[derive(Clone, Copy, PartialEq)]
+enum Output {
+    Report,
+    Anonymized,
+    Manifest,
+}
+
 fn main() -> Result<(), Box<dyn Error>> {
-    let operations = match std::env::args().nth(1) {
-        None => DEFAULT_OPERATIONS,
-        Some(arg) => arg
-            .parse()
-            .map_err(|e| format!("invalid number of operations `{arg}`: {e}"))?,
-    };
+    let mut output = Output::Report;
+    let mut operations = DEFAULT_OPERATIONS;
+    for arg in std::env::args().skip(1) {
+        match arg.as_str() {
+            "--anonymized" => output = Output::Anonymized,
+            "--manifest" => output = Output::Manifest,
+            _ => {
+                operations = arg.parse().map_err(|e| {
+                    format!("invalid argument `{arg}` ({e}): expected --anonymized, --manifest or a number of operations")
+                })?
+            }
+        }
+    }
     let started = Instant::now();
     let mut store = Store::new(Config::default())?;
     let mut workload = Workload::new(SEED);
@@ -133,19 +150,25 @@ fn main() -> Result<(), Box<dyn Error>> {
         stats.collections,
     );
 
-    let mut report = telemetry_core::Report::collect(telemetry_core::application!());
+    let mut report =
+        telemetry_core::Report::collect(telemetry_core::Application::new("docstore", "1.0.0"));
     report.add_section(
         "configuration",
         &Configuration {
             collections: stats.collections,
-            store: store.config(),
+            store: store.config().clone(),
             compaction_interval_ops: COMPACTION_INTERVAL,
             checkpoint_interval_ops: CHECKPOINT_INTERVAL,
             max_prefix_expansions: collection::MAX_PREFIX_EXPANSIONS,
         },
-    )?;
-    report.add_section("database", &stats)?;
-    writeln!(std::io::stdout().lock(), "{}", report.to_json_pretty())?;
+    );
+    report.add_section("database", &stats);
+    let text = match output {
+        Output::Report => report.to_json_pretty(),
+        Output::Anonymized => report.anonymized().to_json_pretty(),
+        Output::Manifest => telemetry_core::manifest::manifest().to_markdown(),
+    };
+    writeln!(std::io::stdout().lock(), "{text}")?;
     Ok(())
 }
 

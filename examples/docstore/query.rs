@@ -10,7 +10,7 @@
 
 use crate::index::tokenize;
 use std::fmt;
-use telemetry_core::count_usage;
+use telemetry_core::{LabelValue, count_usage};
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Clause {
@@ -83,6 +83,29 @@ impl fmt::Display for QueryError {
 }
 
 impl std::error::Error for QueryError {}
+
+/// What kind of mistake a rejected query had: the label of `docstore.query.errors` (the
+/// error's code, never its text, which holds the user's words).
+#[derive(Clone, Copy, Debug, LabelValue)]
+pub enum QueryErrorCode {
+    Empty,
+    UnterminatedPhrase,
+    UnknownField,
+    BadNumber,
+    PrefixTooShort,
+}
+
+impl QueryError {
+    pub fn code(&self) -> QueryErrorCode {
+        match self {
+            QueryError::Empty => QueryErrorCode::Empty,
+            QueryError::UnterminatedPhrase => QueryErrorCode::UnterminatedPhrase,
+            QueryError::UnknownField(_) => QueryErrorCode::UnknownField,
+            QueryError::BadNumber { .. } => QueryErrorCode::BadNumber,
+            QueryError::PrefixTooShort(_) => QueryErrorCode::PrefixTooShort,
+        }
+    }
+}
 
 const NUMERIC_FIELDS: [&str; 2] = ["year", "rating"];
 

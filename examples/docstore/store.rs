@@ -2,8 +2,7 @@
 //! and checkpoints.
 
 use crate::collection::{Collection, Document};
-use crate::query::{Query, QueryError};
-use serde::Serialize;
+use crate::query::{Query, QueryError, QueryErrorCode};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -12,10 +11,12 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::task::{Context, Poll};
-use telemetry_core::{Counter, Gauge, Histogram, RegistryError, Unit, count_usage, timed};
+use telemetry_core::{
+    Counter, Gauge, Histogram, LabeledCounter, RegistryError, Telemetry, Unit, count_usage, timed,
+};
 
 /// Tunables of the store, reported in the `configuration` section.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Telemetry)]
 pub struct Config {
     /// Query results kept in the cache.
     pub cache_capacity: usize,
@@ -94,7 +95,7 @@ struct Metrics {
     cache_evictions: Counter,
     zero_results: Counter,
     next_pages: Counter,
-    query_errors: Counter,
+    query_errors: LabeledCounter<(QueryErrorCode,)>,
     reclaimed: Counter,
     results: Histogram,
     document_size: Histogram,
@@ -125,8 +126,9 @@ impl Metrics {
                 .description("Searches asking for a page after the first")
                 .register()?,
             query_errors: Counter::builder("docstore.query.errors")
-                .description("Searches rejected because the query did not parse")
-                .register()?,
+                .description("Searches rejected because the query did not parse, by error code")
+                .labels(&["code"])
+                .register_labeled()?,
             reclaimed: Counter::builder("docstore.compaction.reclaimed")
                 .description("Dead document versions purged by compaction")
                 .register()?,
@@ -233,15 +235,28 @@ pub struct CheckpointStats {
 }
 
 /// Totals for the report's `database` section.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Telemetry)]
+#[telemetry(section = "database")]
 pub struct StoreStats {
     pub collections: usize,
+    /// One entry per collection; names are hashed, never sent.
+    pub per_collection: Vec<CollectionStats>,
     pub documents: usize,
     pub dead_versions: usize,
     pub stored_bytes: usize,
     pub index_terms: usize,
     pub postings: usize,
     pub cached_pages: usize,
+}
+
+/// One collection, for the `database` section.
+#[derive(Debug, Telemetry)]
+pub struct CollectionStats {
+    /// The collection's name: the user's own word, so only its keyed hash leaves.
+    #[telemetry(hash)]
+    pub name: String,
+    pub documents: usize,
+    pub stored_bytes: usize,
 }
 
 pub struct Store {
@@ -402,7 +417,11 @@ impl Store {
         })
     }
 
-    #[count_usage(name = "docstore.search.calls", description = "Full-text searches")]
+    #[count_usage(
+        name = "docstore.search.calls",
+        description = "Full-text searches, by whether they asked for the first page",
+        labels(first_page = page == 0)
+    )]
     #[timed(
         name = "docstore.search.duration",
         description = "Time to answer a search, cache hits included"
@@ -427,7 +446,8 @@ impl Store {
             return Ok(hit);
         }
         self.metrics.cache_misses.increment();
-        let parsed = Query::parse(query).inspect_err(|_| self.metrics.query_errors.increment());
+        let parsed =
+            Query::parse(query).inspect_err(|e| self.metrics.query_errors.increment((e.code(),)));
         let parsed = parsed.map_err(StoreError::Query)?;
         let matches = self.collection(collection)?.execute(&parsed);
         self.metrics.results.record(matches.len() as u64);
@@ -530,6 +550,15 @@ impl Store {
         let all = || self.collections.values();
         StoreStats {
             collections: self.collections.len(),
+            per_collection: self
+                .collections
+                .iter()
+                .map(|(name, c)| CollectionStats {
+                    name: name.clone(),
+                    documents: c.len(),
+                    stored_bytes: c.documents().map(|d| d.size).sum(),
+                })
+                .collect(),
             documents: all().map(Collection::len).sum(),
             dead_versions: all().map(Collection::dead_versions).sum(),
             stored_bytes: all().flat_map(Collection::documents).map(|d| d.size).sum(),

@@ -6,9 +6,11 @@
 //! linker into [`CALL_SITES`], so the registry lists metrics whose functions have not run yet.
 
 use crate::clock;
+use crate::labels::{LabelSet, cached_series};
 use crate::metadata::{Location, MetricKind, Unit};
 use crate::registry::{
-    self, CounterCore, HistogramCore, NO_SLOT, Request, Storage, counter_add, histogram_record,
+    self, CounterCore, HistogramCore, NO_SLOT, Request, SeriesRequest, Storage, counter_add,
+    histogram_record,
 };
 use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering::*};
 
@@ -30,6 +32,9 @@ pub struct CallSite {
     module_path: &'static str,
     file: &'static str,
     line: u32,
+    /// Label names; empty for an unlabeled site.
+    pub(crate) labels: &'static [&'static str],
+    max_series: usize,
     /// `slot + 1`, [`UNRESOLVED`] or [`SHARED`].
     cached_slot: AtomicU32,
     /// The `&'static CounterCore` or `&'static HistogramCore`, once resolved.
@@ -44,6 +49,8 @@ impl CallSite {
         name: &'static str,
         description: &'static str,
         unit: Unit,
+        labels: &'static [&'static str],
+        max_series: usize,
         module_path: &'static str,
         file: &'static str,
         line: u32,
@@ -53,6 +60,8 @@ impl CallSite {
             name,
             description,
             unit,
+            labels,
+            max_series,
             module_path,
             file,
             line,
@@ -72,6 +81,8 @@ impl CallSite {
                 file: self.file.to_owned(),
                 line: self.line,
             },
+            labels: self.labels,
+            max_series: self.max_series,
         }
     }
 
@@ -101,14 +112,14 @@ impl CallSite {
     }
 
     fn counter_core(&'static self) -> &'static CounterCore {
-        match registry::registry().resolve_site(self) {
+        match registry::registry().resolve_site(self, None) {
             Storage::Counter(core) => core,
             _ => unreachable!("a counter call site resolves to a counter"),
         }
     }
 
     fn histogram_core(&'static self) -> &'static HistogramCore {
-        match registry::registry().resolve_site(self) {
+        match registry::registry().resolve_site(self, None) {
             Storage::Histogram(core) => core,
             _ => unreachable!("a histogram call site resolves to a histogram"),
         }
@@ -158,6 +169,67 @@ impl CallSite {
             site: self,
             start: clock::now(),
         }
+    }
+}
+
+impl CallSite {
+    /// The series of a labeled site for `labels`: from this thread's cache, or registered on
+    /// first use. The address of a leaked `CounterCore` or `HistogramCore`.
+    #[inline]
+    fn series<L: LabelSet>(&'static self, labels: &L) -> usize {
+        let key = (self as *const CallSite as usize, labels.keys());
+        cached_series(key, || Some(self.resolve_series(labels)))
+            .unwrap_or_else(|| self.resolve_series(labels))
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn resolve_series<L: LabelSet>(&'static self, labels: &L) -> usize {
+        let request = SeriesRequest {
+            values: labels.texts(),
+            possible: L::possible_values(),
+        };
+        match registry::registry().resolve_site(self, Some(request)) {
+            Storage::Counter(core) => core as *const CounterCore as usize,
+            Storage::Histogram(core) => core as *const HistogramCore as usize,
+            Storage::Gauge(_) | Storage::CallbackGauge(_) => {
+                unreachable!("call sites are counters or histograms")
+            }
+        }
+    }
+
+    /// Counts one call into the series of `labels` (`#[count_usage(labels(...))]`).
+    #[inline]
+    pub fn increment_labeled<L: LabelSet>(&'static self, labels: L) {
+        // SAFETY: a counter site's series are leaked `CounterCore`s.
+        let core: &'static CounterCore = unsafe { &*(self.series(&labels) as *const CounterCore) };
+        counter_add(core.slot, 1, || core);
+    }
+
+    /// Starts timing a call into the series of `labels` (`#[timed(labels(...))]`).
+    #[inline]
+    pub fn start_timer_labeled<L: LabelSet>(&'static self, labels: L) -> LabeledTimerGuard {
+        // SAFETY: a histogram site's series are leaked `HistogramCore`s.
+        let core: &'static HistogramCore =
+            unsafe { &*(self.series(&labels) as *const HistogramCore) };
+        LabeledTimerGuard {
+            core,
+            start: clock::now(),
+        }
+    }
+}
+
+/// Records the time since its creation into one series of a labeled histogram when dropped.
+pub struct LabeledTimerGuard {
+    core: &'static HistogramCore,
+    start: u64,
+}
+
+impl Drop for LabeledTimerGuard {
+    #[inline]
+    fn drop(&mut self) {
+        let core = self.core;
+        histogram_record(core.slot, clock::elapsed_nanos(self.start), || core);
     }
 }
 

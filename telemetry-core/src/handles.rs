@@ -4,10 +4,11 @@
 //! count of things in the system). Handles are `Copy`, cost the same to use as the macros, and
 //! registering the same name again returns the same metric.
 
+use crate::labels::{DEFAULT_MAX_SERIES, LabelSet, cached_series};
 use crate::metadata::{Location, MetricKind, Unit};
 use crate::registry::{
-    CounterCore, GaugeCore, HistogramCore, RegistryError, Request, Storage, counter_add,
-    histogram_record, registry,
+    CounterCore, GaugeCore, HistogramCore, RegistryError, Request, SeriesRequest, Storage,
+    counter_add, histogram_record, registry,
 };
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -71,6 +72,8 @@ pub struct MetricBuilder<M> {
     description: String,
     unit: Unit,
     location: Location,
+    labels: Vec<&'static str>,
+    max_series: usize,
     _metric: PhantomData<M>,
 }
 
@@ -87,6 +90,8 @@ impl<M> MetricBuilder<M> {
                 file: caller.file().to_owned(),
                 line: caller.line(),
             },
+            labels: Vec::new(),
+            max_series: DEFAULT_MAX_SERIES,
             _metric: PhantomData,
         }
     }
@@ -103,6 +108,21 @@ impl<M> MetricBuilder<M> {
         self
     }
 
+    /// Label names, for a metric registered with `register_labeled` (at most
+    /// [`crate::labels::MAX_LABELS`]; ASCII letters, digits and `_`).
+    pub fn labels(mut self, names: &[&'static str]) -> Self {
+        self.labels = names.to_vec();
+        self
+    }
+
+    /// The cap on the number of series of a labeled metric (default
+    /// [`crate::labels::DEFAULT_MAX_SERIES`]). Label sets past it are recorded into one
+    /// overflow series and counted in `telemetry.series_overflow`.
+    pub fn max_series(mut self, max_series: usize) -> Self {
+        self.max_series = max_series;
+        self
+    }
+
     fn request(&self, kind: MetricKind) -> Request<'_> {
         Request {
             name: &self.name,
@@ -110,11 +130,124 @@ impl<M> MetricBuilder<M> {
             unit: self.unit,
             description: &self.description,
             location: self.location.clone(),
+            labels: &self.labels,
+            max_series: self.max_series,
         }
+    }
+
+    /// Checks the label names against `L`, and declares the metric.
+    fn labeled<L: LabelSet>(self, kind: MetricKind) -> Result<Arc<Family>, RegistryError> {
+        if self.labels.len() != L::LEN {
+            return Err(RegistryError::InvalidLabel {
+                name: self.name,
+                reason: format!(
+                    "{} label names {:?} for label sets of {} values",
+                    self.labels.len(),
+                    self.labels,
+                    L::LEN
+                ),
+            });
+        }
+        registry().declare(self.request(kind))?;
+        let mut hasher = rustc_hash::FxHasher::default();
+        std::hash::Hasher::write(&mut hasher, self.name.as_bytes());
+        // Call sites key the series cache by their address, which is below 2^63.
+        let id = (std::hash::Hasher::finish(&hasher) | 1 << 63) as usize;
+        Ok(Arc::new(Family {
+            id,
+            name: self.name,
+            description: self.description,
+            unit: self.unit,
+            location: self.location,
+            labels: self.labels,
+            max_series: self.max_series,
+            kind,
+        }))
+    }
+}
+
+/// What a labeled handle needs to register its series on first use.
+struct Family {
+    id: usize,
+    name: String,
+    description: String,
+    unit: Unit,
+    location: Location,
+    labels: Vec<&'static str>,
+    max_series: usize,
+    kind: MetricKind,
+}
+
+impl Family {
+    /// The series of `labels`, from this thread's cache or registered on first use: the
+    /// address of a leaked `CounterCore` or `HistogramCore`.
+    #[inline]
+    fn series<L: LabelSet>(&self, labels: &L) -> Result<usize, RegistryError> {
+        let mut failed = None;
+        let series = cached_series((self.id, labels.keys()), || {
+            self.resolve(labels).map_err(|e| failed = Some(e)).ok()
+        });
+        match (series, failed) {
+            (Some(series), _) => Ok(series),
+            (None, Some(e)) => Err(e),
+            (None, None) => unreachable!("a failed resolution reports its error"),
+        }
+    }
+
+    #[cold]
+    fn resolve<L: LabelSet>(&self, labels: &L) -> Result<usize, RegistryError> {
+        let request = Request {
+            name: &self.name,
+            kind: self.kind,
+            unit: self.unit,
+            description: &self.description,
+            location: self.location.clone(),
+            labels: &self.labels,
+            max_series: self.max_series,
+        };
+        let series = SeriesRequest {
+            values: labels.texts(),
+            possible: L::possible_values(),
+        };
+        Ok(match registry().register_series(request, series)? {
+            Storage::Counter(core) => core as *const CounterCore as usize,
+            Storage::Histogram(core) => core as *const HistogramCore as usize,
+            Storage::Gauge(_) | Storage::CallbackGauge(_) => {
+                unreachable!("labeled handles are counters or histograms")
+            }
+        })
     }
 }
 
 impl MetricBuilder<Counter> {
+    /// Registers a labeled counter whose label sets are `L`, a tuple of [`LabelValue`] types
+    /// (one per name given to [`labels`](Self::labels)).
+    ///
+    /// ```
+    /// use telemetry_core::{Counter, LabelValue};
+    ///
+    /// #[derive(LabelValue, Clone, Copy)]
+    /// enum Command { Find, Insert }
+    ///
+    /// let errors = Counter::builder("docs.query.errors")
+    ///     .labels(&["code", "command"])
+    ///     .register_labeled::<(u32, Command)>()?;
+    /// errors.increment((11000, Command::Insert));
+    /// let snap = telemetry_core::snapshot();
+    /// assert_eq!(snap.counter_with("docs.query.errors", &[("code", "11000"), ("command", "Insert")]), Some(1));
+    /// # Ok::<(), telemetry_core::RegistryError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`RegistryError`] if the name or a label name is invalid, the number of names is not
+    /// the arity of `L`, or the name is taken by another kind, unit or label names.
+    pub fn register_labeled<L: LabelSet>(self) -> Result<LabeledCounter<L>, RegistryError> {
+        Ok(LabeledCounter {
+            family: self.labeled::<L>(MetricKind::Counter)?,
+            _labels: PhantomData,
+        })
+    }
+
     /// Registers the counter, or returns the existing one of the same name.
     ///
     /// # Errors
@@ -156,6 +289,18 @@ impl MetricBuilder<Gauge> {
 }
 
 impl MetricBuilder<Histogram> {
+    /// Registers a labeled histogram whose label sets are `L`; see
+    /// [`MetricBuilder::<Counter>::register_labeled`].
+    ///
+    /// # Errors
+    /// As for labeled counters.
+    pub fn register_labeled<L: LabelSet>(self) -> Result<LabeledHistogram<L>, RegistryError> {
+        Ok(LabeledHistogram {
+            family: self.labeled::<L>(MetricKind::Histogram)?,
+            _labels: PhantomData,
+        })
+    }
+
     /// Registers the histogram, or returns the existing one of the same name.
     ///
     /// # Errors
@@ -260,5 +405,92 @@ impl Histogram {
     #[inline]
     pub fn record_duration(&self, duration: std::time::Duration) {
         self.record(u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX));
+    }
+}
+
+/// A counter with labels: one series per label set `L` (a tuple of [`LabelValue`]s).
+///
+/// [`increment`](Self::increment) finds the series in a per-thread cache (a hash of the
+/// label values; no lock) and registers it on first use. For a label set used in a hot loop,
+/// keep its [`series`](Self::series) handle: a plain [`Counter`].
+pub struct LabeledCounter<L> {
+    family: Arc<Family>,
+    _labels: PhantomData<fn(L)>,
+}
+
+impl<L> Clone for LabeledCounter<L> {
+    fn clone(&self) -> Self {
+        LabeledCounter {
+            family: self.family.clone(),
+            _labels: PhantomData,
+        }
+    }
+}
+
+impl<L: LabelSet> LabeledCounter<L> {
+    /// Adds one to the series of `labels`.
+    #[inline]
+    pub fn increment(&self, labels: L) {
+        self.increment_by(labels, 1);
+    }
+
+    /// Adds `n` to the series of `labels`. (Registering a series of a metric that
+    /// `register_labeled` accepted cannot fail; should it, the error is logged.)
+    #[inline]
+    pub fn increment_by(&self, labels: L, n: u64) {
+        match self.series(labels) {
+            Ok(counter) => counter.increment_by(n),
+            Err(e) => log::error!(target: "telemetry", "{e}"),
+        }
+    }
+
+    /// The plain counter of one label set.
+    ///
+    /// # Errors
+    /// [`RegistryError`] if the series cannot be registered.
+    pub fn series(&self, labels: L) -> Result<Counter, RegistryError> {
+        let series = self.family.series(&labels)?;
+        // SAFETY: a counter family's series are leaked `CounterCore`s.
+        Ok(Counter {
+            core: unsafe { &*(series as *const CounterCore) },
+        })
+    }
+}
+
+/// A histogram with labels: one series per label set `L`; see [`LabeledCounter`].
+pub struct LabeledHistogram<L> {
+    family: Arc<Family>,
+    _labels: PhantomData<fn(L)>,
+}
+
+impl<L> Clone for LabeledHistogram<L> {
+    fn clone(&self) -> Self {
+        LabeledHistogram {
+            family: self.family.clone(),
+            _labels: PhantomData,
+        }
+    }
+}
+
+impl<L: LabelSet> LabeledHistogram<L> {
+    /// Records `value` into the series of `labels`.
+    #[inline]
+    pub fn record(&self, labels: L, value: u64) {
+        match self.series(labels) {
+            Ok(histogram) => histogram.record(value),
+            Err(e) => log::error!(target: "telemetry", "{e}"),
+        }
+    }
+
+    /// The plain histogram of one label set.
+    ///
+    /// # Errors
+    /// [`RegistryError`] if the series cannot be registered.
+    pub fn series(&self, labels: L) -> Result<Histogram, RegistryError> {
+        let series = self.family.series(&labels)?;
+        // SAFETY: a histogram family's series are leaked `HistogramCore`s.
+        Ok(Histogram {
+            core: unsafe { &*(series as *const HistogramCore) },
+        })
     }
 }

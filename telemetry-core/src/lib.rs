@@ -56,12 +56,16 @@
 #![warn(unreachable_pub)]
 #![deny(rustdoc::broken_intra_doc_links)]
 
+pub mod anonymize;
 mod buckets;
 mod callsite;
 mod cells;
 mod clock;
 mod handles;
+pub mod labels;
+pub mod manifest;
 mod metadata;
+mod pii;
 mod registry;
 mod report;
 mod shard;
@@ -69,10 +73,12 @@ pub mod sink;
 mod snapshot;
 pub mod testing;
 
-pub use handles::{Counter, Gauge, Histogram, MetricBuilder};
+pub use handles::{Counter, Gauge, Histogram, LabeledCounter, LabeledHistogram, MetricBuilder};
+pub use labels::{LabelSet, LabelValue};
 pub use metadata::{
     Descriptor, InvalidName, Location, MAX_NAME_LEN, MetricKind, Unit, validate_name,
 };
+pub use pii::Pii;
 pub use registry::RegistryError;
 pub use report::{Application, REPORT_SCHEMA_VERSION, Report, instance_id, uptime};
 pub use sink::{JsonFileSink, LogSink, Sink, SinkError, StdoutSink};
@@ -102,6 +108,82 @@ pub use telemetry_macros::count_usage;
 #[cfg(feature = "macros")]
 pub use telemetry_macros::timed;
 
+/// Makes an enum without fields a [`LabelValue`] (its variant names, or
+/// `#[label(rename = "...")]`) and [`anonymize::Anonymize`] (emitted by name).
+///
+/// ```
+/// use telemetry_core::LabelValue;
+/// #[derive(LabelValue)]
+/// enum Backend { Postgres, #[label(rename = "sqlite")] Sqlite }
+/// assert_eq!(Backend::Sqlite.label_text(), "sqlite");
+/// ```
+#[cfg(feature = "macros")]
+pub use telemetry_macros::LabelValue;
+
+/// The PII guard: makes a struct or a field-less enum a report section that leaves the
+/// machine only in anonymized form ([`anonymize::Anonymize`]), and lists it in the
+/// [`manifest`].
+///
+/// Field attributes:
+/// - none: emitted by its type's [`anonymize::Anonymize`] rule (numbers rounded, enums by
+///   name, nested sections). `String`, paths and addresses have no such rule, so they need:
+/// - `#[telemetry(hash)]` / `#[telemetry(hash_url)]`: a keyed hash
+///   ([`anonymize::Anonymizer::hash_name`], [`anonymize::Anonymizer::hash_url`]);
+/// - `#[telemetry(skip)]`: never emitted (listed as "never sent" in the manifest);
+/// - `#[telemetry(verbatim = "reason")]`: emitted as it is (via `Serialize`), vouched for;
+/// - `#[pii]` or `#[telemetry(pii)]`: personal data; must be skipped or hashed;
+/// - `#[telemetry(not_pii = "reason")]`: a field whose *name* looks like personal data but
+///   is not (`address_count`);
+/// - `#[telemetry(rename = "key")]`: the key in the report.
+///
+/// A field of type [`Pii`], or whose name contains one of the words of the PII name list
+/// (email, mail, password, passwd, pwd, passphrase, secret, token, api_key, apikey, access_key,
+/// private_key, credential(s), ip, ip_addr, ip_address, ipv4, ipv6, mac_address, hostname,
+/// host_name, host, username, user_name, login, first_name, last_name, full_name, display_name,
+/// phone, phone_number, mobile, address, street, postcode, zip_code, ssn, social_security,
+/// passport, credit_card, card_number, iban, birthday, birth_date, date_of_birth, dob, url,
+/// uri, path, filename, file_name, directory, dir, home, cookie, session, geo, latitude,
+/// longitude; matched as whole `_`-separated words), is PII too. Emitting a PII field is a
+/// compile error at the field; all of an item's bad fields are reported at once.
+///
+/// ```
+/// use telemetry_core::{Pii, Telemetry, LabelValue, anonymize::{Anonymize, Anonymizer, HashKey}};
+///
+/// #[derive(LabelValue)]
+/// enum NodeState { Leader, Follower }
+///
+/// /// Cluster configuration.
+/// #[derive(Telemetry)]
+/// #[telemetry(section = "configuration")]
+/// struct Configuration {
+///     cluster_size: u32,
+///     node_state: NodeState,
+///     total_memory: u64,
+///     #[telemetry(hash)]
+///     database_name: String,
+///     #[telemetry(skip)]
+///     admin_email: Pii<String>,
+///     #[telemetry(verbatim = "the product's own version string")]
+///     version: String,
+/// }
+///
+/// let config = Configuration {
+///     cluster_size: 3,
+///     node_state: NodeState::Leader,
+///     total_memory: 68_631_052_288,
+///     database_name: "customers".into(),
+///     admin_email: Pii::new("alice@example.com".into()),
+///     version: "23.10.0".into(),
+/// };
+/// let json = config.anonymize(&Anonymizer::new(HashKey::generate()));
+/// assert_eq!(json["total_memory"], 68_631_000_000u64);
+/// assert_eq!(json["node_state"], "Leader");
+/// assert_ne!(json["database_name"], "customers");
+/// assert!(json.get("admin_email").is_none());
+/// ```
+#[cfg(feature = "macros")]
+pub use telemetry_macros::Telemetry;
+
 /// The values of every registered metric now.
 ///
 /// Sums every thread's shard and the totals of exited threads under the registry lock (a few
@@ -126,7 +208,22 @@ pub fn shard_memory() -> (usize, usize) {
 /// Items the macros' expansions use. Not a stable API: it changes without notice.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::callsite::{CALL_SITES, CallSite, TimerGuard};
+    pub use crate::callsite::{CALL_SITES, CallSite, LabeledTimerGuard, TimerGuard};
+    pub use crate::labels::DEFAULT_MAX_SERIES;
+
+    /// Passes a label value through, requiring [`LabelValue`](crate::LabelValue); the macros
+    /// span this call at the user's expression so a refused type is reported there.
+    #[inline(always)]
+    pub fn label_value<T: crate::LabelValue>(value: &T) -> &T {
+        value
+    }
+    pub use crate::manifest::SECTIONS;
     pub use crate::metadata::{MetricKind, Unit};
     pub use linkme;
+    pub use serde_json;
+
+    /// A `#[telemetry(verbatim = "...")]` field as JSON (`null` if it cannot be serialized).
+    pub fn verbatim<T: serde::Serialize + ?Sized>(value: &T) -> serde_json::Value {
+        serde_json::to_value(value).unwrap_or(serde_json::Value::Null)
+    }
 }

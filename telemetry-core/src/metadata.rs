@@ -97,8 +97,26 @@ pub struct Descriptor {
     /// A one-line human description (empty if none was given).
     pub description: String,
     /// Every place that declares this metric: one per macro call site or run-time registration
-    /// site. Two call sites may share a metric only if they agree on kind and unit.
+    /// site. Two call sites may share a metric only if they agree on kind, unit and labels.
     pub declared_at: Vec<Location>,
+    /// The label names, in order; empty for an unlabeled metric.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<LabelDescriptor>,
+    /// For a labeled metric, the cap on its number of series.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_series: Option<usize>,
+}
+
+/// One label of a metric.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LabelDescriptor {
+    /// The label name.
+    pub name: String,
+    /// Every value it can take, when its type has a closed set (an enum, `bool`) and a series
+    /// has been recorded; `None` for an open set (integers, `&'static str`), which is bounded
+    /// by the metric's cap on series.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub values: Option<Vec<String>>,
 }
 
 /// The longest accepted metric name, in bytes.

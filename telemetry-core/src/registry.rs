@@ -7,7 +7,10 @@
 
 use crate::callsite::CallSite;
 use crate::cells::{HistogramAccumulator, HistogramCells};
-use crate::metadata::{Descriptor, InvalidName, Location, MetricKind, Unit, validate_name};
+use crate::labels::{MAX_LABELS, OVERFLOW_LABEL_VALUE};
+use crate::metadata::{
+    Descriptor, InvalidName, LabelDescriptor, Location, MetricKind, Unit, validate_name,
+};
 use crate::shard::{self, MAX_SLOTS, Shard};
 use crate::snapshot::{Family, HistogramSnapshot, Labels, Series, Snapshot};
 use std::collections::BTreeMap;
@@ -82,6 +85,23 @@ pub enum RegistryError {
         /// The contested name.
         name: String,
     },
+    /// The name is already registered with other label names.
+    LabelConflict {
+        /// The contested name.
+        name: String,
+        /// The label names it already has.
+        existing: Vec<String>,
+        /// The label names that were asked for.
+        requested: Vec<String>,
+    },
+    /// A label name breaks the rule: ASCII letters, digits and `_`, not starting with a digit,
+    /// at most 64 bytes; at most [`crate::labels::MAX_LABELS`] labels.
+    InvalidLabel {
+        /// The metric.
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
 }
 
 impl fmt::Display for RegistryError {
@@ -112,6 +132,18 @@ impl fmt::Display for RegistryError {
                 f,
                 "a callback gauge `{name}` is already registered; register it once and share it"
             ),
+            RegistryError::LabelConflict {
+                name,
+                existing,
+                requested,
+            } => write!(
+                f,
+                "metric `{name}` is already registered with labels {existing:?}; it cannot also \
+                 have labels {requested:?}: give one of them another name"
+            ),
+            RegistryError::InvalidLabel { name, reason } => {
+                write!(f, "invalid labels for metric `{name}`: {reason}")
+            }
         }
     }
 }
@@ -125,10 +157,31 @@ pub(crate) struct Request<'a> {
     pub(crate) unit: Unit,
     pub(crate) description: &'a str,
     pub(crate) location: Location,
+    /// Label names; empty for an unlabeled metric.
+    pub(crate) labels: &'a [&'a str],
+    /// The cap on series, for a labeled metric.
+    pub(crate) max_series: usize,
+}
+
+/// The label values of one series, and each value type's closed set (if known).
+pub(crate) struct SeriesRequest {
+    pub(crate) values: Vec<std::borrow::Cow<'static, str>>,
+    pub(crate) possible: Vec<Option<&'static [&'static str]>>,
+}
+
+impl SeriesRequest {
+    pub(crate) fn unlabeled() -> Self {
+        SeriesRequest {
+            values: Vec::new(),
+            possible: Vec::new(),
+        }
+    }
 }
 
 struct Metric {
     descriptor: Descriptor,
+    /// Series other than the overflow series.
+    bounded_series: usize,
     /// Series in label order; an unlabeled metric has one series with no labels.
     series: BTreeMap<Labels, Storage>,
 }
@@ -187,7 +240,13 @@ impl Registry {
         if !state.call_sites_loaded {
             state.call_sites_loaded = true;
             for site in crate::callsite::CALL_SITES {
-                state.resolve_site(site, &mut deferred);
+                if site.labels.is_empty() {
+                    state.resolve_site(site, &mut deferred);
+                } else if let Err(error) =
+                    state.declare(&site.request(), &SeriesRequest::unlabeled(), false)
+                {
+                    deferred.push(error.to_string());
+                }
             }
         }
         (state, deferred)
@@ -196,7 +255,29 @@ impl Registry {
     /// Registers a metric (or finds the existing one of the same name, kind and unit).
     pub(crate) fn register(&self, request: Request<'_>) -> Result<Storage, RegistryError> {
         let (mut state, deferred) = self.lock_loaded();
-        let result = state.register(&request, Labels::new(), None);
+        let result = state.register(&request, SeriesRequest::unlabeled(), None);
+        drop(state);
+        emit(deferred);
+        result
+    }
+
+    /// Declares a metric without registering a series (labeled handles).
+    pub(crate) fn declare(&self, request: Request<'_>) -> Result<(), RegistryError> {
+        let (mut state, deferred) = self.lock_loaded();
+        let result = state.declare(&request, &SeriesRequest::unlabeled(), false);
+        drop(state);
+        emit(deferred);
+        result
+    }
+
+    /// Registers one series of a labeled metric (or finds it).
+    pub(crate) fn register_series(
+        &self,
+        request: Request<'_>,
+        series: SeriesRequest,
+    ) -> Result<Storage, RegistryError> {
+        let (mut state, deferred) = self.lock_loaded();
+        let result = state.register(&request, series, None);
         drop(state);
         emit(deferred);
         result
@@ -210,17 +291,25 @@ impl Registry {
     ) -> Result<(), RegistryError> {
         let (mut state, deferred) = self.lock_loaded();
         let result = state
-            .register(&request, Labels::new(), Some(callback))
+            .register(&request, SeriesRequest::unlabeled(), Some(callback))
             .map(drop);
         drop(state);
         emit(deferred);
         result
     }
 
-    /// Resolves a call site to its storage (cold path of the macros).
-    pub(crate) fn resolve_site(&self, site: &'static CallSite) -> Storage {
+    /// Resolves a call site to its storage (cold path of the macros). For a labeled site,
+    /// `series` names the label values.
+    pub(crate) fn resolve_site(
+        &self,
+        site: &'static CallSite,
+        series: Option<SeriesRequest>,
+    ) -> Storage {
         let (mut state, mut deferred) = self.lock_loaded();
-        let storage = state.resolve_site(site, &mut deferred);
+        let storage = match series {
+            None => state.resolve_site(site, &mut deferred),
+            Some(series) => state.resolve_labeled_site(site, series, &mut deferred),
+        };
         drop(state);
         emit(deferred);
         storage
@@ -308,70 +397,176 @@ fn evaluate_callbacks(mut snapshot: Snapshot, callbacks: Vec<(String, GaugeCallb
 }
 
 impl State {
+    /// Creates the metric of `request`, or checks that the existing one agrees with it.
+    fn declare(
+        &mut self,
+        request: &Request<'_>,
+        series: &SeriesRequest,
+        callback: bool,
+    ) -> Result<(), RegistryError> {
+        validate_name(request.name).map_err(RegistryError::InvalidName)?;
+        validate_label_names(request)?;
+        let Some(metric) = self.metrics.get_mut(request.name) else {
+            let mut descriptor = Descriptor {
+                name: request.name.to_owned(),
+                kind: request.kind,
+                unit: request.unit,
+                description: request.description.to_owned(),
+                declared_at: vec![request.location.clone()],
+                labels: request
+                    .labels
+                    .iter()
+                    .map(|name| LabelDescriptor {
+                        name: (*name).to_owned(),
+                        values: None,
+                    })
+                    .collect(),
+                max_series: (!request.labels.is_empty()).then_some(request.max_series),
+            };
+            note_possible_values(&mut descriptor, series);
+            self.metrics.insert(
+                request.name.to_owned(),
+                Metric {
+                    descriptor,
+                    bounded_series: 0,
+                    series: BTreeMap::new(),
+                },
+            );
+            return Ok(());
+        };
+        let existing = &metric.descriptor;
+        if existing.kind != request.kind {
+            return Err(RegistryError::KindConflict {
+                name: request.name.to_owned(),
+                existing: existing.kind,
+                requested: request.kind,
+                existing_at: existing.declared_at[0].clone(),
+            });
+        }
+        if existing.unit != request.unit {
+            return Err(RegistryError::UnitConflict {
+                name: request.name.to_owned(),
+                existing: existing.unit,
+                requested: request.unit,
+                existing_at: existing.declared_at[0].clone(),
+            });
+        }
+        if !existing
+            .labels
+            .iter()
+            .map(|l| l.name.as_str())
+            .eq(request.labels.iter().copied())
+        {
+            return Err(RegistryError::LabelConflict {
+                name: request.name.to_owned(),
+                existing: existing.labels.iter().map(|l| l.name.clone()).collect(),
+                requested: request.labels.iter().map(|l| (*l).to_owned()).collect(),
+            });
+        }
+        let has_callback = metric
+            .series
+            .values()
+            .any(|s| matches!(s, Storage::CallbackGauge(_)));
+        if callback || has_callback {
+            return Err(RegistryError::DuplicateCallback {
+                name: request.name.to_owned(),
+            });
+        }
+        let descriptor = &mut metric.descriptor;
+        if descriptor.description.is_empty() {
+            descriptor.description = request.description.to_owned();
+        }
+        if !descriptor.declared_at.contains(&request.location) {
+            descriptor.declared_at.push(request.location.clone());
+        }
+        note_possible_values(descriptor, series);
+        Ok(())
+    }
+
+    /// Registers one series (the only one of an unlabeled metric), or finds it.
     fn register(
         &mut self,
         request: &Request<'_>,
-        labels: Labels,
+        series: SeriesRequest,
         callback: Option<GaugeCallback>,
     ) -> Result<Storage, RegistryError> {
-        validate_name(request.name).map_err(RegistryError::InvalidName)?;
-        if let Some(metric) = self.metrics.get_mut(request.name) {
-            let existing = &metric.descriptor;
-            if existing.kind != request.kind {
-                return Err(RegistryError::KindConflict {
-                    name: request.name.to_owned(),
-                    existing: existing.kind,
-                    requested: request.kind,
-                    existing_at: existing.declared_at[0].clone(),
-                });
-            }
-            if existing.unit != request.unit {
-                return Err(RegistryError::UnitConflict {
-                    name: request.name.to_owned(),
-                    existing: existing.unit,
-                    requested: request.unit,
-                    existing_at: existing.declared_at[0].clone(),
-                });
-            }
-            let has_callback = metric
-                .series
-                .values()
-                .any(|s| matches!(s, Storage::CallbackGauge(_)));
-            if callback.is_some() || has_callback {
-                return Err(RegistryError::DuplicateCallback {
-                    name: request.name.to_owned(),
-                });
-            }
-            let descriptor = &mut metric.descriptor;
-            if descriptor.description.is_empty() {
-                descriptor.description = request.description.to_owned();
-            }
-            if !descriptor.declared_at.contains(&request.location) {
-                descriptor.declared_at.push(request.location.clone());
-            }
-            if let Some(storage) = metric.series.get(&labels) {
+        self.declare(request, &series, callback.is_some())?;
+        if series.values.len() != request.labels.len() {
+            return Err(RegistryError::InvalidLabel {
+                name: request.name.to_owned(),
+                reason: format!(
+                    "{} label values for the label names {:?}",
+                    series.values.len(),
+                    request.labels
+                ),
+            });
+        }
+        let labels: Labels = request
+            .labels
+            .iter()
+            .zip(&series.values)
+            .map(|(name, value)| ((*name).to_owned(), value.clone().into_owned()))
+            .collect();
+        if let Some(storage) = self.metrics[request.name].series.get(&labels) {
+            return Ok(storage.clone());
+        }
+        let metric = &self.metrics[request.name];
+        let labels = if !labels.is_empty() && metric.bounded_series >= request.max_series {
+            self.count_overflow(request.name);
+            let overflow: Labels = request
+                .labels
+                .iter()
+                .map(|name| ((*name).to_owned(), OVERFLOW_LABEL_VALUE.to_owned()))
+                .collect();
+            if let Some(storage) = self.metrics[request.name].series.get(&overflow) {
                 return Ok(storage.clone());
             }
-        }
+            overflow
+        } else {
+            labels
+        };
+        let is_overflow = labels
+            .values()
+            .next()
+            .is_some_and(|v| v == OVERFLOW_LABEL_VALUE);
         let storage = match callback {
             Some(callback) => Storage::CallbackGauge(callback),
             None => self.new_storage(request.kind),
         };
-        let metric = self
-            .metrics
-            .entry(request.name.to_owned())
-            .or_insert_with(|| Metric {
-                descriptor: Descriptor {
-                    name: request.name.to_owned(),
-                    kind: request.kind,
-                    unit: request.unit,
-                    description: request.description.to_owned(),
-                    declared_at: vec![request.location.clone()],
-                },
-                series: BTreeMap::new(),
-            });
+        let Some(metric) = self.metrics.get_mut(request.name) else {
+            unreachable!("inserted above");
+        };
+        if !is_overflow {
+            metric.bounded_series += 1;
+        }
         metric.series.insert(labels, storage.clone());
         Ok(storage)
+    }
+
+    /// Counts a label set that did not fit under its metric's cap, in
+    /// `telemetry.series_overflow{metric="..."}` (a family without a cap: it has at most one
+    /// series per metric).
+    fn count_overflow(&mut self, metric: &str) {
+        let request = Request {
+            name: SERIES_OVERFLOW,
+            kind: MetricKind::Counter,
+            unit: Unit::None,
+            description: "Label sets recorded into a metric's overflow series because it reached its cap on series",
+            location: Location {
+                module_path: module_path!().to_owned(),
+                file: file!().to_owned(),
+                line: line!(),
+            },
+            labels: &["metric"],
+            max_series: usize::MAX,
+        };
+        let series = SeriesRequest {
+            values: vec![metric.to_owned().into()],
+            possible: vec![None],
+        };
+        if let Ok(Storage::Counter(core)) = self.register(&request, series, None) {
+            core.retired.fetch_add(1, Relaxed);
+        }
     }
 
     /// New cells for a series. They are leaked on purpose: metrics live as long as the process,
@@ -413,8 +608,30 @@ impl State {
         if let Some(storage) = site.cached() {
             return storage;
         }
+        let storage = self.register_site(site, SeriesRequest::unlabeled(), deferred);
+        site.cache(&storage);
+        storage
+    }
+
+    /// Registers one series of a labeled call site; the caller caches it per thread.
+    fn resolve_labeled_site(
+        &mut self,
+        site: &'static CallSite,
+        series: SeriesRequest,
+        deferred: &mut Deferred,
+    ) -> Storage {
+        self.register_site(site, series, deferred)
+    }
+
+    fn register_site(
+        &mut self,
+        site: &'static CallSite,
+        series: SeriesRequest,
+        deferred: &mut Deferred,
+    ) -> Storage {
         let request = site.request();
-        let storage = match self.register(&request, Labels::new(), None) {
+        let values = series.values.clone();
+        match self.register(&request, series, None) {
             Ok(storage) => storage,
             Err(error) => {
                 let fallback = format!("{}.conflicting_{}", site.name, site.kind);
@@ -426,12 +643,14 @@ impl State {
                     name: &fallback,
                     ..request
                 };
-                self.register(&renamed, Labels::new(), None)
+                let series = SeriesRequest {
+                    possible: vec![None; values.len()],
+                    values,
+                };
+                self.register(&renamed, series, None)
                     .unwrap_or_else(|_| self.new_storage(site.kind))
             }
-        };
-        site.cache(&storage);
-        storage
+        }
     }
 
     fn fold(&self, shard: &Shard) {
@@ -540,6 +759,51 @@ impl State {
             }
         }
         (snapshot, callbacks)
+    }
+}
+
+/// The counter of label sets that did not fit under their metric's cap.
+pub(crate) const SERIES_OVERFLOW: &str = "telemetry.series_overflow";
+
+fn validate_label_names(request: &Request<'_>) -> Result<(), RegistryError> {
+    let fail = |reason: String| {
+        Err(RegistryError::InvalidLabel {
+            name: request.name.to_owned(),
+            reason,
+        })
+    };
+    if request.labels.len() > MAX_LABELS {
+        return fail(format!(
+            "{} labels; at most {MAX_LABELS} are allowed",
+            request.labels.len()
+        ));
+    }
+    for (i, label) in request.labels.iter().enumerate() {
+        let ok = !label.is_empty()
+            && label.len() <= 64
+            && !label.as_bytes()[0].is_ascii_digit()
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if !ok {
+            return fail(format!(
+                "label name `{label}` is not ASCII letters, digits and `_` (not starting with a \
+                 digit, at most 64 bytes)"
+            ));
+        }
+        if request.labels[..i].contains(label) {
+            return fail(format!("label name `{label}` is given twice"));
+        }
+    }
+    Ok(())
+}
+
+/// Records, for the manifest, each label's closed set of values once a series shows it.
+fn note_possible_values(descriptor: &mut Descriptor, series: &SeriesRequest) {
+    for (label, possible) in descriptor.labels.iter_mut().zip(&series.possible) {
+        if let (None, Some(values)) = (&label.values, possible) {
+            label.values = Some(values.iter().map(|v| (*v).to_owned()).collect());
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 //! The report: what a product sends (or writes, or logs) about one installation.
 
+use crate::anonymize::Anonymize;
 use crate::snapshot::Snapshot;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -116,19 +117,30 @@ impl Report {
         Self::new(application, crate::snapshot())
     }
 
-    /// Adds (or replaces) product section `name`, serialized from `value`.
-    ///
-    /// # Errors
-    /// The serialization error if `value`'s `Serialize` implementation fails (for example a
-    /// map with non-string keys); the report is left unchanged.
-    pub fn add_section(
-        &mut self,
-        name: impl Into<String>,
-        value: &impl Serialize,
-    ) -> Result<&mut Self, serde_json::Error> {
-        let value = serde_json::to_value(value)?;
+    /// Adds (or replaces) product section `name`, made from a `#[derive(Telemetry)]` value
+    /// (or any [`Anonymize`] type). The section is anonymized as it is added, with the
+    /// process's [`crate::anonymize::global`] anonymizer: names marked for hashing are hashed
+    /// and skipped fields left out, so raw personal data is never stored in a report, not even
+    /// in the local, unrounded form.
+    pub fn add_section(&mut self, name: impl Into<String>, value: &impl Anonymize) -> &mut Self {
+        let value = value.anonymize(&crate::anonymize::global());
         self.sections.insert(name.into(), value);
-        Ok(self)
+        self
+    }
+
+    /// Exactly the payload that would leave the machine (the Qdrant seed's `anonymize=true`):
+    /// this report with every metric number rounded ([`crate::anonymize::anonymize_snapshot`]),
+    /// numbers in the sections rounded, and the uptime rounded, under the process's
+    /// [`crate::anonymize::global`] anonymizer.
+    pub fn anonymized(&self) -> Report {
+        let a = crate::anonymize::global();
+        let mut out = self.clone();
+        out.metrics = crate::anonymize::anonymize_snapshot(&self.metrics, &a);
+        out.uptime_seconds = a.round(self.uptime_seconds);
+        for section in out.sections.values_mut() {
+            crate::anonymize::round_json_numbers(section, &a);
+        }
+        out
     }
 
     /// The report as compact JSON.
@@ -155,9 +167,7 @@ mod tests {
     #[test]
     fn json_round_trip_with_sections() {
         let mut report = Report::new(Application::new("app", "1.0.0"), Snapshot::default());
-        report
-            .add_section("configuration", &serde_json::json!({"cluster_size": 3}))
-            .unwrap();
+        report.add_section("configuration", &[3u32]);
         let back: Report = serde_json::from_str(&report.to_json()).unwrap();
         assert_eq!(back, report);
         assert_eq!(back.schema_version, REPORT_SCHEMA_VERSION);
@@ -168,7 +178,7 @@ mod tests {
             report.timestamp
         );
         let json: serde_json::Value = serde_json::from_str(&report.to_json_pretty()).unwrap();
-        assert_eq!(json["sections"]["configuration"]["cluster_size"], 3);
+        assert_eq!(json["sections"]["configuration"][0], 3);
         assert_eq!(json["framework"]["name"], "telemetry-core");
     }
 }

@@ -340,6 +340,22 @@ impl HistogramSnapshot {
         Some(self.max)
     }
 
+    /// The same histogram with every number (count, sum, min, max, bucket counts) passed
+    /// through `f`; bucket bounds are kept. Used by anonymization.
+    pub(crate) fn map_numbers(&self, f: impl Fn(u64) -> u64) -> HistogramSnapshot {
+        HistogramSnapshot {
+            count: f(self.count),
+            sum: f(self.sum),
+            min: f(self.min),
+            max: f(self.max),
+            buckets: self
+                .buckets
+                .iter()
+                .map(|&(lower, n)| (lower, f(n)))
+                .collect(),
+        }
+    }
+
     /// Adds another histogram's values into this one.
     pub fn add(&mut self, other: &HistogramSnapshot) {
         if other.count == 0 {

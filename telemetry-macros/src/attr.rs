@@ -42,7 +42,14 @@ impl Macro {
 pub(crate) struct Args {
     pub(crate) name: Option<LitStr>,
     pub(crate) description: Option<LitStr>,
+    /// `labels(name = expr, ...)`, in order.
+    pub(crate) labels: Vec<(syn::Ident, Expr)>,
+    pub(crate) max_series: Option<syn::LitInt>,
 }
+
+/// What the unknown-key message lists.
+const ACCEPTED: &str =
+    "`name = \"...\"`, `description = \"...\"`, `labels(key = value, ...)` and `max_series = N`";
 
 /// Parses the arguments, collecting every error.
 pub(crate) fn parse(which: Macro, tokens: TokenStream) -> Result<Args, syn::Error> {
@@ -61,12 +68,44 @@ pub(crate) fn parse(which: Macro, tokens: TokenStream) -> Result<Args, syn::Erro
         let slot = match key.as_str() {
             "name" => &mut args.name,
             "description" => &mut args.description,
+            "labels" => {
+                if !args.labels.is_empty() {
+                    push(meta.error("`labels(...)` is given twice: list every label in one"));
+                }
+                return meta.parse_nested_meta(|label| {
+                    let Some(ident) = label.path.get_ident().cloned() else {
+                        return Err(label.error(
+                            "a label name is one identifier, e.g. `labels(backend = backend)`",
+                        ));
+                    };
+                    let value: Expr = label.value()?.parse()?;
+                    if args.labels.iter().any(|(seen, _)| *seen == ident) {
+                        push(syn::Error::new(
+                            ident.span(),
+                            format!("label `{ident}` is given twice"),
+                        ));
+                    }
+                    args.labels.push((ident, value));
+                    Ok(())
+                });
+            }
+            "max_series" => {
+                let lit: syn::LitInt = meta.value()?.parse()?;
+                if lit.base10_parse::<usize>().map_or(true, |n| n == 0) {
+                    push(syn::Error::new(
+                        lit.span(),
+                        "`max_series` is a positive whole number, e.g. `max_series = 100`",
+                    ));
+                }
+                args.max_series = Some(lit);
+                return Ok(());
+            }
             _ => {
                 let shown = quote::ToTokens::to_token_stream(&meta.path)
                     .to_string()
                     .replace(' ', "");
                 return Err(meta.error(format!(
-                    "unknown key `{shown}`: {} accepts `name = \"...\"` and `description = \"...\"`",
+                    "unknown key `{shown}`: {} accepts {ACCEPTED}",
                     which.attr()
                 )));
             }

@@ -3,7 +3,8 @@
 use crate::attr::{self, Args, Macro};
 use crate::{fallback, valid};
 use proc_macro2::TokenStream;
-use quote::quote;
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
 use syn::{ItemFn, LitStr, parse_quote};
 
 pub(crate) fn instrument(which: Macro, args: TokenStream, item: TokenStream) -> TokenStream {
@@ -45,16 +46,38 @@ fn expand(which: Macro, mut function: ItemFn, args: &Args) -> TokenStream {
         .description
         .clone()
         .unwrap_or_else(|| LitStr::new(&doc_summary(&function.attrs), attr::call_site()));
-    let (kind, unit, prelude) = match which {
-        Macro::CountUsage => (
+    let label_names: Vec<String> = args.labels.iter().map(|(k, _)| k.to_string()).collect();
+    // Each value goes through a function whose bound names `LabelValue`, spanned at the
+    // user's expression, so a `String` label is reported there with the trait's message.
+    let label_values = args.labels.iter().map(|(_, value)| {
+        quote_spanned!(value.span()=> ::telemetry_core::__private::label_value(&(#value)))
+    });
+    let label_tuple = quote!((#(#label_values,)*));
+    let max_series = match &args.max_series {
+        Some(n) => quote!(#n),
+        None => quote!(::telemetry_core::__private::DEFAULT_MAX_SERIES),
+    };
+    let labeled = !args.labels.is_empty();
+    let (kind, unit, prelude) = match (which, labeled) {
+        (Macro::CountUsage, false) => (
             quote!(Counter),
             quote!(None),
             quote!(__TELEMETRY_SITE.increment()),
         ),
-        Macro::Timed => (
+        (Macro::CountUsage, true) => (
+            quote!(Counter),
+            quote!(None),
+            quote!(__TELEMETRY_SITE.increment_labeled(#label_tuple)),
+        ),
+        (Macro::Timed, false) => (
             quote!(Histogram),
             quote!(Nanoseconds),
             quote!(__TELEMETRY_SITE.start_timer()),
+        ),
+        (Macro::Timed, true) => (
+            quote!(Histogram),
+            quote!(Nanoseconds),
+            quote!(__TELEMETRY_SITE.start_timer_labeled(#label_tuple)),
         ),
     };
     let local = match which {
@@ -72,6 +95,8 @@ fn expand(which: Macro, mut function: ItemFn, args: &Args) -> TokenStream {
                     #name,
                     #description,
                     ::telemetry_core::__private::Unit::#unit,
+                    &[#(#label_names),*],
+                    #max_series,
                     ::core::module_path!(),
                     ::core::file!(),
                     ::core::line!(),

@@ -3,10 +3,15 @@
 //!
 //! Pipeline (as in thiserror): [`attr`] parses the arguments, [`valid`] checks the rules,
 //! [`expand`] generates code, [`fallback`] emits the untouched function next to the errors.
+//! The derives: [`derive_label`] (`LabelValue`) and [`derive_telemetry`] (`Telemetry`, the PII
+//! guard, with the name list in [`pii_names`]).
 
 mod attr;
+mod derive_label;
+mod derive_telemetry;
 mod expand;
 mod fallback;
+mod pii_names;
 mod valid;
 
 use proc_macro::TokenStream;
@@ -21,4 +26,18 @@ pub fn count_usage(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn timed(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::instrument(attr::Macro::Timed, args.into(), item.into()).into()
+}
+
+/// Makes an enum without fields a label value. Documented in `telemetry_core::LabelValue`.
+#[proc_macro_derive(LabelValue, attributes(label))]
+pub fn derive_label_value(input: TokenStream) -> TokenStream {
+    let input = syn::parse_macro_input!(input as syn::DeriveInput);
+    derive_label::derive(input).into()
+}
+
+/// The PII guard for report sections. Documented in `telemetry_core::Telemetry`.
+#[proc_macro_derive(Telemetry, attributes(telemetry, pii))]
+pub fn derive_telemetry(input: TokenStream) -> TokenStream {
+    let input = syn::parse_macro_input!(input as syn::DeriveInput);
+    derive_telemetry::derive(input).into()
 }

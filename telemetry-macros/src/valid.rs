@@ -74,6 +74,27 @@ pub(crate) fn check(which: Macro, function: &ItemFn, args: &Args) -> Result<(), 
             ));
         }
     }
+    if args.labels.len() > 8 {
+        errors.push(syn::Error::new_spanned(
+            &args.labels[8].0,
+            "at most 8 labels: every label multiplies the number of series",
+        ));
+    }
+    for (label, _) in &args.labels {
+        let text = label.to_string();
+        if !text.is_ascii() || text.starts_with("r#") {
+            errors.push(syn::Error::new_spanned(
+                label,
+                "a label name is ASCII letters, digits and `_`",
+            ));
+        }
+    }
+    if args.max_series.is_some() && args.labels.is_empty() {
+        errors.push(syn::Error::new_spanned(
+            args.max_series.as_ref(),
+            "`max_series` caps the series of a labeled metric: add `labels(...)` or remove it",
+        ));
+    }
     let mut errors = errors.into_iter();
     match errors.next() {
         None => Ok(()),

@@ -1,0 +1,612 @@
+//! Anonymization: every rule that changes data before it leaves the machine, in one place.
+//!
+//! - **Big numbers are rounded** toward zero to a number of significant digits (default
+//!   [`DEFAULT_SIGNIFICANT_DIGITS`] = 6), so the last digits are always 0: `123456789` becomes
+//!   `123456000`, as the Qdrant seed promises. Numbers with at most that many digits are kept
+//!   as they are (`999999` stays, `42` stays). Signed numbers round their magnitude toward zero
+//!   (`-123456789` becomes `-123456000`). Floats keep the same number of significant digits,
+//!   truncated toward zero (`1234.56789` becomes `1234.56`); NaN and infinities become `null`.
+//!   A `Duration` is emitted as whole nanoseconds, rounded like any other number.
+//! - **Names are hashed** with HMAC-SHA-256 under a random per-installation [`HashKey`] that
+//!   never leaves the machine. Within one installation a name always gives the same hash, so a
+//!   report can say "12 distinct collections, this one is queried most"; without the key,
+//!   nobody can test guesses against a hash, not even for short names. (Qdrant hashes names
+//!   with a fixed-key SipHash, which a dictionary of likely names reverses.) A hash is the first
+//!   128 bits of the MAC, as 32 lowercase hex digits.
+//! - **URLs are hashed whole**; only the scheme is kept, and only if it is one of a short list
+//!   of well-known schemes (`https`, `postgres`, ...), because the scheme tells which kind of
+//!   integration or whether TLS is used, while host, port, path, query and user info can all
+//!   identify a person or an organization. The result is `"{scheme}:{hash}"`, or the hash alone.
+//!
+//! Types opt in to leaving the machine through [`Anonymize`], implemented here for the safe
+//! std types and generated for product types by `#[derive(Telemetry)]`.
+
+use crate::labels::LabelValue;
+use crate::snapshot::Snapshot;
+use hmac::{Hmac, KeyInit, Mac};
+use serde_json::{Map, Number, Value};
+use sha2::Sha256;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+/// Significant digits kept by default: 6, so `123456789` becomes `123456000` (Qdrant seed).
+pub const DEFAULT_SIGNIFICANT_DIGITS: u32 = 6;
+
+/// Rounds `value` toward zero to `digits` significant digits (`digits` is clamped to `1..=20`).
+pub fn round_u64(value: u64, digits: u32) -> u64 {
+    let digits = digits.clamp(1, 20);
+    let len = value.checked_ilog10().map_or(1, |d| d + 1);
+    if len <= digits {
+        return value;
+    }
+    let unit = 10u64.pow(len - digits);
+    value / unit * unit
+}
+
+/// Rounds the magnitude of `value` toward zero to `digits` significant digits.
+pub fn round_i64(value: i64, digits: u32) -> i64 {
+    let magnitude = round_u64(value.unsigned_abs(), digits);
+    if value < 0 {
+        // `magnitude <= |i64::MIN|`, so the negation fits.
+        0i64.wrapping_sub_unsigned(magnitude)
+    } else {
+        magnitude as i64
+    }
+}
+
+/// Truncates `value` toward zero to `digits` significant digits; `None` for NaN and infinities.
+pub fn round_f64(value: f64, digits: u32) -> Option<f64> {
+    if !value.is_finite() {
+        return None;
+    }
+    if value == 0.0 {
+        return Some(0.0);
+    }
+    let digits = digits.clamp(1, 17) as i32;
+    let exponent = value.abs().log10().floor() as i32;
+    let scale = 10f64.powi(digits - 1 - exponent);
+    let truncated = (value * scale).trunc() / scale;
+    // Print and re-read with `digits` significant digits, to drop binary noise (0.1 + 0.2).
+    format!("{:.*e}", (digits - 1) as usize, truncated)
+        .parse()
+        .ok()
+}
+
+/// The secret key of name hashing: 32 random bytes per installation.
+///
+/// Its `Debug` output never shows the bytes. Keep it in the installation's state directory
+/// ([`HashKey::load_or_create`]); it is never part of any report.
+#[derive(Clone, PartialEq, Eq)]
+pub struct HashKey([u8; 32]);
+
+impl fmt::Debug for HashKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("HashKey(<secret>)")
+    }
+}
+
+impl HashKey {
+    /// A new random key from the operating system's generator.
+    ///
+    /// # Panics
+    /// Never in practice: only if the OS has no random source at all (`getrandom` fails), in
+    /// which case a key derived from the process's random instance id is used instead.
+    pub fn generate() -> Self {
+        let mut bytes = [0u8; 32];
+        if getrandom::fill(&mut bytes).is_err() {
+            let a = uuid::Uuid::new_v4();
+            let b = uuid::Uuid::new_v4();
+            bytes[..16].copy_from_slice(a.as_bytes());
+            bytes[16..].copy_from_slice(b.as_bytes());
+        }
+        HashKey(bytes)
+    }
+
+    /// A key from known bytes (tests, or a key managed by the product).
+    pub const fn from_bytes(bytes: [u8; 32]) -> Self {
+        HashKey(bytes)
+    }
+
+    /// Reads the key stored at `path` (64 hex digits), or creates one there with permissions
+    /// `0600` on Unix. The directory must exist.
+    ///
+    /// # Errors
+    /// The I/O error if the file cannot be read or written, or `InvalidData` if it does not
+    /// hold a key; a caller then uses a [`generate`](Self::generate)d key for this run and
+    /// says so once.
+    pub fn load_or_create(path: &Path) -> std::io::Result<Self> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Self::from_hex(text.trim()).ok_or_else(|| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("{} does not hold a 64-hex-digit key", path.display()),
+                )
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let key = Self::generate();
+                let mut options = std::fs::OpenOptions::new();
+                options.write(true).create_new(true);
+                #[cfg(unix)]
+                std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+                let mut file = options.open(path)?;
+                std::io::Write::write_all(&mut file, key.to_hex().as_bytes())?;
+                file.sync_all()?;
+                Ok(key)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn to_hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    fn from_hex(text: &str) -> Option<Self> {
+        if text.len() != 64 || !text.is_ascii() {
+            return None;
+        }
+        let mut bytes = [0u8; 32];
+        for (i, byte) in bytes.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()?;
+        }
+        Some(HashKey(bytes))
+    }
+}
+
+/// Schemes kept in front of a URL's hash: see the module docs.
+pub const KEPT_URL_SCHEMES: &[&str] = &[
+    "http",
+    "https",
+    "ws",
+    "wss",
+    "grpc",
+    "grpcs",
+    "ftp",
+    "sftp",
+    "ssh",
+    "file",
+    "s3",
+    "gs",
+    "postgres",
+    "postgresql",
+    "mysql",
+    "mongodb",
+    "mongodb+srv",
+    "redis",
+    "rediss",
+    "amqp",
+    "amqps",
+    "kafka",
+    "nats",
+    "unix",
+];
+
+/// Applies the rules: rounds numbers and hashes names and URLs with an installation's key.
+#[derive(Clone, Debug)]
+pub struct Anonymizer {
+    key: HashKey,
+    digits: u32,
+}
+
+impl Anonymizer {
+    /// An anonymizer hashing with `key` and keeping [`DEFAULT_SIGNIFICANT_DIGITS`].
+    pub fn new(key: HashKey) -> Self {
+        Anonymizer {
+            key,
+            digits: DEFAULT_SIGNIFICANT_DIGITS,
+        }
+    }
+
+    /// Keeps `digits` significant digits instead (clamped to `1..=20`).
+    pub fn with_significant_digits(mut self, digits: u32) -> Self {
+        self.digits = digits.clamp(1, 20);
+        self
+    }
+
+    /// The significant digits kept.
+    pub fn significant_digits(&self) -> u32 {
+        self.digits
+    }
+
+    /// Rounds an unsigned number ([`round_u64`]).
+    pub fn round(&self, value: u64) -> u64 {
+        round_u64(value, self.digits)
+    }
+
+    /// Rounds a signed number ([`round_i64`]).
+    pub fn round_signed(&self, value: i64) -> i64 {
+        round_i64(value, self.digits)
+    }
+
+    /// Rounds a float ([`round_f64`]).
+    pub fn round_float(&self, value: f64) -> Option<f64> {
+        round_f64(value, self.digits)
+    }
+
+    fn mac(&self, domain: &str, text: &str) -> String {
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.key.0)
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        mac.update(domain.as_bytes());
+        mac.update(&[0]);
+        mac.update(text.as_bytes());
+        let digest = mac.finalize().into_bytes();
+        digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// The keyed hash of a name (collection, field, stream, host...): 32 hex digits.
+    pub fn hash_name(&self, name: &str) -> String {
+        self.mac("name", name)
+    }
+
+    /// The keyed hash of a URL, behind its scheme if the scheme is in [`KEPT_URL_SCHEMES`].
+    pub fn hash_url(&self, url: &str) -> String {
+        let hash = self.mac("url", url);
+        let scheme = url
+            .split_once(':')
+            .map(|(scheme, _)| scheme.to_ascii_lowercase())
+            .filter(|s| KEPT_URL_SCHEMES.contains(&s.as_str()));
+        match scheme {
+            Some(scheme) => format!("{scheme}:{hash}"),
+            None => hash,
+        }
+    }
+}
+
+static GLOBAL: RwLock<Option<Arc<Anonymizer>>> = RwLock::new(None);
+
+/// The process's anonymizer, used by reports and hashed labels. Until [`set_global`] is called
+/// (the reporter does it with the installation's stored key), it hashes with a random key made
+/// for this process: hashes are then stable within this run only.
+pub fn global() -> Arc<Anonymizer> {
+    if let Some(a) = GLOBAL.read().unwrap_or_else(|e| e.into_inner()).as_ref() {
+        return a.clone();
+    }
+    let mut slot = GLOBAL.write().unwrap_or_else(|e| e.into_inner());
+    slot.get_or_insert_with(|| Arc::new(Anonymizer::new(HashKey::generate())))
+        .clone()
+}
+
+/// Replaces the process's anonymizer (for example with one keyed by the installation's
+/// stored [`HashKey`]).
+pub fn set_global(anonymizer: Anonymizer) {
+    *GLOBAL.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(anonymizer));
+}
+
+/// A type whose values may leave the machine, in anonymized form.
+///
+/// Implemented for `bool`, integers and floats (rounded), `&'static str`, `Duration`,
+/// `Option`, `Vec`, slices, arrays and maps keyed by a [`LabelValue`], and by
+/// `#[derive(Telemetry)]` for product structs and enums. Not for `String`, addresses, paths
+/// or [`crate::Pii`]: a field of such a type must be hashed (`#[telemetry(hash)]`), skipped
+/// (`#[telemetry(skip)]`) or vouched for (`#[telemetry(verbatim = "why it is safe")]`).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be emitted in telemetry as it is: it may carry personal data",
+    label = "may carry personal data",
+    note = "mark the field `#[telemetry(hash)]` to emit a keyed hash, `#[telemetry(skip)]` to leave it out, \
+            or `#[telemetry(verbatim = \"why it is safe\")]` if it is free of personal data"
+)]
+pub trait Anonymize {
+    /// The value as it leaves the machine.
+    fn anonymize(&self, anonymizer: &Anonymizer) -> Value;
+}
+
+impl<T: Anonymize + ?Sized> Anonymize for &T {
+    fn anonymize(&self, a: &Anonymizer) -> Value {
+        (**self).anonymize(a)
+    }
+}
+
+impl Anonymize for bool {
+    fn anonymize(&self, _: &Anonymizer) -> Value {
+        Value::Bool(*self)
+    }
+}
+
+impl Anonymize for &'static str {
+    fn anonymize(&self, _: &Anonymizer) -> Value {
+        Value::String((*self).to_owned())
+    }
+}
+
+macro_rules! unsigned {
+    ($($t:ty),*) => {$(
+        impl Anonymize for $t {
+            fn anonymize(&self, a: &Anonymizer) -> Value {
+                Value::from(a.round(*self as u64))
+            }
+        }
+    )*};
+}
+unsigned!(u8, u16, u32, u64, usize);
+
+macro_rules! signed {
+    ($($t:ty),*) => {$(
+        impl Anonymize for $t {
+            fn anonymize(&self, a: &Anonymizer) -> Value {
+                Value::from(a.round_signed(*self as i64))
+            }
+        }
+    )*};
+}
+signed!(i8, i16, i32, i64, isize);
+
+impl Anonymize for f64 {
+    fn anonymize(&self, a: &Anonymizer) -> Value {
+        a.round_float(*self)
+            .and_then(Number::from_f64)
+            .map_or(Value::Null, Value::Number)
+    }
+}
+
+impl Anonymize for f32 {
+    fn anonymize(&self, a: &Anonymizer) -> Value {
+        f64::from(*self).anonymize(a)
+    }
+}
+
+impl Anonymize for Duration {
+    fn anonymize(&self, a: &Anonymizer) -> Value {
+        Value::from(a.round(u64::try_from(self.as_nanos()).unwrap_or(u64::MAX)))
+    }
+}
+
+impl<T: Anonymize> Anonymize for Option<T> {
+    fn anonymize(&self, a: &Anonymizer) -> Value {
+        self.as_ref().map_or(Value::Null, |v| v.anonymize(a))
+    }
+}
+
+impl<T: Anonymize> Anonymize for [T] {
+    fn anonymize(&self, a: &Anonymizer) -> Value {
+        Value::Array(self.iter().map(|v| v.anonymize(a)).collect())
+    }
+}
+
+impl<T: Anonymize, const N: usize> Anonymize for [T; N] {
+    fn anonymize(&self, a: &Anonymizer) -> Value {
+        self[..].anonymize(a)
+    }
+}
+
+impl<T: Anonymize> Anonymize for Vec<T> {
+    fn anonymize(&self, a: &Anonymizer) -> Value {
+        self[..].anonymize(a)
+    }
+}
+
+fn map<'a, K: LabelValue + 'a, V: Anonymize + 'a>(
+    entries: impl Iterator<Item = (&'a K, &'a V)>,
+    a: &Anonymizer,
+) -> Value {
+    let mut out = Map::new();
+    for (k, v) in entries {
+        out.insert(k.label_text().into_owned(), v.anonymize(a));
+    }
+    Value::Object(out)
+}
+
+impl<K: LabelValue, V: Anonymize> Anonymize for BTreeMap<K, V> {
+    fn anonymize(&self, a: &Anonymizer) -> Value {
+        map(self.iter(), a)
+    }
+}
+
+impl<K: LabelValue, V: Anonymize, S> Anonymize for HashMap<K, V, S> {
+    fn anonymize(&self, a: &Anonymizer) -> Value {
+        map(self.iter(), a)
+    }
+}
+
+/// Text that `#[telemetry(hash)]` and `#[telemetry(hash_url)]` fields may hold: strings,
+/// paths, IP and socket addresses, [`crate::Pii`] of those, and options and vectors of them.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be hashed for telemetry",
+    note = "a hashed field holds text: a `String`, `&str`, path, IP or socket address, `Pii<..>` of one, or an `Option` or `Vec` of them"
+)]
+pub trait HashInput {
+    /// The keyed hash of the value, by `hash` (a name or URL hasher).
+    fn hash_with(&self, hash: &dyn Fn(&str) -> String) -> Value;
+}
+
+impl<T: HashInput + ?Sized> HashInput for &T {
+    fn hash_with(&self, hash: &dyn Fn(&str) -> String) -> Value {
+        (**self).hash_with(hash)
+    }
+}
+
+macro_rules! hash_as_text {
+    ($($t:ty => |$v:ident| $text:expr),* $(,)?) => {$(
+        impl HashInput for $t {
+            fn hash_with(&self, hash: &dyn Fn(&str) -> String) -> Value {
+                let $v = self;
+                let text: Cow<'_, str> = $text;
+                Value::String(hash(&text))
+            }
+        }
+    )*};
+}
+hash_as_text! {
+    str => |s| Cow::Borrowed(s),
+    String => |s| Cow::Borrowed(s.as_str()),
+    Path => |p| p.to_string_lossy(),
+    std::path::PathBuf => |p| p.to_string_lossy(),
+    std::net::IpAddr => |a| Cow::Owned(a.to_string()),
+    std::net::SocketAddr => |a| Cow::Owned(a.to_string()),
+}
+
+impl<T: HashInput> HashInput for Option<T> {
+    fn hash_with(&self, hash: &dyn Fn(&str) -> String) -> Value {
+        self.as_ref().map_or(Value::Null, |v| v.hash_with(hash))
+    }
+}
+
+impl<T: HashInput> HashInput for Vec<T> {
+    fn hash_with(&self, hash: &dyn Fn(&str) -> String) -> Value {
+        Value::Array(self.iter().map(|v| v.hash_with(hash)).collect())
+    }
+}
+
+/// A label value that is the keyed hash of a name: for labeling by something that is not a
+/// closed set (a collection, a tenant) without sending the name.
+///
+/// Hashing costs about a microsecond, so make one per name and reuse it rather than building
+/// it on every call.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct HashedLabel {
+    hash: String,
+    key: u64,
+}
+
+impl HashedLabel {
+    /// The hash of `name` under the process's [`global`] anonymizer.
+    pub fn new(name: &str) -> Self {
+        let hash = global().hash_name(name);
+        // The first 64 bits of the MAC, as the cache key.
+        let key = u64::from_str_radix(&hash[..16], 16).unwrap_or(0);
+        HashedLabel { hash, key }
+    }
+
+    /// The hash: 32 hex digits.
+    pub fn as_str(&self) -> &str {
+        &self.hash
+    }
+}
+
+impl LabelValue for HashedLabel {
+    fn label_key(&self) -> u64 {
+        self.key
+    }
+    fn label_text(&self) -> Cow<'static, str> {
+        Cow::Owned(self.hash.clone())
+    }
+}
+
+impl Anonymize for HashedLabel {
+    fn anonymize(&self, _: &Anonymizer) -> Value {
+        Value::String(self.hash.clone())
+    }
+}
+
+/// The snapshot as it leaves the machine: every counter, gauge and histogram number rounded
+/// (a histogram's bucket bounds are kept, since they are the layout, not data). Metric names,
+/// units, descriptions and label values come from the program's code and typed label values,
+/// so they are kept.
+pub fn anonymize_snapshot(snapshot: &Snapshot, a: &Anonymizer) -> Snapshot {
+    let mut out = snapshot.clone();
+    for family in out.counters.values_mut() {
+        for series in &mut family.series {
+            series.value = a.round(series.value);
+        }
+    }
+    for family in out.gauges.values_mut() {
+        for series in &mut family.series {
+            series.value = a.round_signed(series.value);
+        }
+    }
+    for family in out.histograms.values_mut() {
+        for series in &mut family.series {
+            series.value = series.value.map_numbers(|n| a.round(n));
+        }
+    }
+    out
+}
+
+/// Rounds every integer and float inside a JSON value, in place (sections added to a report
+/// are already anonymized by type; this applies the current digits once more before sending).
+pub fn round_json_numbers(value: &mut Value, a: &Anonymizer) {
+    match value {
+        Value::Number(n) => {
+            if let Some(u) = n.as_u64() {
+                *n = Number::from(a.round(u));
+            } else if let Some(i) = n.as_i64() {
+                *n = Number::from(a.round_signed(i));
+            } else if let Some(f) = n
+                .as_f64()
+                .and_then(|f| a.round_float(f))
+                .and_then(Number::from_f64)
+            {
+                *n = f;
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| round_json_numbers(v, a)),
+        Value::Object(map) => map.values_mut().for_each(|v| round_json_numbers(v, a)),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rounding_keeps_significant_digits_toward_zero() {
+        assert_eq!(round_u64(123_456_789, 6), 123_456_000);
+        assert_eq!(round_u64(999_999, 6), 999_999);
+        assert_eq!(round_u64(1_999_999, 6), 1_999_990);
+        assert_eq!(round_u64(0, 6), 0);
+        assert_eq!(round_u64(u64::MAX, 6), 18_446_700_000_000_000_000);
+        assert_eq!(round_u64(u64::MAX, 20), u64::MAX);
+        assert_eq!(round_u64(987, 1), 900);
+        assert_eq!(round_i64(-123_456_789, 6), -123_456_000);
+        assert_eq!(round_i64(i64::MIN, 6), -9_223_370_000_000_000_000);
+        assert_eq!(round_i64(42, 6), 42);
+        assert_eq!(round_f64(1234.56789, 6), Some(1234.56));
+        assert_eq!(round_f64(-0.000123456789, 3), Some(-0.000123));
+        assert_eq!(round_f64(0.1 + 0.2, 6), Some(0.3));
+        assert_eq!(round_f64(f64::NAN, 6), None);
+        assert_eq!(round_f64(0.0, 6), Some(0.0));
+    }
+
+    #[test]
+    fn hashes_are_keyed_stable_and_irreversible_by_guessing_without_the_key() {
+        let a = Anonymizer::new(HashKey::from_bytes([1; 32]));
+        let b = Anonymizer::new(HashKey::from_bytes([2; 32]));
+        assert_eq!(a.hash_name("users"), a.hash_name("users"));
+        assert_ne!(a.hash_name("users"), b.hash_name("users"));
+        assert_ne!(a.hash_name("users"), a.hash_name("user"));
+        assert_eq!(a.hash_name("users").len(), 32);
+        // Names and URLs are hashed in separate domains.
+        assert_ne!(a.hash_name("x"), a.hash_url("x"));
+        let url = a.hash_url("https://alice@example.com/private?token=secret");
+        assert!(url.starts_with("https:") && !url.contains("example") && !url.contains("alice"));
+        assert!(!a.hash_url("weird-scheme://host").contains("weird"));
+    }
+
+    #[test]
+    fn keys_are_persisted_and_corrupt_keys_are_errors() {
+        let dir = std::env::temp_dir().join(format!("telemetry-key-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("hash.key");
+        let _ = std::fs::remove_file(&path);
+        let first = HashKey::load_or_create(&path).unwrap();
+        assert_eq!(HashKey::load_or_create(&path).unwrap(), first);
+        assert_eq!(format!("{first:?}"), "HashKey(<secret>)");
+        std::fs::write(&path, "not a key").unwrap();
+        assert!(HashKey::load_or_create(&path).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn std_types_anonymize() {
+        let a = Anonymizer::new(HashKey::from_bytes([0; 32]));
+        let mut m = BTreeMap::new();
+        m.insert("k", vec![Some(123_456_789u64), None]);
+        assert_eq!(
+            m.anonymize(&a),
+            serde_json::json!({"k": [123_456_000, null]})
+        );
+        assert_eq!(
+            Duration::from_secs(3).anonymize(&a),
+            serde_json::json!(3_000_000_000u64)
+        );
+        assert_eq!(f64::INFINITY.anonymize(&a), Value::Null);
+        assert_eq!(
+            Some(String::from("x")).hash_with(&|t| a.hash_name(t)),
+            Value::String(a.hash_name("x"))
+        );
+    }
+}

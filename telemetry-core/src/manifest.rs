@@ -1,0 +1,305 @@
+//! The collected-data manifest: every metric and report field that can ever be emitted, made
+//! from the code itself, so the disclosure page cannot drift from what is sent.
+//!
+//! Metrics come from the registry (which already lists every `#[count_usage]` and `#[timed]`
+//! call site in the program, run or not, and every metric registered at run time so far).
+//! Report sections come from every `#[derive(Telemetry)]` type, which the linker collects the
+//! same way. [`Manifest::to_markdown`] renders a "What data is collected" page like the seed
+//! documents'; [`Manifest::version`] is a stable hash of what is collected, to re-ask consent
+//! when it changes.
+
+use crate::anonymize::DEFAULT_SIGNIFICANT_DIGITS;
+use crate::metadata::{LabelDescriptor, MetricKind, Unit};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::fmt::Write;
+
+/// Every `#[derive(Telemetry)]` type in the program, gathered at link time.
+#[linkme::distributed_slice]
+pub static SECTIONS: [SectionSchema];
+
+/// How one field leaves the machine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FieldRule {
+    /// By its type's `Anonymize` rule: numbers rounded, enums by name, nested sections.
+    Anonymized,
+    /// A keyed hash of the value (`#[telemetry(hash)]`).
+    Hashed,
+    /// A keyed hash of the URL, behind a well-known scheme (`#[telemetry(hash_url)]`).
+    HashedUrl,
+    /// As it is, vouched for with a reason (`#[telemetry(verbatim = "...")]`).
+    Verbatim(&'static str),
+    /// Never emitted (`#[telemetry(skip)]`).
+    Skipped,
+    /// A variant of an enum emitted by name.
+    Variant,
+}
+
+/// One field of a `#[derive(Telemetry)]` type. Made by the derive; not built by hand.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct FieldSchema {
+    /// The key in the report.
+    pub name: &'static str,
+    /// The Rust type as written.
+    pub type_name: &'static str,
+    /// The first line of the field's doc comment.
+    pub description: &'static str,
+    /// How it leaves the machine.
+    pub rule: FieldRule,
+    /// Whether it is personal data (marked, `Pii<..>`, or named like it).
+    pub personal: bool,
+    /// The reason given with `#[telemetry(not_pii = "...")]`.
+    pub not_pii: Option<&'static str>,
+}
+
+/// A `#[derive(Telemetry)]` type. Made by the derive; not built by hand.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct SectionSchema {
+    /// The section name (`#[telemetry(section = "...")]`, or the type's name).
+    pub name: &'static str,
+    /// The type's path.
+    pub type_name: &'static str,
+    /// The first line of the type's doc comment.
+    pub description: &'static str,
+    /// Its fields (or variants, for an enum).
+    pub fields: &'static [FieldSchema],
+}
+
+/// One metric in the manifest.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestMetric {
+    /// The metric name.
+    pub name: String,
+    /// Counter, gauge or histogram.
+    pub kind: MetricKind,
+    /// The unit of its values.
+    pub unit: Unit,
+    /// What it measures.
+    pub description: String,
+    /// Its labels and, for closed sets, their values.
+    pub labels: Vec<LabelDescriptor>,
+    /// The cap on series of a labeled metric.
+    pub max_series: Option<usize>,
+    /// What anonymization does to it.
+    pub anonymization: String,
+}
+
+/// One field of a report section in the manifest.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestField {
+    /// The key in the report.
+    pub name: String,
+    /// The Rust type.
+    pub type_name: String,
+    /// What it holds.
+    pub description: String,
+    /// How it leaves the machine, in words.
+    pub anonymization: String,
+    /// Whether it is left out of every report.
+    pub skipped: bool,
+}
+
+/// One report section in the manifest.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestSection {
+    /// The section name.
+    pub name: String,
+    /// What it describes.
+    pub description: String,
+    /// Its fields.
+    pub fields: Vec<ManifestField>,
+}
+
+/// Everything that can be emitted.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// 16 hex digits of SHA-256 over the metrics and sections (names, kinds, units, labels,
+    /// rules; not descriptions or source locations), so it changes exactly when what is
+    /// collected changes.
+    pub version: String,
+    /// Metrics, in name order.
+    pub metrics: Vec<ManifestMetric>,
+    /// Report sections, in name order.
+    pub sections: Vec<ManifestSection>,
+}
+
+fn metric_rule(kind: MetricKind) -> String {
+    let digits = DEFAULT_SIGNIFICANT_DIGITS;
+    match kind {
+        MetricKind::Counter => format!("count rounded toward zero to {digits} significant digits"),
+        MetricKind::Gauge => format!("value rounded toward zero to {digits} significant digits"),
+        MetricKind::Histogram => format!(
+            "count, sum, min, max and bucket counts rounded toward zero to {digits} significant digits"
+        ),
+    }
+}
+
+fn field_rule(field: &FieldSchema) -> String {
+    match field.rule {
+        FieldRule::Anonymized => format!(
+            "by type: numbers rounded toward zero to {DEFAULT_SIGNIFICANT_DIGITS} significant \
+             digits, enums as their variant name"
+        ),
+        FieldRule::Hashed => "keyed hash (HMAC-SHA-256, per-installation key)".to_owned(),
+        FieldRule::HashedUrl => {
+            "keyed hash of the whole URL; only a well-known scheme is kept".to_owned()
+        }
+        FieldRule::Verbatim(reason) => format!("as it is: {reason}"),
+        FieldRule::Skipped => "never sent".to_owned(),
+        FieldRule::Variant => "the variant's name".to_owned(),
+    }
+}
+
+/// The manifest of this program: every registered metric (every macro call site, and what
+/// was registered at run time so far) and every `#[derive(Telemetry)]` section.
+///
+/// The framework's own metrics (`telemetry.*`) appear only once they exist.
+pub fn manifest() -> Manifest {
+    let metrics: Vec<ManifestMetric> = crate::descriptors()
+        .into_iter()
+        .map(|d| ManifestMetric {
+            anonymization: metric_rule(d.kind),
+            name: d.name,
+            kind: d.kind,
+            unit: d.unit,
+            description: d.description,
+            labels: d.labels,
+            max_series: d.max_series,
+        })
+        .collect();
+    let mut sections: Vec<ManifestSection> = SECTIONS
+        .iter()
+        .map(|s| ManifestSection {
+            name: s.name.to_owned(),
+            description: s.description.to_owned(),
+            fields: s
+                .fields
+                .iter()
+                .map(|f| ManifestField {
+                    name: f.name.to_owned(),
+                    type_name: f.type_name.to_owned(),
+                    description: f.description.to_owned(),
+                    anonymization: field_rule(f),
+                    skipped: f.rule == FieldRule::Skipped,
+                })
+                .collect(),
+        })
+        .collect();
+    sections.sort_by(|a, b| a.name.cmp(&b.name));
+    let version = version_of(&metrics, &sections);
+    Manifest {
+        version,
+        metrics,
+        sections,
+    }
+}
+
+fn version_of(metrics: &[ManifestMetric], sections: &[ManifestSection]) -> String {
+    let mut hasher = Sha256::new();
+    for m in metrics {
+        hasher.update(format!("m\0{}\0{}\0{}\0", m.name, m.kind, m.unit));
+        for l in &m.labels {
+            hasher.update(format!("l\0{}\0{:?}\0", l.name, l.values));
+        }
+    }
+    for s in sections {
+        hasher.update(format!("s\0{}\0", s.name));
+        for f in &s.fields {
+            hasher.update(format!(
+                "f\0{}\0{}\0{}\0",
+                f.name, f.type_name, f.anonymization
+            ));
+        }
+    }
+    hasher.finalize()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+impl Manifest {
+    /// A Markdown "What data is collected" page: the metrics with their labels and
+    /// anonymization, then each report section with its fields, then what is never sent.
+    pub fn to_markdown(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "# What data is collected\n");
+        let _ = writeln!(
+            out,
+            "Generated from the code (manifest version `{}`). Nothing else is collected.\n",
+            self.version
+        );
+        let _ = writeln!(out, "## Metrics\n");
+        let _ = writeln!(
+            out,
+            "| name | kind | unit | labels | description | anonymization |"
+        );
+        let _ = writeln!(out, "|---|---|---|---|---|---|");
+        for m in &self.metrics {
+            let labels = m
+                .labels
+                .iter()
+                .map(|l| match &l.values {
+                    Some(values) => format!("`{}` ({})", l.name, values.join(", ")),
+                    None => format!("`{}`", l.name),
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            let _ = writeln!(
+                out,
+                "| `{}` | {} | {} | {} | {} | {} |",
+                m.name,
+                m.kind,
+                m.unit,
+                if labels.is_empty() {
+                    "-".to_owned()
+                } else {
+                    labels
+                },
+                cell(&m.description),
+                m.anonymization
+            );
+        }
+        for s in &self.sections {
+            let _ = writeln!(out, "\n## Section `{}`\n", s.name);
+            if !s.description.is_empty() {
+                let _ = writeln!(out, "{}\n", s.description);
+            }
+            let _ = writeln!(out, "| field | type | description | sent as |");
+            let _ = writeln!(out, "|---|---|---|---|");
+            for f in s.fields.iter().filter(|f| !f.skipped) {
+                let _ = writeln!(
+                    out,
+                    "| `{}` | `{}` | {} | {} |",
+                    f.name,
+                    f.type_name,
+                    cell(&f.description),
+                    f.anonymization
+                );
+            }
+        }
+        let never: Vec<String> = self
+            .sections
+            .iter()
+            .flat_map(|s| {
+                s.fields
+                    .iter()
+                    .filter(|f| f.skipped)
+                    .map(move |f| format!("- `{}.{}`", s.name, f.name))
+            })
+            .collect();
+        if !never.is_empty() {
+            let _ = writeln!(out, "\n## Never sent\n\n{}", never.join("\n"));
+        }
+        out
+    }
+}
+
+/// Text safe inside a Markdown table cell.
+fn cell(text: &str) -> String {
+    if text.is_empty() {
+        "-".to_owned()
+    } else {
+        text.replace('|', "\\|")
+    }
+}
