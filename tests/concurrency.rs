@@ -24,7 +24,10 @@ fn two_threads_times_a_million_calls_give_exactly_two_million() {
         }
     });
     // The threads have exited: their shards were folded into the totals.
-    assert_eq!(snapshot().counter("concurrency.hammered"), Some(before + 2_000_000));
+    assert_eq!(
+        snapshot().counter("concurrency.hammered"),
+        Some(before + 2_000_000)
+    );
 }
 
 #[test]
@@ -68,9 +71,14 @@ fn snapshots_taken_while_threads_record_are_monotonic_and_end_exact() {
     assert_eq!(h.count(), THREADS * CALLS);
     assert_eq!(h.min(), Some(0));
     assert_eq!(h.max(), Some((THREADS - 1) * 1000 + 999));
-    let expected_sum: u64 = (0..THREADS).map(|t| (0..CALLS).map(|i| t * 1000 + i % 1000).sum::<u64>()).sum();
+    let expected_sum: u64 = (0..THREADS)
+        .map(|t| (0..CALLS).map(|i| t * 1000 + i % 1000).sum::<u64>())
+        .sum();
     assert_eq!(h.sum(), expected_sum);
-    assert_eq!(snap.histogram("concurrency.timed").unwrap().count(), THREADS * CALLS);
+    assert_eq!(
+        snap.histogram("concurrency.timed").unwrap().count(),
+        THREADS * CALLS
+    );
 }
 
 #[test]
@@ -78,7 +86,9 @@ fn values_recorded_in_thread_local_destructors_are_kept() {
     struct RecordsOnDrop;
     impl Drop for RecordsOnDrop {
         fn drop(&mut self) {
-            Counter::register("concurrency.in_destructor").unwrap().increment();
+            Counter::register("concurrency.in_destructor")
+                .unwrap()
+                .increment();
         }
     }
     thread_local! {
@@ -87,7 +97,9 @@ fn values_recorded_in_thread_local_destructors_are_kept() {
     Counter::register("concurrency.in_destructor").unwrap();
     std::thread::spawn(|| {
         GUARD.with(|_| {});
-        Counter::register("concurrency.in_destructor").unwrap().increment();
+        Counter::register("concurrency.in_destructor")
+            .unwrap()
+            .increment();
     })
     .join()
     .unwrap();

@@ -168,7 +168,10 @@ fn free_function_is_counted_and_timed_under_its_derived_name() {
     assert_eq!(snap.histogram(histogram).unwrap().count(), 2);
     // The doc comment's first line is the description.
     assert_eq!(snap.counters[counter].description, "Adds one.");
-    assert_eq!(snap.histograms[histogram].unit, telemetry_core::Unit::Nanoseconds);
+    assert_eq!(
+        snap.histograms[histogram].unit,
+        telemetry_core::Unit::Nanoseconds
+    );
 }
 
 #[test]
@@ -180,7 +183,10 @@ fn generic_and_impl_trait_functions() {
     });
     // One call site, one metric, whatever the type arguments.
     assert_eq!(snap.counter("shapes.generic"), Some(2));
-    assert_eq!(snap.histogram("shapes.generic.duration").unwrap().count(), 2);
+    assert_eq!(
+        snap.histogram("shapes.generic.duration").unwrap().count(),
+        2
+    );
     assert_eq!(snap.counter("shapes.impl_trait"), Some(1));
 }
 
@@ -194,7 +200,11 @@ fn async_fn_is_timed_from_first_poll_to_completion_across_awaits() {
     assert_eq!(snap.counter("shapes.async.calls"), Some(1));
     let h = snap.histogram("shapes.async").unwrap();
     assert_eq!(h.count(), 1);
-    assert!(h.min().unwrap() >= 2_000_000, "timed across awaits: {:?}", h.min());
+    assert!(
+        h.min().unwrap() >= 2_000_000,
+        "timed across awaits: {:?}",
+        h.min()
+    );
 
     let unpolled = capture(|| drop(fetch(1)));
     assert_eq!(unpolled.counter("shapes.async.calls"), Some(0));
@@ -231,7 +241,10 @@ fn trait_impl_unsafe_fn_and_kept_attributes() {
         assert_eq!(with_attributes(), 7);
     });
     assert_eq!(snap.counter("shapes.trait_impl"), Some(2));
-    assert_eq!(snap.counters["shapes.trait_impl"].description, "Looks a key up.");
+    assert_eq!(
+        snap.counters["shapes.trait_impl"].description,
+        "Looks a key up."
+    );
     assert_eq!(snap.counter("shapes.unsafe"), Some(1));
     assert_eq!(snap.counter("shapes.attributes"), Some(1));
 }
@@ -246,9 +259,19 @@ fn question_mark_and_early_return_are_counted_and_timed() {
         assert_eq!(early(3), 3);
     });
     assert_eq!(snap.counter("shapes.question_mark"), Some(3));
-    assert_eq!(snap.histogram("shapes.question_mark.duration").unwrap().count(), 3);
+    assert_eq!(
+        snap.histogram("shapes.question_mark.duration")
+            .unwrap()
+            .count(),
+        3
+    );
     assert_eq!(snap.counter("shapes.early_return"), Some(2));
-    assert_eq!(snap.histogram("shapes.early_return.duration").unwrap().count(), 2);
+    assert_eq!(
+        snap.histogram("shapes.early_return.duration")
+            .unwrap()
+            .count(),
+        2
+    );
 }
 
 #[test]
@@ -279,10 +302,16 @@ fn every_call_site_is_described_before_it_runs() {
     fn never_called() {}
 
     let all = telemetry_core::descriptors();
-    let d = all.iter().find(|d| d.name == "shapes.never_called").expect("listed");
+    let d = all
+        .iter()
+        .find(|d| d.name == "shapes.never_called")
+        .expect("listed");
     assert_eq!(d.kind, telemetry_core::MetricKind::Counter);
     assert_eq!(d.description, "Never called");
     assert_eq!(d.declared_at[0].module_path, "macro_shapes");
     assert!(d.declared_at[0].file.ends_with("macro_shapes.rs"));
-    assert_eq!(telemetry_core::snapshot().counter("shapes.never_called"), Some(0));
+    assert_eq!(
+        telemetry_core::snapshot().counter("shapes.never_called"),
+        Some(0)
+    );
 }

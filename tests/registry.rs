@@ -1,7 +1,9 @@
 //! The plain API and the registry's rules.
 
 use telemetry_core::testing::{capture, capture_with};
-use telemetry_core::{Counter, Gauge, Histogram, MetricKind, RegistryError, Unit, descriptors, snapshot};
+use telemetry_core::{
+    Counter, Gauge, Histogram, MetricKind, RegistryError, Unit, descriptors, snapshot,
+};
 
 #[test]
 fn same_name_same_kind_is_the_same_metric() {
@@ -20,15 +22,40 @@ fn kind_and_unit_conflicts_are_errors_not_merges() {
     let err = Histogram::register("registry.conflict").unwrap_err();
     assert!(matches!(
         err,
-        RegistryError::KindConflict { existing: MetricKind::Counter, requested: MetricKind::Histogram, .. }
+        RegistryError::KindConflict {
+            existing: MetricKind::Counter,
+            requested: MetricKind::Histogram,
+            ..
+        }
     ));
     let message = err.to_string();
-    assert!(message.contains("already registered as a counter"), "{message}");
-    assert!(message.contains("tests/registry.rs"), "names where it was declared: {message}");
+    assert!(
+        message.contains("already registered as a counter"),
+        "{message}"
+    );
+    assert!(
+        message.contains("tests/registry.rs"),
+        "names where it was declared: {message}"
+    );
 
-    Histogram::builder("registry.sizes").unit(Unit::Bytes).register().unwrap();
-    let err = Histogram::builder("registry.sizes").unit(Unit::Nanoseconds).register().unwrap_err();
-    assert!(matches!(err, RegistryError::UnitConflict { existing: Unit::Bytes, .. }), "{err}");
+    Histogram::builder("registry.sizes")
+        .unit(Unit::Bytes)
+        .register()
+        .unwrap();
+    let err = Histogram::builder("registry.sizes")
+        .unit(Unit::Nanoseconds)
+        .register()
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            RegistryError::UnitConflict {
+                existing: Unit::Bytes,
+                ..
+            }
+        ),
+        "{err}"
+    );
 }
 
 #[test]
@@ -40,22 +67,31 @@ fn invalid_names_are_rejected_with_the_rule() {
 
 #[test]
 fn gauges_and_callback_gauges() {
-    let g = Gauge::builder("registry.open_files").description("Open files").register().unwrap();
+    let g = Gauge::builder("registry.open_files")
+        .description("Open files")
+        .register()
+        .unwrap();
     g.set(10);
     g.add(-3);
     assert_eq!(g.get(), 7);
     assert_eq!(snapshot().gauge("registry.open_files"), Some(7));
 
-    Gauge::builder("registry.projects").register_callback(|| 42).unwrap();
+    Gauge::builder("registry.projects")
+        .register_callback(|| 42)
+        .unwrap();
     assert_eq!(snapshot().gauge("registry.projects"), Some(42));
-    let err = Gauge::builder("registry.projects").register_callback(|| 1).unwrap_err();
+    let err = Gauge::builder("registry.projects")
+        .register_callback(|| 1)
+        .unwrap_err();
     assert!(matches!(err, RegistryError::DuplicateCallback { .. }));
     assert!(Gauge::register("registry.projects").is_err());
 }
 
 #[test]
 fn a_panicking_callback_gauge_does_not_reach_the_caller() {
-    Gauge::builder("registry.broken").register_callback(|| panic!("broken callback")).unwrap();
+    Gauge::builder("registry.broken")
+        .register_callback(|| panic!("broken callback"))
+        .unwrap();
     let snap = snapshot();
     assert_eq!(snap.gauge("registry.broken"), None);
     assert!(snap.gauges.contains_key("registry.broken"));
@@ -68,8 +104,14 @@ fn descriptors_carry_kind_unit_description_and_location() {
         .unit(Unit::Bytes)
         .register()
         .unwrap();
-    let d = descriptors().into_iter().find(|d| d.name == "registry.described").unwrap();
-    assert_eq!((d.kind, d.unit, d.description.as_str()), (MetricKind::Histogram, Unit::Bytes, "Payload sizes"));
+    let d = descriptors()
+        .into_iter()
+        .find(|d| d.name == "registry.described")
+        .unwrap();
+    assert_eq!(
+        (d.kind, d.unit, d.description.as_str()),
+        (MetricKind::Histogram, Unit::Bytes, "Payload sizes")
+    );
     assert!(d.declared_at[0].file.ends_with("registry.rs"));
     assert!(d.declared_at[0].line > 0);
 }
@@ -82,7 +124,9 @@ fn captures_nest_and_see_only_this_thread() {
         let inner = capture(|| c.increment_by(10));
         c.increment_by(100);
         // Another thread's work is not in this thread's capture.
-        std::thread::spawn(move || c.increment_by(1000)).join().unwrap();
+        std::thread::spawn(move || c.increment_by(1000))
+            .join()
+            .unwrap();
         inner
     });
     assert_eq!(inner.counter("registry.nested"), Some(10));
@@ -107,7 +151,10 @@ fn a_panicking_capture_closes_and_keeps_the_values() {
 
 #[test]
 fn histogram_quantiles_from_the_plain_api() {
-    let h = Histogram::builder("registry.latency").unit(Unit::Nanoseconds).register().unwrap();
+    let h = Histogram::builder("registry.latency")
+        .unit(Unit::Nanoseconds)
+        .register()
+        .unwrap();
     let snap = capture(|| {
         for v in 1..=1000u64 {
             h.record(v * 1000);

@@ -220,7 +220,7 @@ impl Family {
 }
 
 impl MetricBuilder<Counter> {
-    /// Registers a labeled counter whose label sets are `L`, a tuple of [`LabelValue`] types
+    /// Registers a labeled counter whose label sets are `L`, a tuple of [`LabelValue`](crate::LabelValue) types
     /// (one per name given to [`labels`](Self::labels)).
     ///
     /// ```
@@ -408,7 +408,7 @@ impl Histogram {
     }
 }
 
-/// A counter with labels: one series per label set `L` (a tuple of [`LabelValue`]s).
+/// A counter with labels: one series per label set `L` (a tuple of [`LabelValue`](crate::LabelValue)s).
 ///
 /// [`increment`](Self::increment) finds the series in a per-thread cache (a hash of the
 /// label values; no lock) and registers it on first use. For a label set used in a hot loop,

@@ -222,6 +222,15 @@ pub mod __private {
     pub use linkme;
     pub use serde_json;
 
+    /// A field through its [`Anonymize`](crate::anonymize::Anonymize) rule; the derive spans
+    /// this call at the field's type so a refused type is reported there.
+    pub fn anonymized<T: crate::anonymize::Anonymize>(
+        value: &T,
+        anonymizer: &crate::anonymize::Anonymizer,
+    ) -> serde_json::Value {
+        value.anonymize(anonymizer)
+    }
+
     /// A `#[telemetry(verbatim = "...")]` field as JSON (`null` if it cannot be serialized).
     pub fn verbatim<T: serde::Serialize + ?Sized>(value: &T) -> serde_json::Value {
         serde_json::to_value(value).unwrap_or(serde_json::Value::Null)

@@ -1,8 +1,6 @@
 //! Point-in-time values of every metric: what tests read and reports carry.
 
-use crate::buckets::{
-    MAX_RELATIVE_ERROR, bucket_index, bucket_lower, bucket_midpoint, bucket_upper,
-};
+use crate::buckets::{BUCKETS, MAX_RELATIVE_ERROR, bucket_lower, bucket_midpoint, bucket_upper};
 use crate::cells::HistogramAccumulator;
 use crate::metadata::Unit;
 use serde::{Deserialize, Serialize};
@@ -24,7 +22,7 @@ pub type Labels = BTreeMap<String, String>;
 ///   "gauges":     { "store.documents":    { "unit": "none", "series": [ { "value": 120 } ] } },
 ///   "histograms": { "search.duration":    { "unit": "nanoseconds", "series": [ { "value":
 ///                     { "count": 2, "sum": 3100, "min": 1000, "max": 2100,
-///                       "buckets": [[992, 1], [2080, 1]] } } ] } }
+///                       "buckets": [[317, 1], [385, 1]] } } ] } }
 /// }
 /// ```
 /// A series of a labeled metric also has `"labels": { "name": "value" }`. Maps are in name
@@ -237,9 +235,11 @@ pub struct HistogramSnapshot {
     sum: u64,
     min: u64,
     max: u64,
-    /// `[lower bound, count]` of each non-empty bucket, ascending. A bucket ends where the
-    /// layout's next bucket begins.
-    buckets: Vec<(u64, u64)>,
+    /// `[index, count]` of each non-empty bucket, ascending by index. Bucket `i` of the layout
+    /// holds the values from `lower(i)` to `lower(i + 1) - 1`, where `lower(i) = i` for
+    /// `i < 64` and `lower(i) = (64 + i % 64) << (i / 64 - 1)` above; [`Self::buckets`] gives
+    /// the bounds. Indexes (not bounds) are stored so that a report carries no raw value.
+    buckets: Vec<(u32, u64)>,
 }
 
 /// One bucket of a [`HistogramSnapshot`].
@@ -258,9 +258,9 @@ impl HistogramSnapshot {
     pub const RELATIVE_ERROR: f64 = MAX_RELATIVE_ERROR;
 
     pub(crate) fn from_accumulator(acc: &HistogramAccumulator) -> Self {
-        let buckets: Vec<(u64, u64)> = acc
+        let buckets: Vec<(u32, u64)> = acc
             .nonzero_buckets()
-            .map(|(index, n)| (bucket_lower(index), n))
+            .map(|(index, n)| (index as u32, n))
             .collect();
         let count = total(&buckets);
         if count == 0 {
@@ -302,8 +302,9 @@ impl HistogramSnapshot {
 
     /// The non-empty buckets, ascending.
     pub fn buckets(&self) -> impl Iterator<Item = Bucket> + '_ {
-        self.buckets.iter().map(|&(lower, count)| {
-            let index = bucket_index(lower);
+        self.buckets.iter().map(|&(index, count)| {
+            let index = layout_index(index);
+            let lower = bucket_lower(index);
             Bucket {
                 lower,
                 upper: bucket_upper(index),
@@ -330,10 +331,10 @@ impl HistogramSnapshot {
         let total = total(&self.buckets);
         let rank = ((q * total as f64).ceil() as u64).clamp(1, total.max(1));
         let mut seen = 0u64;
-        for &(lower, n) in &self.buckets {
+        for &(index, n) in &self.buckets {
             seen = seen.saturating_add(n);
             if seen >= rank {
-                let estimate = bucket_midpoint(bucket_index(lower));
+                let estimate = bucket_midpoint(layout_index(index));
                 return Some(estimate.clamp(self.min, self.max.max(self.min)));
             }
         }
@@ -366,10 +367,8 @@ impl HistogramSnapshot {
             return;
         }
         let mut merged = BTreeMap::new();
-        for &(lower, n) in self.buckets.iter().chain(&other.buckets) {
-            let slot = merged
-                .entry(bucket_lower(bucket_index(lower)))
-                .or_insert(0u64);
+        for &(index, n) in self.buckets.iter().chain(&other.buckets) {
+            let slot = merged.entry(layout_index(index) as u32).or_insert(0u64);
             *slot = slot.saturating_add(n);
         }
         self.buckets = merged.into_iter().collect();
@@ -381,18 +380,18 @@ impl HistogramSnapshot {
 
     /// `self` minus `earlier`, bucket by bucket; min and max estimated from the buckets left.
     fn minus(&self, earlier: &HistogramSnapshot) -> HistogramSnapshot {
-        let mut old: BTreeMap<u64, u64> = BTreeMap::new();
-        for &(lower, n) in &earlier.buckets {
-            let slot = old.entry(bucket_lower(bucket_index(lower))).or_insert(0u64);
+        let mut old: BTreeMap<u32, u64> = BTreeMap::new();
+        for &(index, n) in &earlier.buckets {
+            let slot = old.entry(layout_index(index) as u32).or_insert(0u64);
             *slot = slot.saturating_add(n);
         }
-        let buckets: Vec<(u64, u64)> = self
+        let buckets: Vec<(u32, u64)> = self
             .buckets
             .iter()
-            .filter_map(|&(lower, n)| {
-                let lower = bucket_lower(bucket_index(lower));
-                let left = n.saturating_sub(old.get(&lower).copied().unwrap_or(0));
-                (left > 0).then_some((lower, left))
+            .filter_map(|&(index, n)| {
+                let index = layout_index(index) as u32;
+                let left = n.saturating_sub(old.get(&index).copied().unwrap_or(0));
+                (left > 0).then_some((index, left))
             })
             .collect();
         let (Some(first), Some(last)) = (buckets.first(), buckets.last()) else {
@@ -401,15 +400,20 @@ impl HistogramSnapshot {
         HistogramSnapshot {
             count: total(&buckets),
             sum: self.sum.saturating_sub(earlier.sum),
-            min: first.0.max(self.min),
-            max: bucket_upper(bucket_index(last.0)).min(self.max),
+            min: bucket_lower(layout_index(first.0)).max(self.min),
+            max: bucket_upper(layout_index(last.0)).min(self.max),
             buckets,
         }
     }
 }
 
+/// A stored bucket index as an index of the layout (deserialized input may be out of range).
+fn layout_index(index: u32) -> usize {
+    (index as usize).min(BUCKETS - 1)
+}
+
 /// The number of values in `buckets`, saturating (deserialized input may be hostile).
-fn total(buckets: &[(u64, u64)]) -> u64 {
+fn total(buckets: &[(u32, u64)]) -> u64 {
     buckets.iter().fold(0u64, |t, b| t.saturating_add(b.1))
 }
 
@@ -496,7 +500,7 @@ mod tests {
 
     #[test]
     fn hostile_json_does_not_panic() {
-        let json = r#"{"histograms":{"h":{"series":[{"value":{"count":5,"sum":1,"min":9,"max":2,"buckets":[[18446744073709551615,3],[0,18446744073709551615]]}}]}}}"#;
+        let json = r#"{"histograms":{"h":{"series":[{"value":{"count":5,"sum":1,"min":9,"max":2,"buckets":[[4294967295,3],[0,18446744073709551615]]}}]}}}"#;
         let s: Snapshot = serde_json::from_str(json).unwrap();
         let h = s.histogram("h").unwrap();
         let _ = h.quantile(0.5);

@@ -275,7 +275,7 @@ fn struct_body(
             }
         }
         let ty = &field.ty;
-        let value = quote!(&self.#ident);
+        let value = quote_spanned!(ty.span()=> &self.#ident);
         let emitted = match attrs.mode {
             Mode::Skip => None,
             Mode::Hash => Some(quote_spanned! {ty.span()=>
@@ -288,7 +288,7 @@ fn struct_body(
                 ::telemetry_core::__private::verbatim(#value)
             }),
             Mode::Anonymized => Some(quote_spanned! {ty.span()=>
-                ::telemetry_core::anonymize::Anonymize::anonymize(#value, __telemetry_anonymizer)
+                ::telemetry_core::__private::anonymized(#value, __telemetry_anonymizer)
             }),
         };
         if let Some(emitted) = emitted {

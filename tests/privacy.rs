@@ -1,0 +1,352 @@
+//! Privacy by construction: typed labels, cardinality caps, the PII guard, anonymization and
+//! the manifest.
+
+use telemetry_core::anonymize::{Anonymize, Anonymizer, HashKey, HashedLabel, round_u64};
+use telemetry_core::labels::{DEFAULT_MAX_SERIES, OVERFLOW_LABEL_VALUE};
+use telemetry_core::testing::capture;
+use telemetry_core::{
+    Application, Counter, Histogram, LabelValue, Pii, Report, Telemetry, count_usage, snapshot,
+    timed,
+};
+
+#[derive(Clone, Copy, Debug, LabelValue)]
+enum Backend {
+    Postgres,
+    #[label(rename = "sqlite3")]
+    Sqlite,
+}
+
+#[derive(Clone, Copy, LabelValue)]
+enum ErrorCode {
+    DuplicateKey,
+    BadValue,
+}
+
+#[derive(Clone, Copy, LabelValue)]
+enum Command {
+    Find,
+    Insert,
+}
+
+#[count_usage(name = "privacy.query", labels(backend = backend, cached = cached))]
+#[timed(name = "privacy.query.duration", labels(backend = backend))]
+fn query(backend: Backend, cached: bool) -> u32 {
+    u32::from(cached)
+}
+
+#[count_usage(name = "privacy.capped", labels(shard = shard), max_series = 3)]
+fn capped(shard: u32) {}
+
+#[test]
+fn labels_from_arguments_make_one_series_per_label_set() {
+    let snap = capture(|| {
+        query(Backend::Postgres, true);
+        query(Backend::Postgres, true);
+        query(Backend::Sqlite, false);
+    });
+    let pg = [("backend", "Postgres"), ("cached", "true")];
+    assert_eq!(snap.counter_with("privacy.query", &pg), Some(2));
+    let lite = [("backend", "sqlite3"), ("cached", "false")];
+    assert_eq!(snap.counter_with("privacy.query", &lite), Some(1));
+    assert_eq!(snap.counter("privacy.query"), Some(3));
+    let h = snap
+        .histogram_with("privacy.query.duration", &[("backend", "sqlite3")])
+        .unwrap();
+    assert_eq!(h.count(), 1);
+
+    let d = telemetry_core::descriptors()
+        .into_iter()
+        .find(|d| d.name == "privacy.query")
+        .unwrap();
+    assert_eq!(d.labels[0].name, "backend");
+    assert_eq!(
+        d.labels[0].values.as_deref(),
+        Some(&["Postgres".to_owned(), "sqlite3".to_owned()][..])
+    );
+    assert_eq!(
+        d.labels[1].values.as_deref(),
+        Some(&["false".to_owned(), "true".to_owned()][..])
+    );
+    assert_eq!(d.max_series, Some(DEFAULT_MAX_SERIES));
+}
+
+#[test]
+fn ferretdb_error_counts_by_code_command_and_operator() {
+    let errors = Counter::builder("privacy.query_errors")
+        .description("Query errors by error code, command name and operator")
+        .labels(&["code", "command", "operator"])
+        .register_labeled::<(ErrorCode, Command, &'static str)>()
+        .unwrap();
+    let dup = errors
+        .series((ErrorCode::DuplicateKey, Command::Insert, "$set"))
+        .unwrap();
+    let snap = capture(|| {
+        errors.increment((ErrorCode::BadValue, Command::Find, "$eq"));
+        errors.increment((ErrorCode::BadValue, Command::Find, "$eq"));
+        dup.increment();
+    });
+    let key = [
+        ("code", "BadValue"),
+        ("command", "Find"),
+        ("operator", "$eq"),
+    ];
+    assert_eq!(snap.counter_with("privacy.query_errors", &key), Some(2));
+    let key = [
+        ("code", "DuplicateKey"),
+        ("command", "Insert"),
+        ("operator", "$set"),
+    ];
+    assert_eq!(snap.counter_with("privacy.query_errors", &key), Some(1));
+
+    // The arity of the label names must match the label set type.
+    let err = Counter::builder("privacy.bad_arity")
+        .labels(&["a"])
+        .register_labeled::<(bool, bool)>()
+        .map(drop)
+        .unwrap_err();
+    assert!(err.to_string().contains("1 label names"), "{err}");
+}
+
+#[test]
+fn cardinality_is_capped_and_the_overflow_is_counted() {
+    let snap = capture(|| {
+        for shard in 0..10 {
+            capped(shard);
+        }
+        capped(0);
+    });
+    let family = &snap.counters["privacy.capped"];
+    assert_eq!(family.series.len(), 4, "3 series and one overflow series");
+    assert_eq!(snap.counter("privacy.capped"), Some(11), "no call is lost");
+    assert_eq!(
+        snap.counter_with("privacy.capped", &[("shard", "0")]),
+        Some(2)
+    );
+    assert_eq!(
+        snap.counter_with("privacy.capped", &[("shard", OVERFLOW_LABEL_VALUE)]),
+        Some(7)
+    );
+    let overflowed = snapshot()
+        .counter_with("telemetry.series_overflow", &[("metric", "privacy.capped")])
+        .unwrap();
+    assert!(overflowed >= 7, "{overflowed}");
+
+    // Memory stays bounded whatever the input: a flood of distinct values adds no series.
+    let hist = Histogram::builder("privacy.capped_histogram")
+        .labels(&["id"])
+        .max_series(2)
+        .register_labeled::<(u64,)>()
+        .unwrap();
+    for id in 0..10_000u64 {
+        hist.record((id,), id);
+    }
+    let snap = snapshot();
+    assert_eq!(snap.histograms["privacy.capped_histogram"].series.len(), 3);
+    assert_eq!(
+        snap.histogram("privacy.capped_histogram").unwrap().count(),
+        10_000
+    );
+}
+
+#[test]
+fn hashed_labels_carry_no_name() {
+    let tenant = HashedLabel::new("acme-corp");
+    let tenants = Counter::builder("privacy.by_tenant")
+        .labels(&["tenant"])
+        .register_labeled::<(HashedLabel,)>()
+        .unwrap();
+    let snap = capture(|| tenants.increment((tenant.clone(),)));
+    let json = serde_json::to_string(&snap).unwrap();
+    assert!(!json.contains("acme"), "{json}");
+    assert_eq!(
+        snap.counter_with("privacy.by_tenant", &[("tenant", tenant.as_str())]),
+        Some(1)
+    );
+}
+
+/// Cluster facts, EventStoreDB style.
+#[derive(Telemetry)]
+#[telemetry(section = "cluster")]
+struct Cluster {
+    node_count: u32,
+    backend: Backend,
+    total_memory: u64,
+    uptime: std::time::Duration,
+    #[telemetry(hash)]
+    database_name: String,
+    #[telemetry(hash_url)]
+    webhook: String,
+    #[pii]
+    #[telemetry(hash)]
+    owner: Pii<String>,
+    #[telemetry(skip)]
+    admin_email: String,
+    #[telemetry(not_pii = "a count of addresses, not an address")]
+    address_count: u64,
+    #[telemetry(verbatim = "the product's own release tag")]
+    tag: String,
+    #[telemetry(rename = "replicaSets")]
+    replica_sets: Vec<u16>,
+    limits: Option<Limits>,
+}
+
+#[derive(Telemetry)]
+struct Limits {
+    max_connections: u64,
+}
+
+fn cluster() -> Cluster {
+    Cluster {
+        node_count: 3,
+        backend: Backend::Sqlite,
+        total_memory: 68_631_052_288,
+        uptime: std::time::Duration::from_millis(71_011),
+        database_name: "customers".into(),
+        webhook: "https://bob:hunter2@hooks.example.com/x?token=abc".into(),
+        owner: Pii::new("alice".into()),
+        admin_email: "alice@example.com".into(),
+        address_count: 123_456_789,
+        tag: "oss-v23.10.0".into(),
+        replica_sets: vec![1, 2],
+        limits: Some(Limits {
+            max_connections: 10_000_000,
+        }),
+    }
+}
+
+#[test]
+fn the_pii_guard_emits_each_field_by_its_rule() {
+    let a = Anonymizer::new(HashKey::from_bytes([7; 32]));
+    let cluster = cluster();
+    assert!(
+        cluster.admin_email.contains('@'),
+        "the application still has its data"
+    );
+    let json = cluster.anonymize(&a);
+    assert_eq!(json["node_count"], 3);
+    assert_eq!(json["backend"], "sqlite3");
+    assert_eq!(json["total_memory"], 68_631_000_000u64);
+    assert_eq!(json["uptime"], 71_011_000_000u64);
+    assert_eq!(json["database_name"], a.hash_name("customers"));
+    let webhook = json["webhook"].as_str().unwrap();
+    assert!(
+        webhook.starts_with("https:") && !webhook.contains("example"),
+        "{webhook}"
+    );
+    assert_eq!(json["owner"], a.hash_name("alice"));
+    assert!(json.get("admin_email").is_none());
+    assert_eq!(json["address_count"], 123_456_000);
+    assert_eq!(json["tag"], "oss-v23.10.0");
+    assert_eq!(json["replicaSets"], serde_json::json!([1, 2]));
+    assert_eq!(json["limits"]["max_connections"], 10_000_000);
+    let text = json.to_string();
+    for raw in [
+        "customers",
+        "alice",
+        "hunter2",
+        "hooks.example.com",
+        "token=abc",
+    ] {
+        assert!(!text.contains(raw), "{raw} leaked: {text}");
+    }
+}
+
+#[test]
+fn pii_is_redacted_in_debug_and_display() {
+    let email = Pii::new(String::from("carol@example.com"));
+    assert_eq!(format!("{email:?}"), "Pii(<redacted>)");
+    assert_eq!(format!("{email}"), "<redacted>");
+    assert_eq!(email.expose(), "carol@example.com");
+}
+
+#[test]
+fn the_qdrant_example_number_rounds_as_the_seed_says() {
+    assert_eq!(round_u64(123_456_789, 6), 123_456_000);
+    let a = Anonymizer::new(HashKey::generate());
+    assert_eq!(a.round(123_456_789), 123_456_000);
+    assert_eq!(123_456_789u64.anonymize(&a), 123_456_000);
+}
+
+#[test]
+fn the_anonymized_report_rounds_every_number_and_keeps_no_raw_name() {
+    let big = Counter::register("privacy.big").unwrap();
+    big.increment_by(123_456_789);
+    let mut report = Report::collect(Application::new("privacy", "1.0.0"));
+    report.add_section("cluster", &cluster());
+    let raw = report.to_json();
+    // Sections are anonymized when added: not even the local report holds raw names.
+    assert!(!raw.contains("customers") && !raw.contains("alice"));
+    let anonymized = report.anonymized();
+    assert!(
+        anonymized
+            .metrics
+            .counter("privacy.big")
+            .unwrap()
+            .is_multiple_of(1000)
+    );
+    fn assert_rounded(value: &serde_json::Value, path: &str) {
+        match value {
+            serde_json::Value::Number(n) => {
+                if let Some(u) = n.as_u64() {
+                    assert_eq!(round_u64(u, 6), u, "unrounded number at {path}");
+                }
+            }
+            serde_json::Value::Array(items) => {
+                for (i, v) in items.iter().enumerate() {
+                    assert_rounded(v, &format!("{path}[{i}]"));
+                }
+            }
+            serde_json::Value::Object(map) => {
+                for (k, v) in map {
+                    assert_rounded(v, &format!("{path}.{k}"));
+                }
+            }
+            _ => {}
+        }
+    }
+    let json = serde_json::to_value(&anonymized).unwrap();
+    assert_rounded(&json["metrics"], "metrics");
+    assert_rounded(&json["sections"], "sections");
+}
+
+#[test]
+fn the_manifest_describes_metrics_and_sections() {
+    let manifest = telemetry_core::manifest::manifest();
+    let m = manifest
+        .metrics
+        .iter()
+        .find(|m| m.name == "privacy.query")
+        .unwrap();
+    assert_eq!(m.labels.len(), 2);
+    let cluster = manifest
+        .sections
+        .iter()
+        .find(|s| s.name == "cluster")
+        .unwrap();
+    assert_eq!(cluster.description, "Cluster facts, EventStoreDB style.");
+    let admin = cluster
+        .fields
+        .iter()
+        .find(|f| f.name == "admin_email")
+        .unwrap();
+    assert!(admin.skipped);
+    let db = cluster
+        .fields
+        .iter()
+        .find(|f| f.name == "database_name")
+        .unwrap();
+    assert!(db.anonymization.contains("keyed hash"));
+    let markdown = manifest.to_markdown();
+    assert!(markdown.starts_with("# What data is collected"));
+    assert!(markdown.contains("| `privacy.query` | counter |"));
+    assert!(
+        markdown.contains("- `cluster.admin_email`"),
+        "skipped fields are listed as never sent"
+    );
+    // The version is a stable hash: the same program gives the same version.
+    assert_eq!(
+        manifest.version,
+        telemetry_core::manifest::manifest().version
+    );
+    assert_eq!(manifest.version.len(), 16);
+}

@@ -1,0 +1,9 @@
+use telemetry_core::{Pii, Telemetry};
+
+#[derive(Telemetry)]
+struct Session {
+    active: bool,
+    owner: Pii<String>,
+}
+
+fn main() {}

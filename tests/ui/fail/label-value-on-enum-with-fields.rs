@@ -1,0 +1,9 @@
+use telemetry_core::LabelValue;
+
+#[derive(LabelValue)]
+enum Outcome {
+    Ok,
+    Failed(String),
+}
+
+fn main() {}

@@ -1,0 +1,9 @@
+use telemetry_core::Telemetry;
+
+#[derive(Telemetry)]
+struct Stats {
+    #[telemetry(round)]
+    documents: u64,
+}
+
+fn main() {}
