@@ -61,6 +61,7 @@ mod buckets;
 mod callsite;
 mod cells;
 mod clock;
+pub mod export;
 mod handles;
 pub mod labels;
 pub mod manifest;
@@ -68,6 +69,8 @@ mod metadata;
 mod pii;
 mod registry;
 mod report;
+#[cfg(feature = "axum")]
+pub mod serve;
 mod shard;
 pub mod sink;
 mod snapshot;

@@ -1,0 +1,1 @@
+//! Exporters: the same snapshot in the formats of existing collection stacks.

@@ -1,0 +1,1 @@
+//! Local endpoints: `/metrics` and `/telemetry` handlers.
