@@ -2,7 +2,8 @@
 //! the way a product team would do it, and driven by a deterministic synthetic workload.
 //!
 //! ```text
-//! cargo run --example docstore [-- [--anonymized | --manifest] [OPERATIONS]]
+//! cargo run --example docstore [-- [--anonymized | --manifest] [--telemetry=VALUE]
+//!                                  [--endpoint URL] [--state-dir DIR] [OPERATIONS]]
 //! ```
 //!
 //! The store has collections of JSON documents, an inverted index per collection (terms,
@@ -13,6 +14,12 @@
 //! JSON, with a one-line summary on standard error. `--anonymized` prints instead exactly what
 //! would leave the machine; `--manifest` prints the "What data is collected" page generated
 //! from the code.
+//!
+//! Telemetry is wired as a product would wire it: the disclosure is shown at start (on
+//! stderr); consent comes from `--telemetry`, `DOCSTORE_TELEMETRY_OPTOUT`, `DO_NOT_TRACK` and
+//! the state directory; with `--endpoint`, the reporter sends the anonymized report when the
+//! run ends, if consent is enabled (the regular schedule starts after one hour, longer than
+//! this run).
 
 mod collection;
 mod export;
@@ -21,14 +28,20 @@ mod query;
 mod store;
 mod workload;
 
+use clap::Parser;
 use std::error::Error;
 use std::future::Future;
 use std::io::Write;
 use std::pin::pin;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
-use store::{Config, Store, StoreError};
-use telemetry_core::Telemetry;
+use store::{Config, Store, StoreError, StoreStats};
+use telemetry_core::consent::{ConsentBuilder, Polarity, TelemetryArgs, ValueRule};
+use telemetry_core::disclosure::Disclosure;
+use telemetry_core::identity::Identity;
+use telemetry_core::reporter::{HttpConfig, Reporter};
+use telemetry_core::{Application, Report, Telemetry};
 use workload::{Op, Workload};
 
 const DEFAULT_OPERATIONS: usize = 5_000;
@@ -41,7 +54,7 @@ const COMPACTION_INTERVAL: usize = 500;
 const CHECKPOINT_INTERVAL: usize = 1_000;
 
 /// The product's own section of the report.
-#[derive(Telemetry)]
+#[derive(Clone, Telemetry)]
 #[telemetry(section = "configuration")]
 struct Configuration {
     collections: usize,
@@ -69,28 +82,93 @@ struct Tally {
     checkpoints: usize,
 }
 
-/// What to print at the end.
-#[derive(Clone, Copy, PartialEq)]
-enum Output {
-    Report,
-    Anonymized,
-    Manifest,
+/// A small document store under a synthetic workload, with its usage telemetry.
+#[derive(Parser)]
+struct Cli {
+    /// Operations to run after the initial import.
+    #[arg(default_value_t = DEFAULT_OPERATIONS)]
+    operations: usize,
+    /// Print the anonymized report: exactly what would leave the machine.
+    #[arg(long, conflicts_with = "manifest")]
+    anonymized: bool,
+    /// Print the "What data is collected" page generated from the code.
+    #[arg(long)]
+    manifest: bool,
+    /// Send the report here when the run ends, if consent is enabled (https, or http to a
+    /// loopback address).
+    #[arg(long, value_name = "URL")]
+    endpoint: Option<String>,
+    /// Keep the telemetry state (consent, installation id, hash key, spool, last report) here.
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    telemetry: TelemetryArgs,
 }
 
-fn main() -> Result<(), Box<dyn Error>> {
-    let mut output = Output::Report;
-    let mut operations = DEFAULT_OPERATIONS;
-    for arg in std::env::args().skip(1) {
-        match arg.as_str() {
-            "--anonymized" => output = Output::Anonymized,
-            "--manifest" => output = Output::Manifest,
-            _ => {
-                operations = arg.parse().map_err(|e| {
-                    format!("invalid argument `{arg}` ({e}): expected --anonymized, --manifest or a number of operations")
-                })?
-            }
+/// The report sections, filled in when the run ends and read by the reporter.
+type Sections = Arc<Mutex<Option<(Configuration, StoreStats)>>>;
+
+/// Resolves consent and starts the reporter: the disclosure is shown here, before any work.
+fn start_telemetry(cli: &Cli, sections: &Sections) -> Result<Reporter, Box<dyn Error>> {
+    let mut consent = ConsentBuilder::new()
+        .flag("--telemetry", cli.telemetry.value())
+        .env(
+            "DOCSTORE_TELEMETRY_OPTOUT",
+            Polarity::OptOut,
+            ValueRule::FerretDb,
+        );
+    if let Some(dir) = &cli.state_dir {
+        consent = consent.state_dir(telemetry_core::StateDir::new(dir));
+    }
+    let mut reporter = Reporter::builder(Application::new("docstore", "1.0.0"))
+        .consent(consent.resolve()?)
+        .disclosure(Disclosure::new(
+            "DocStore",
+            "the DocStore example's authors",
+            "setting the DOCSTORE_TELEMETRY_OPTOUT environment variable to true, \
+             DO_NOT_TRACK=1, or --telemetry=disable",
+            "the README of this repository",
+        ))
+        .identity(Identity::Installation)
+        .system_facts(telemetry_core::build_facts!());
+    let (config, database) = (sections.clone(), sections.clone());
+    reporter = reporter
+        .section("configuration", move || {
+            config.lock().unwrap().as_ref().map(|s| s.0.clone())
+        })
+        .section("database", move || {
+            database.lock().unwrap().as_ref().map(|s| s.1.clone())
+        });
+    if let Some(endpoint) = &cli.endpoint {
+        reporter = reporter.endpoint(HttpConfig::new(endpoint));
+    }
+    if let Some(dir) = &cli.state_dir {
+        reporter = reporter.state_dir(dir);
+    }
+    Ok(reporter.start()?)
+}
+
+fn main() -> std::process::ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("docstore: {e}");
+            std::process::ExitCode::from(2)
         }
     }
+}
+
+fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
+    let sections = Sections::default();
+    let reporter = start_telemetry(&cli, &sections)?;
+    let operations = cli.operations;
+    let output = if cli.anonymized {
+        Output::Anonymized
+    } else if cli.manifest {
+        Output::Manifest
+    } else {
+        Output::Report
+    };
     let started = Instant::now();
     let mut store = Store::new(Config::default())?;
     let mut workload = Workload::new(SEED);
@@ -116,7 +194,7 @@ fn main() -> Result<(), Box<dyn Error>> {
             workload.remove_collection(TRIAL_COLLECTION);
             store.drop_collection(TRIAL_COLLECTION)?;
         }
-        run(&mut store, workload.next_op(), &mut tally)?;
+        apply(&mut store, workload.next_op(), &mut tally)?;
         if op % COMPACTION_INTERVAL == 0 {
             store.compact();
             tally.compactions += 1;
@@ -150,31 +228,39 @@ fn main() -> Result<(), Box<dyn Error>> {
         stats.collections,
     );
 
-    let mut report =
-        telemetry_core::Report::collect(telemetry_core::Application::new("docstore", "1.0.0"));
-    report.add_section(
-        "configuration",
-        &Configuration {
-            collections: stats.collections,
-            store: store.config().clone(),
-            compaction_interval_ops: COMPACTION_INTERVAL,
-            checkpoint_interval_ops: CHECKPOINT_INTERVAL,
-            max_prefix_expansions: collection::MAX_PREFIX_EXPANSIONS,
-        },
-    );
+    let configuration = Configuration {
+        collections: stats.collections,
+        store: store.config().clone(),
+        compaction_interval_ops: COMPACTION_INTERVAL,
+        checkpoint_interval_ops: CHECKPOINT_INTERVAL,
+        max_prefix_expansions: collection::MAX_PREFIX_EXPANSIONS,
+    };
+    let mut report = Report::collect(Application::new("docstore", "1.0.0"));
+    report.add_section("configuration", &configuration);
     report.add_section("database", &stats);
+    *sections.lock().unwrap() = Some((configuration, stats));
     let text = match output {
         Output::Report => report.to_json_pretty(),
         Output::Anonymized => report.anonymized().to_json_pretty(),
         Output::Manifest => telemetry_core::manifest::manifest().to_markdown(),
     };
     writeln!(std::io::stdout().lock(), "{text}")?;
+    // Sends the final report if consent is enabled and an endpoint is set, within 5 s.
+    reporter.shutdown();
     Ok(())
+}
+
+/// What to print at the end.
+#[derive(Clone, Copy, PartialEq)]
+enum Output {
+    Report,
+    Anonymized,
+    Manifest,
 }
 
 /// Runs one operation. Failures a client can cause (a malformed query) are tallied; any other
 /// failure means the store or the workload is wrong, and ends the run.
-fn run(store: &mut Store, op: Op, tally: &mut Tally) -> Result<(), StoreError> {
+fn apply(store: &mut Store, op: Op, tally: &mut Tally) -> Result<(), StoreError> {
     match op {
         Op::Insert {
             collection,

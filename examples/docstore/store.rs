@@ -235,7 +235,7 @@ pub struct CheckpointStats {
 }
 
 /// Totals for the report's `database` section.
-#[derive(Debug, Telemetry)]
+#[derive(Clone, Debug, Telemetry)]
 #[telemetry(section = "database")]
 pub struct StoreStats {
     pub collections: usize,
@@ -250,7 +250,7 @@ pub struct StoreStats {
 }
 
 /// One collection, for the `database` section.
-#[derive(Debug, Telemetry)]
+#[derive(Clone, Debug, Telemetry)]
 pub struct CollectionStats {
     /// The collection's name: the user's own word, so only its keyed hash leaves.
     #[telemetry(hash)]

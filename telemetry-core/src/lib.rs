@@ -56,24 +56,33 @@
 #![warn(unreachable_pub)]
 #![deny(rustdoc::broken_intra_doc_links)]
 
+// The derives name `::telemetry_core`; this lets the crate use them on its own types.
+extern crate self as telemetry_core;
+
 pub mod anonymize;
 mod buckets;
 mod callsite;
 mod cells;
 mod clock;
+pub mod consent;
+pub mod disclosure;
 pub mod export;
+pub mod facts;
 mod handles;
+pub mod identity;
 pub mod labels;
 pub mod manifest;
 mod metadata;
 mod pii;
 mod registry;
 mod report;
+pub mod reporter;
 #[cfg(feature = "axum")]
 pub mod serve;
 mod shard;
 pub mod sink;
 mod snapshot;
+mod state;
 pub mod testing;
 
 pub use handles::{Counter, Gauge, Histogram, LabeledCounter, LabeledHistogram, MetricBuilder};
@@ -86,6 +95,7 @@ pub use registry::RegistryError;
 pub use report::{Application, REPORT_SCHEMA_VERSION, Report, instance_id, uptime};
 pub use sink::{JsonFileSink, LogSink, Sink, SinkError, StdoutSink};
 pub use snapshot::{Bucket, Family, HistogramSnapshot, Labels, Series, Snapshot};
+pub use state::StateDir;
 
 /// Counts every call of the function it is on.
 ///

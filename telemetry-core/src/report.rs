@@ -86,6 +86,14 @@ pub struct Report {
     pub application: Application,
     /// The per-process random id ([`instance_id`]).
     pub instance_id: Uuid,
+    /// The persisted installation id, for products that send one
+    /// ([`crate::identity::Identity::Installation`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub installation_id: Option<Uuid>,
+    /// What made this report: `schedule`, `shutdown`, an extra schedule's name, or
+    /// `event:{name}` (omitted for reports made by hand).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<String>,
     /// When the report was made, RFC 3339 in UTC with whole seconds.
     pub timestamp: String,
     /// Whole seconds since start-up ([`uptime`]).
@@ -105,6 +113,8 @@ impl Report {
             framework: Application::new(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION")),
             application,
             instance_id: instance_id(),
+            installation_id: None,
+            trigger: None,
             timestamp: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
             uptime_seconds: uptime().as_secs(),
             sections: BTreeMap::new(),

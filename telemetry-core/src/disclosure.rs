@@ -1,0 +1,161 @@
+//! The start-up disclosure: who collects, that it is anonymous, how to opt out, where to read
+//! more; and a different text when opted out (EventStoreDB seed).
+//!
+//! ```text
+//! Telemetry
+//! ---------
+//! DocStore collects anonymous usage data in order to improve your experience. The data is collected by Example Ltd.
+//! You can opt out of sending telemetry by setting the DOCSTORE_TELEMETRY_OPTOUT environment variable to true.
+//! For more information visit https://example.com/telemetry
+//! ```
+//!
+//! The reporter shows it (logs it, and prints it to stderr where configured) before anything
+//! else, and never sends a report before it has been shown.
+
+use crate::consent::{Consent, ConsentDecision};
+
+/// The wording of a product's disclosure. [`Disclosure::text`] fills the default template;
+/// [`Disclosure::with_texts`] replaces it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Disclosure {
+    /// The product, e.g. `EventStoreDB`.
+    pub product: String,
+    /// Who collects the data, e.g. `Event Store Ltd`.
+    pub collector: String,
+    /// How to opt out, completing "You can opt out of sending telemetry by ...".
+    pub how_to_opt_out: String,
+    /// Where to read more.
+    pub link: String,
+    /// A full replacement for the opted-in (or undecided) text.
+    pub custom_enabled: Option<String>,
+    /// A full replacement for the opted-out text.
+    pub custom_disabled: Option<String>,
+    /// Also print the disclosure to standard error (default true), besides logging it.
+    pub to_stderr: bool,
+}
+
+impl Disclosure {
+    /// A disclosure from the default template.
+    pub fn new(
+        product: impl Into<String>,
+        collector: impl Into<String>,
+        how_to_opt_out: impl Into<String>,
+        link: impl Into<String>,
+    ) -> Self {
+        Disclosure {
+            product: product.into(),
+            collector: collector.into(),
+            how_to_opt_out: how_to_opt_out.into(),
+            link: link.into(),
+            custom_enabled: None,
+            custom_disabled: None,
+            to_stderr: true,
+        }
+    }
+
+    /// Uses the product's own texts for the enabled and the disabled case.
+    pub fn with_texts(mut self, enabled: impl Into<String>, disabled: impl Into<String>) -> Self {
+        self.custom_enabled = Some(enabled.into());
+        self.custom_disabled = Some(disabled.into());
+        self
+    }
+
+    /// Whether to print to standard error too.
+    pub fn to_stderr(mut self, yes: bool) -> Self {
+        self.to_stderr = yes;
+        self
+    }
+
+    /// The text for `decision`: the opted-out text names the source that disabled telemetry.
+    pub fn text(&self, decision: &ConsentDecision) -> String {
+        let opted_out = decision.state == Consent::Disabled;
+        if let (true, Some(custom)) = (opted_out, &self.custom_disabled) {
+            return custom.clone();
+        }
+        if let (false, Some(custom)) = (opted_out, &self.custom_enabled) {
+            return custom.clone();
+        }
+        let first = format!(
+            "{} collects anonymous usage data in order to improve your experience. The data is collected by {}.",
+            self.product, self.collector
+        );
+        let second = if opted_out {
+            format!(
+                "You have opted out of sending telemetry, through {}. Nothing is sent.",
+                decision.decided_by
+            )
+        } else if decision.state == Consent::Undecided {
+            format!(
+                "Nothing is sent during the first hour. You can opt out of sending telemetry by {}.",
+                self.how_to_opt_out
+            )
+        } else {
+            format!(
+                "You can opt out of sending telemetry by {}.",
+                self.how_to_opt_out
+            )
+        };
+        format!(
+            "Telemetry\n---------\n{first}\n{second}\nFor more information visit {}",
+            self.link
+        )
+    }
+
+    /// Logs the text (target `telemetry`, level info, one record per line) and prints it to
+    /// standard error if configured. Returns the text.
+    pub fn show(&self, decision: &ConsentDecision) -> String {
+        let text = self.text(decision);
+        for line in text.lines() {
+            log::info!(target: "telemetry", "{line}");
+        }
+        if self.to_stderr {
+            eprintln!("{text}");
+        }
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::consent::SourceKind;
+    use std::collections::BTreeMap;
+
+    fn decision(state: Consent, by: SourceKind) -> ConsentDecision {
+        ConsentDecision {
+            state,
+            decided_by: by,
+            narrowed: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn texts_follow_the_eventstoredb_template() {
+        let d = Disclosure::new(
+            "EventStoreDB",
+            "Event Store Ltd",
+            "setting the EVENTSTORE_TELEMETRY_OPTOUT environment variable to true",
+            "https://eventstore.com/telemetry",
+        );
+        let on = d.text(&decision(Consent::Enabled, SourceKind::Default));
+        assert!(on.starts_with("Telemetry\n---------\nEventStoreDB collects anonymous usage data"));
+        assert!(on.contains(
+            "You can opt out of sending telemetry by setting the EVENTSTORE_TELEMETRY_OPTOUT"
+        ));
+        assert!(on.ends_with("For more information visit https://eventstore.com/telemetry"));
+        let off = d.text(&decision(
+            Consent::Disabled,
+            SourceKind::Env("EVENTSTORE_TELEMETRY_OPTOUT".into()),
+        ));
+        assert!(off.contains("You have opted out of sending telemetry, through the EVENTSTORE_TELEMETRY_OPTOUT environment variable"));
+        let custom = d.clone().with_texts("on", "off");
+        assert_eq!(
+            custom.text(&decision(Consent::Disabled, SourceKind::DoNotTrack)),
+            "off"
+        );
+        assert_eq!(
+            custom.text(&decision(Consent::Undecided, SourceKind::Default)),
+            "on"
+        );
+    }
+}

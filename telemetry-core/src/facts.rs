@@ -1,0 +1,160 @@
+//! System and build facts, as in the EventStoreDB seed's `environment` section and Automatisch's
+//! diagnostics: OS and version, architecture, cores, memory, disk, container and Kubernetes
+//! detection, uptime, and the product's build.
+//!
+//! Collected through `sysinfo` (feature `system-facts`, on by default; without it the fields
+//! sysinfo provides are absent). Nothing here names the machine or a person: no host name,
+//! user name, IP address or path. Big numbers (memory, disk, uptime) are rounded by the usual
+//! anonymization rules when the section is added to a report.
+
+use telemetry_macros::Telemetry;
+
+/// Facts about the machine and the build. Add it to a report with
+/// `report.add_section("environment", &SystemFacts::collect(build))`.
+#[derive(Clone, Debug, PartialEq, Telemetry)]
+#[telemetry(section = "environment")]
+pub struct SystemFacts {
+    /// The operating system family: `linux`, `macos`, `windows`, ... (`std::env::consts::OS`).
+    pub os: &'static str,
+    /// The OS distribution and version, e.g. `Debian GNU/Linux 12`.
+    #[telemetry(verbatim = "the OS release name, shared by every machine running that release")]
+    pub os_version: Option<String>,
+    /// The CPU architecture: `x86_64`, `aarch64`, ... (`std::env::consts::ARCH`).
+    pub architecture: &'static str,
+    /// Logical cores available to the process.
+    pub core_count: usize,
+    /// Physical memory, bytes.
+    pub total_memory_bytes: Option<u64>,
+    /// Total size of the mounted disks, bytes.
+    pub total_disk_bytes: Option<u64>,
+    /// Running in a container (Docker, Podman, containerd).
+    pub is_container: bool,
+    /// Running in a Kubernetes pod.
+    pub is_kubernetes: bool,
+    /// Time since the machine booted, seconds.
+    pub system_uptime_seconds: Option<u64>,
+    /// The product's build.
+    pub build: BuildFacts,
+}
+
+/// The product's build: version, tag, profile, target and enabled features. Made with
+/// [`build_facts!`](crate::build_facts) in the product's crate, so the values are the
+/// product's own.
+#[derive(Clone, Debug, PartialEq, Telemetry)]
+pub struct BuildFacts {
+    /// The product's version (`CARGO_PKG_VERSION`).
+    pub version: &'static str,
+    /// A release tag, if the build set one (e.g. `oss-v23.10.0`).
+    pub tag: Option<&'static str>,
+    /// `debug` or `release`.
+    pub profile: &'static str,
+    /// `{arch}-{os}` of the build target.
+    pub target: &'static str,
+    /// The product's enabled Cargo features, as the product lists them.
+    pub features: Vec<&'static str>,
+}
+
+/// [`BuildFacts`] of the calling crate: its `CARGO_PKG_VERSION`, the `BUILD_TAG` environment
+/// variable at compile time if set, the profile from `debug_assertions`, the target, and the
+/// feature names given.
+///
+/// ```
+/// let build = telemetry_core::build_facts!("tls", "metrics");
+/// assert_eq!(build.features, ["tls", "metrics"]);
+/// ```
+#[macro_export]
+macro_rules! build_facts {
+    ($($feature:expr),* $(,)?) => {
+        $crate::facts::BuildFacts {
+            version: env!("CARGO_PKG_VERSION"),
+            tag: option_env!("BUILD_TAG"),
+            profile: if cfg!(debug_assertions) { "debug" } else { "release" },
+            target: $crate::facts::TARGET,
+            features: vec![$($feature),*],
+        }
+    };
+}
+
+/// `{arch}-{os}` of the build target (one compilation builds the product and this crate for
+/// the same target).
+pub const TARGET: &str = match (
+    std::env::consts::ARCH.as_bytes(),
+    std::env::consts::OS.as_bytes(),
+) {
+    (b"x86_64", b"linux") => "x86_64-linux",
+    (b"aarch64", b"linux") => "aarch64-linux",
+    (b"x86_64", b"macos") => "x86_64-macos",
+    (b"aarch64", b"macos") => "aarch64-macos",
+    (b"x86_64", b"windows") => "x86_64-windows",
+    (b"aarch64", b"windows") => "aarch64-windows",
+    _ => std::env::consts::ARCH,
+};
+
+impl SystemFacts {
+    /// Reads the facts now (a few milliseconds: sysinfo reads `/proc` and the mount table).
+    pub fn collect(build: BuildFacts) -> Self {
+        let core_count = std::thread::available_parallelism().map_or(1, |n| n.get());
+        #[cfg_attr(not(feature = "system-facts"), allow(unused_mut))]
+        let mut facts = SystemFacts {
+            os: std::env::consts::OS,
+            os_version: None,
+            architecture: std::env::consts::ARCH,
+            core_count,
+            total_memory_bytes: None,
+            total_disk_bytes: None,
+            is_container: detect_container(),
+            is_kubernetes: std::env::var_os("KUBERNETES_SERVICE_HOST").is_some(),
+            system_uptime_seconds: None,
+            build,
+        };
+        #[cfg(feature = "system-facts")]
+        {
+            let mut system = sysinfo::System::new();
+            system.refresh_memory();
+            facts.total_memory_bytes = Some(system.total_memory()).filter(|m| *m > 0);
+            facts.os_version = sysinfo::System::long_os_version();
+            facts.system_uptime_seconds = Some(sysinfo::System::uptime());
+            let disks = sysinfo::Disks::new_with_refreshed_list();
+            let total: u64 = disks.list().iter().map(sysinfo::Disk::total_space).sum();
+            facts.total_disk_bytes = Some(total).filter(|t| *t > 0);
+        }
+        facts
+    }
+}
+
+/// Docker's `/.dockerenv`, Podman's `/run/.containerenv`, or a container runtime in the cgroup
+/// of process 1.
+fn detect_container() -> bool {
+    if std::path::Path::new("/.dockerenv").exists()
+        || std::path::Path::new("/run/.containerenv").exists()
+    {
+        return true;
+    }
+    std::fs::read_to_string("/proc/1/cgroup").is_ok_and(|cgroup| {
+        ["docker", "kubepods", "containerd", "libpod", "lxc"]
+            .iter()
+            .any(|runtime| cgroup.contains(runtime))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::anonymize::{Anonymize, Anonymizer, HashKey};
+
+    #[test]
+    fn facts_are_collected_and_anonymized() {
+        let facts = SystemFacts::collect(crate::build_facts!("x"));
+        assert!(facts.core_count >= 1);
+        assert_eq!(facts.build.version, env!("CARGO_PKG_VERSION"));
+        assert!(!facts.build.target.is_empty());
+        #[cfg(feature = "system-facts")]
+        assert!(facts.total_memory_bytes.unwrap() > 1 << 20);
+        let json = facts.anonymize(&Anonymizer::new(HashKey::generate()));
+        if let Some(memory) = json["total_memory_bytes"].as_u64() {
+            assert_eq!(memory, crate::anonymize::round_u64(memory, 6));
+        }
+        assert_eq!(json["architecture"], std::env::consts::ARCH);
+        assert_eq!(json["build"]["features"][0], "x");
+    }
+}

@@ -1,0 +1,217 @@
+//! Sending a report over HTTP: one JSON POST with connect and total timeouts, HTTPS required
+//! except to loopback addresses, and a bounded read of the answer.
+
+use std::time::Duration;
+
+/// Where and how reports are posted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpConfig {
+    /// The URL reports are POSTed to. `https://` is required, except for loopback hosts
+    /// (`127.0.0.0/8`, `[::1]`, `localhost`), which may use `http://` (tests, local collectors).
+    pub endpoint: String,
+    /// The most time to set up a connection (default 5 s).
+    pub connect_timeout: Duration,
+    /// The most time for one whole request, answer included (default 20 s).
+    pub total_timeout: Duration,
+    /// Retries after a failed attempt (default 3), with exponential backoff from
+    /// [`backoff`](Self::backoff) and full jitter, or the server's `Retry-After`.
+    pub retries: u32,
+    /// The first backoff (default 1 s); doubled on each retry, at most 5 minutes.
+    pub backoff: Duration,
+    /// The largest report sent, bytes (default 256 KiB); a larger one is not sent.
+    pub max_payload_bytes: usize,
+}
+
+impl HttpConfig {
+    /// Defaults for `endpoint`.
+    pub fn new(endpoint: impl Into<String>) -> Self {
+        HttpConfig {
+            endpoint: endpoint.into(),
+            connect_timeout: Duration::from_secs(5),
+            total_timeout: Duration::from_secs(20),
+            retries: 3,
+            backoff: Duration::from_secs(1),
+            max_payload_bytes: 256 << 10,
+        }
+    }
+}
+
+/// Why an endpoint is refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EndpointError {
+    /// The endpoint.
+    pub endpoint: String,
+    /// What is wrong.
+    pub reason: &'static str,
+}
+
+impl std::fmt::Display for EndpointError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "telemetry endpoint `{}` refused: {}",
+            self.endpoint, self.reason
+        )
+    }
+}
+
+impl std::error::Error for EndpointError {}
+
+/// Checks that `endpoint` is `https://`, or `http://` to a loopback host.
+///
+/// # Errors
+/// [`EndpointError`] saying why.
+pub fn validate_endpoint(endpoint: &str) -> Result<(), EndpointError> {
+    let fail = |reason| {
+        Err(EndpointError {
+            endpoint: endpoint.to_owned(),
+            reason,
+        })
+    };
+    let Some((scheme, rest)) = endpoint.split_once("://") else {
+        return fail("it is not an absolute URL (scheme://host/path)");
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if authority.is_empty() || authority.contains('@') {
+        return fail("it needs a host and no user information");
+    }
+    let host = if let Some(bracketed) = authority.strip_prefix('[') {
+        bracketed.split(']').next().unwrap_or("")
+    } else {
+        authority.rsplit_once(':').map_or(authority, |(h, _)| h)
+    };
+    match scheme.to_ascii_lowercase().as_str() {
+        "https" => Ok(()),
+        "http" if is_loopback(host) => Ok(()),
+        "http" => fail("reports travel over HTTPS; plain http:// is only for loopback addresses"),
+        _ => fail("the scheme must be https (or http to a loopback address)"),
+    }
+}
+
+fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// What the server answered.
+#[derive(Debug)]
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    /// `Retry-After` in seconds, if given as a number.
+    pub(crate) retry_after: Option<Duration>,
+    /// At most [`MAX_ANSWER_BYTES`] of the body.
+    pub(crate) body: Vec<u8>,
+}
+
+/// The most bytes of an answer read: a version notice is small; anything larger is ignored.
+pub(crate) const MAX_ANSWER_BYTES: u64 = 64 << 10;
+
+/// Posts `body` once.
+#[cfg(feature = "http")]
+pub(crate) fn post(
+    config: &HttpConfig,
+    body: &[u8],
+    total_timeout: Duration,
+) -> Result<Answer, String> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_connect(Some(config.connect_timeout.min(total_timeout)))
+        .timeout_global(Some(total_timeout))
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .user_agent(concat!("telemetry-core/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .into();
+    let mut response = agent
+        .post(&config.endpoint)
+        .header("content-type", "application/json")
+        .send(body)
+        .map_err(|e| e.to_string())?;
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs);
+    // A malformed or oversized answer must not fail a delivered report: keep what was read.
+    let body = response
+        .body_mut()
+        .with_config()
+        .limit(MAX_ANSWER_BYTES)
+        .read_to_vec()
+        .unwrap_or_default();
+    Ok(Answer {
+        status,
+        retry_after,
+        body,
+    })
+}
+
+/// Without the `http` feature there is no client: every post fails, and reports are spooled.
+#[cfg(not(feature = "http"))]
+pub(crate) fn post(_: &HttpConfig, _: &[u8], _: Duration) -> Result<Answer, String> {
+    Err("built without the `http` feature".to_owned())
+}
+
+/// The latest version announced in an answer (FerretDB's version notification):
+/// `{"latest_version": "1.2.3"}`. Only a plain version string (at most 64 characters of
+/// letters, digits, `.`, `-` and `+`) is accepted; anything else is ignored.
+pub fn parse_version_notice(body: &[u8]) -> Option<String> {
+    if body.len() as u64 > MAX_ANSWER_BYTES {
+        return None;
+    }
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let version = value.get("latest_version")?.as_str()?.trim();
+    let plain = !version.is_empty()
+        && version.len() <= 64
+        && version
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '+'));
+    plain.then(|| version.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn https_is_required_except_for_loopback() {
+        for ok in [
+            "https://telemetry.example.com/v1/report",
+            "http://127.0.0.1:8080/r",
+            "http://127.1.2.3/r",
+            "http://[::1]:9/r",
+            "http://localhost:1/",
+            "HTTPS://x",
+        ] {
+            assert_eq!(validate_endpoint(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "http://telemetry.example.com/r",
+            "http://10.0.0.1/r",
+            "ftp://x",
+            "example.com",
+            "https://user:pw@example.com/",
+            "http://127.0.0.1.evil.com/",
+        ] {
+            assert!(validate_endpoint(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn version_notices_are_parsed_strictly() {
+        assert_eq!(
+            parse_version_notice(br#"{"latest_version":"1.24.0"}"#).as_deref(),
+            Some("1.24.0")
+        );
+        assert_eq!(
+            parse_version_notice(br#"{"latest_version":"<script>"}"#),
+            None
+        );
+        assert_eq!(parse_version_notice(br#"{"latest_version":42}"#), None);
+        assert_eq!(parse_version_notice(b"not json"), None);
+        assert_eq!(parse_version_notice(b""), None);
+    }
+}

@@ -1,0 +1,120 @@
+//! The installation's state directory: persisted consent, installation id, hash key, the last
+//! report and the spool.
+//!
+//! Every problem with it (missing, read-only, full, a corrupt file) is an `io::Error` here;
+//! callers turn it into "do not send" plus one log line, never a crash.
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+/// A directory the framework keeps its files in, e.g. `/var/lib/my-server/telemetry`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StateDir {
+    path: PathBuf,
+}
+
+/// File names inside the state directory.
+pub(crate) mod files {
+    /// The persisted consent decision (JSON).
+    pub(crate) const CONSENT: &str = "consent.json";
+    /// The installation id (a UUID, text).
+    pub(crate) const INSTALLATION_ID: &str = "installation_id";
+    /// The name-hashing key (64 hex digits).
+    pub(crate) const HASH_KEY: &str = "hash.key";
+    /// The last report, with whether and where it was sent (JSON).
+    pub(crate) const LAST_REPORT: &str = "telemetry.json";
+    /// Reports waiting to be sent.
+    pub(crate) const SPOOL: &str = "spool";
+}
+
+impl StateDir {
+    /// The directory at `path`. Nothing is created until something is written.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        StateDir { path: path.into() }
+    }
+
+    /// The directory's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The path of `name` inside it.
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+
+    /// Creates the directory (and its parents) if needed.
+    ///
+    /// # Errors
+    /// The I/O error, e.g. on a read-only file system.
+    pub fn ensure(&self) -> io::Result<()> {
+        fs::create_dir_all(&self.path)
+    }
+
+    /// Reads file `name`; `Ok(None)` if it does not exist.
+    ///
+    /// # Errors
+    /// Any other I/O error.
+    pub fn read(&self, name: &str) -> io::Result<Option<String>> {
+        match fs::read_to_string(self.file(name)) {
+            Ok(text) => Ok(Some(text)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Writes file `name` whole: to a temporary file beside it, synced, then renamed into
+    /// place, so a crash or a full disk never leaves half a file, and two processes sharing
+    /// the directory each see one complete version.
+    ///
+    /// # Errors
+    /// The I/O error; the previous file, if any, is left as it was.
+    pub fn write(&self, name: &str, contents: &[u8]) -> io::Result<()> {
+        self.ensure()?;
+        write_atomically(&self.file(name), contents)
+    }
+}
+
+/// Writes `path` through a unique temporary file and a rename.
+pub(crate) fn write_atomically(path: &Path, contents: &[u8]) -> io::Result<()> {
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(format!(
+        ".{}.{}.partial",
+        std::process::id(),
+        uuid::Uuid::new_v4().simple()
+    ));
+    let partial = PathBuf::from(partial);
+    let result = (|| {
+        let mut file = fs::File::create(&partial)?;
+        file.write_all(contents)?;
+        file.sync_all()?;
+        fs::rename(&partial, path)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&partial);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_is_atomic_and_read_tells_missing_from_broken() {
+        let dir = StateDir::new(
+            std::env::temp_dir().join(format!("telemetry-state-{}", uuid::Uuid::new_v4())),
+        );
+        assert_eq!(dir.read("x").unwrap(), None);
+        dir.write("x", b"one").unwrap();
+        dir.write("x", b"two").unwrap();
+        assert_eq!(dir.read("x").unwrap().as_deref(), Some("two"));
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no partial file left"
+        );
+        fs::remove_dir_all(dir.path()).unwrap();
+    }
+}
