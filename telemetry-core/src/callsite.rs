@@ -5,6 +5,7 @@
 //! load of the cached slot, a branch, and the shard write. Every site is also collected by the
 //! linker into [`CALL_SITES`], so the registry lists metrics whose functions have not run yet.
 
+use crate::cells::HistogramCells;
 use crate::clock;
 use crate::labels::{LabelSet, cached_series};
 use crate::metadata::{Location, MetricKind, Unit};
@@ -12,6 +13,7 @@ use crate::registry::{
     self, CounterCore, HistogramCore, NO_SLOT, Request, SeriesRequest, Storage, counter_add,
     histogram_record,
 };
+use crate::shard;
 use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering::*};
 
 /// Every macro call site in the program, gathered at link time.
@@ -162,12 +164,60 @@ impl CallSite {
     }
 
     /// Starts timing a call; the returned guard records the elapsed time when dropped, also on
-    /// early return, `?` and unwinding.
+    /// early return, `?` and unwinding. It may be dropped on another thread (`async fn`s).
     #[inline(always)]
     pub fn start_timer(&'static self) -> TimerGuard {
         TimerGuard {
             site: self,
             start: clock::now(),
+        }
+    }
+
+    /// Starts timing a synchronous call: finds this thread's cells first (outside the timed
+    /// span), so that the guard's drop is only the clock read and the bucket update. The guard
+    /// is not `Send`: a synchronous call starts and ends on one thread.
+    #[inline(always)]
+    pub fn start_local_timer(&'static self) -> LocalTimerGuard {
+        let cached = self.cached_slot.load(Relaxed);
+        let cells = if cached.wrapping_sub(1) < SHARED - 1 {
+            shard::with_local(|s| s.histogram(cached - 1) as *const HistogramCells)
+        } else {
+            None
+        };
+        let target = match cells {
+            Some(cells) => TimerTarget::Owned(cells),
+            None => TimerTarget::Shared(self),
+        };
+        LocalTimerGuard {
+            target,
+            start: clock::now(),
+        }
+    }
+}
+
+/// Where a [`LocalTimerGuard`] records.
+enum TimerTarget {
+    /// This thread's cells (the common case).
+    Owned(*const HistogramCells),
+    /// Through the call site (first call, no slot, or the thread is exiting).
+    Shared(&'static CallSite),
+}
+
+/// Records the time since its creation when dropped, on the thread that created it.
+pub struct LocalTimerGuard {
+    target: TimerTarget,
+    start: u64,
+}
+
+impl Drop for LocalTimerGuard {
+    #[inline(always)]
+    fn drop(&mut self) {
+        let nanos = clock::elapsed_nanos(self.start);
+        match self.target {
+            // SAFETY: the cells belong to this thread's shard, which outlives this call: the
+            // guard is not `Send` and lives in one synchronous call.
+            TimerTarget::Owned(cells) => unsafe { &*cells }.record_owned(nanos),
+            TimerTarget::Shared(site) => site.record(nanos),
         }
     }
 }

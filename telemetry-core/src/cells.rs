@@ -16,11 +16,13 @@ fn new_group() -> *mut Group {
     Box::into_raw(Box::new([const { AtomicU64::new(0) }; GROUP]))
 }
 
-/// One histogram's values. 496 bytes, plus 512 bytes for each power of two that holds values.
+/// One histogram's values. 504 bytes, plus 512 bytes for each power of two that holds values.
 pub(crate) struct HistogramCells {
     sum: AtomicU64,
     min: AtomicU64,
     max: AtomicU64,
+    /// Bit `g` is set once group `g` is allocated, so readers visit only those.
+    allocated: AtomicU64,
     groups: [AtomicPtr<Group>; GROUPS],
 }
 
@@ -30,6 +32,7 @@ impl HistogramCells {
             sum: AtomicU64::new(0),
             min: AtomicU64::new(u64::MAX),
             max: AtomicU64::new(0),
+            allocated: AtomicU64::new(0),
             groups: [const { AtomicPtr::new(ptr::null_mut()) }; GROUPS],
         }
     }
@@ -62,6 +65,7 @@ impl HistogramCells {
         let fresh = new_group();
         // Release: a snapshot that sees the pointer sees zeroed buckets.
         self.groups[group].store(fresh, Release);
+        self.allocated.fetch_or(1 << group, Release);
         fresh
     }
 
@@ -79,7 +83,10 @@ impl HistogramCells {
         if group.is_null() {
             let fresh = new_group();
             group = match slot.compare_exchange(ptr::null_mut(), fresh, AcqRel, Acquire) {
-                Ok(_) => fresh,
+                Ok(_) => {
+                    self.allocated.fetch_or(1 << (index / GROUP), Release);
+                    fresh
+                }
                 Err(existing) => {
                     // SAFETY: `fresh` was never shared.
                     drop(unsafe { Box::from_raw(fresh) });
@@ -94,13 +101,8 @@ impl HistogramCells {
     /// Adds these cells into `into` with atomic operations (thread exit, capture start).
     pub(crate) fn fold_into(&self, into: &HistogramCells) {
         let mut any = false;
-        for (g, slot) in self.groups.iter().enumerate() {
-            let group = slot.load(Acquire);
-            if group.is_null() {
-                continue;
-            }
-            // SAFETY: as in `record_owned`.
-            for (i, bucket) in unsafe { &*group }.iter().enumerate() {
+        for (g, group) in self.allocated_groups() {
+            for (i, bucket) in group.iter().enumerate() {
                 let n = bucket.load(Relaxed);
                 if n != 0 {
                     into.add_shared(g * GROUP + i, n);
@@ -117,13 +119,9 @@ impl HistogramCells {
 
     /// Zeroes the cells; only the owning thread may call it, under the registry lock.
     pub(crate) fn reset_owned(&self) {
-        for slot in &self.groups {
-            let group = slot.load(Relaxed);
-            if !group.is_null() {
-                // SAFETY: as in `record_owned`.
-                for bucket in unsafe { &*group } {
-                    bucket.store(0, Relaxed);
-                }
+        for (_, group) in self.allocated_groups() {
+            for bucket in group {
+                bucket.store(0, Relaxed);
             }
         }
         self.sum.store(0, Relaxed);
@@ -131,31 +129,44 @@ impl HistogramCells {
         self.max.store(0, Relaxed);
     }
 
+    /// The allocated groups as `(index, group)`.
+    fn allocated_groups(&self) -> impl Iterator<Item = (usize, &Group)> {
+        let mut mask = self.allocated.load(Acquire);
+        std::iter::from_fn(move || {
+            while mask != 0 {
+                let g = mask.trailing_zeros() as usize;
+                mask &= mask - 1;
+                let group = self.groups[g].load(Acquire);
+                if !group.is_null() {
+                    // SAFETY: as in `record_owned`.
+                    return Some((g, unsafe { &*group }));
+                }
+            }
+            None
+        })
+    }
+
     /// Adds the current values into a plain accumulator (snapshots).
     pub(crate) fn read_into(&self, acc: &mut HistogramAccumulator) {
-        for (g, slot) in self.groups.iter().enumerate() {
-            let group = slot.load(Acquire);
-            if group.is_null() {
-                continue;
-            }
-            let dense = acc.groups[g].get_or_insert_with(|| Box::new([0; GROUP]));
-            // SAFETY: as in `record_owned`.
-            for (total, bucket) in dense.iter_mut().zip(unsafe { &*group }) {
-                *total += bucket.load(Relaxed);
+        let mut any = false;
+        for (g, group) in self.allocated_groups() {
+            any = true;
+            acc.touched |= 1 << g;
+            let dense = &mut acc.buckets[g * GROUP..(g + 1) * GROUP];
+            for (total, bucket) in dense.iter_mut().zip(group) {
+                *total = total.wrapping_add(bucket.load(Relaxed));
             }
         }
-        acc.sum = acc.sum.saturating_add(self.sum.load(Relaxed));
-        acc.min = acc.min.min(self.min.load(Relaxed));
-        acc.max = acc.max.max(self.max.load(Relaxed));
+        if any {
+            acc.sum = acc.sum.saturating_add(self.sum.load(Relaxed));
+            acc.min = acc.min.min(self.min.load(Relaxed));
+            acc.max = acc.max.max(self.max.load(Relaxed));
+        }
     }
 
     /// Bytes of heap and inline memory these cells use now.
     pub(crate) fn memory_bytes(&self) -> usize {
-        let groups = self
-            .groups
-            .iter()
-            .filter(|g| !g.load(Relaxed).is_null())
-            .count();
+        let groups = self.allocated.load(Relaxed).count_ones() as usize;
         std::mem::size_of::<Self>() + groups * std::mem::size_of::<Group>()
     }
 }
@@ -172,9 +183,13 @@ impl Drop for HistogramCells {
     }
 }
 
-/// A plain (non-atomic) sum of histogram cells, turned into a snapshot at the end.
+/// A plain (non-atomic) sum of histogram cells, turned into a snapshot at the end. One is
+/// reused for every histogram of a snapshot: [`reset`](Self::reset) zeroes only the groups the
+/// last histogram touched.
 pub(crate) struct HistogramAccumulator {
-    pub(crate) groups: [Option<Box<[u64; GROUP]>>; GROUPS],
+    buckets: Vec<u64>,
+    /// Bit `g` is set if group `g` may hold non-zero buckets.
+    touched: u64,
     pub(crate) sum: u64,
     pub(crate) min: u64,
     pub(crate) max: u64,
@@ -183,21 +198,34 @@ pub(crate) struct HistogramAccumulator {
 impl HistogramAccumulator {
     pub(crate) fn new() -> Self {
         HistogramAccumulator {
-            groups: [const { None }; GROUPS],
+            buckets: vec![0; BUCKETS],
+            touched: 0,
             sum: 0,
             min: u64::MAX,
             max: 0,
         }
     }
 
+    /// Back to empty.
+    pub(crate) fn reset(&mut self) {
+        let mut touched = std::mem::take(&mut self.touched);
+        while touched != 0 {
+            let g = touched.trailing_zeros() as usize;
+            self.buckets[g * GROUP..(g + 1) * GROUP].fill(0);
+            touched &= touched - 1;
+        }
+        self.sum = 0;
+        self.min = u64::MAX;
+        self.max = 0;
+    }
+
     /// Non-empty buckets as `(index, count)`, in index order.
     pub(crate) fn nonzero_buckets(&self) -> impl Iterator<Item = (usize, u64)> + '_ {
-        self.groups
-            .iter()
-            .enumerate()
-            .filter_map(|(g, group)| group.as_ref().map(|d| (g, d)))
-            .flat_map(|(g, dense)| {
-                dense
+        let touched = self.touched;
+        (0..GROUPS)
+            .filter(move |g| touched & (1 << g) != 0)
+            .flat_map(move |g| {
+                self.buckets[g * GROUP..(g + 1) * GROUP]
                     .iter()
                     .enumerate()
                     .filter(|(_, n)| **n != 0)

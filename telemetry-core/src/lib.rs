@@ -221,7 +221,9 @@ pub fn shard_memory() -> (usize, usize) {
 /// Items the macros' expansions use. Not a stable API: it changes without notice.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::callsite::{CALL_SITES, CallSite, LabeledTimerGuard, TimerGuard};
+    pub use crate::callsite::{
+        CALL_SITES, CallSite, LabeledTimerGuard, LocalTimerGuard, TimerGuard,
+    };
     pub use crate::labels::DEFAULT_MAX_SERIES;
 
     /// Passes a label value through, requiring [`LabelValue`](crate::LabelValue); the macros

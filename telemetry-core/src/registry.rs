@@ -668,34 +668,29 @@ impl State {
     }
 
     fn snapshot(&self, only: Option<&Shard>) -> (Snapshot, Vec<(String, GaugeCallback)>) {
-        // Dense per-slot totals first: one pass over each shard's cells.
+        // SAFETY: shards in the list are alive while the lock is held.
+        let shards: Vec<&Shard> = match only {
+            Some(shard) => vec![shard],
+            None => self.shards.iter().map(|s| unsafe { &*s.0 }).collect(),
+        };
+        // Counters: dense per-slot totals, one pass over each shard's cells.
         let mut counters = vec![0u64; self.counter_slots.len()];
-        let mut histograms: Vec<Option<HistogramAccumulator>> =
-            (0..self.histogram_slots.len()).map(|_| None).collect();
-        let mut add_shard = |shard: &Shard| {
+        for shard in &shards {
             shard.counters.for_each(|slot, cell| {
                 if let Some(total) = counters.get_mut(slot as usize) {
-                    *total += cell.load(Relaxed);
+                    *total = total.wrapping_add(cell.load(Relaxed));
                 }
             });
-            shard.for_each_histogram(|slot, cells| {
-                if let Some(acc) = histograms.get_mut(slot as usize) {
-                    cells.read_into(acc.get_or_insert_with(HistogramAccumulator::new));
-                }
-            });
-        };
-        match only {
-            Some(shard) => add_shard(shard),
-            None => {
-                for shard in &self.shards {
-                    // SAFETY: shards in the list are alive while the lock is held.
-                    add_shard(unsafe { &*shard.0 });
-                }
-            }
         }
-
-        let mut snapshot = Snapshot::default();
+        let retired = only.is_none();
+        // Histograms are summed one at a time into one reused accumulator.
+        let mut acc = HistogramAccumulator::new();
         let mut callbacks = Vec::new();
+        let mut snapshot = Snapshot::default();
+        // The registry is in name order, so each map is built in one sorted pass.
+        let mut counter_families = Vec::new();
+        let mut gauge_families = Vec::new();
+        let mut histogram_families = Vec::new();
         for (name, metric) in &self.metrics {
             let d = &metric.descriptor;
             match d.kind {
@@ -705,19 +700,17 @@ impl State {
                             return None;
                         };
                         let shards = counters.get(core.slot as usize).copied().unwrap_or(0);
-                        let retired = if only.is_some() {
-                            0
-                        } else {
+                        let retired = if retired {
                             core.retired.load(Relaxed)
+                        } else {
+                            0
                         };
                         Some(Series {
                             labels: labels.clone(),
-                            value: retired + shards,
+                            value: retired.wrapping_add(shards),
                         })
                     });
-                    snapshot
-                        .counters
-                        .insert(name.clone(), family(d, series.collect()));
+                    counter_families.push((name.clone(), family(d, series.collect())));
                 }
                 MetricKind::Gauge => {
                     let mut series = Vec::new();
@@ -733,18 +726,22 @@ impl State {
                             _ => {}
                         }
                     }
-                    snapshot.gauges.insert(name.clone(), family(d, series));
+                    gauge_families.push((name.clone(), family(d, series)));
                 }
                 MetricKind::Histogram => {
                     let series = metric.series.iter().filter_map(|(labels, storage)| {
                         let Storage::Histogram(core) = storage else {
                             return None;
                         };
-                        let mut acc = HistogramAccumulator::new();
-                        if let Some(Some(shards)) = histograms.get_mut(core.slot as usize) {
-                            std::mem::swap(&mut acc, shards);
+                        acc.reset();
+                        if core.slot != NO_SLOT {
+                            for shard in &shards {
+                                if let Some(cells) = shard.histogram_if_present(core.slot) {
+                                    cells.read_into(&mut acc);
+                                }
+                            }
                         }
-                        if only.is_none() {
+                        if retired {
                             core.retired.read_into(&mut acc);
                         }
                         Some(Series {
@@ -752,12 +749,13 @@ impl State {
                             value: HistogramSnapshot::from_accumulator(&acc),
                         })
                     });
-                    snapshot
-                        .histograms
-                        .insert(name.clone(), family(d, series.collect()));
+                    histogram_families.push((name.clone(), family(d, series.collect())));
                 }
             }
         }
+        snapshot.counters = counter_families.into_iter().collect();
+        snapshot.gauges = gauge_families.into_iter().collect();
+        snapshot.histograms = histogram_families.into_iter().collect();
         (snapshot, callbacks)
     }
 }

@@ -73,6 +73,15 @@ impl<T: Zeroed> SlotTable<T> {
         fresh
     }
 
+    /// The cell of `slot` if its chunk exists (any thread).
+    #[inline]
+    fn get_if_present(&self, slot: u32) -> Option<&T> {
+        let slot = slot as usize;
+        let chunk = self.chunks.get(slot / CHUNK)?.load(Acquire);
+        // SAFETY: as in `get_owned`.
+        (!chunk.is_null()).then(|| unsafe { &*chunk.add(slot % CHUNK) })
+    }
+
     /// Visits every allocated cell as `(slot, cell)`.
     pub(crate) fn for_each(&self, mut f: impl FnMut(u32, &T)) {
         for (c, chunk) in self.chunks.iter().enumerate() {
@@ -129,13 +138,29 @@ impl Shard {
 
     #[inline(always)]
     pub(crate) fn record(&self, slot: u32, value: u64) {
+        self.histogram(slot).record_owned(value);
+    }
+
+    /// This thread's cells of histogram `slot`, allocated on first use. They live as long as
+    /// the shard, that is until the thread's locals are destroyed.
+    #[inline(always)]
+    pub(crate) fn histogram(&self, slot: u32) -> &HistogramCells {
         let cell = self.histograms.get_owned(slot);
         let mut cells = cell.load(Relaxed);
         if cells.is_null() {
             cells = alloc_histogram(cell);
         }
         // SAFETY: histogram cells live until the shard is dropped.
-        unsafe { &*cells }.record_owned(value);
+        unsafe { &*cells }
+    }
+
+    /// The cells of histogram `slot`, if this thread has recorded into it (snapshots).
+    #[inline]
+    pub(crate) fn histogram_if_present(&self, slot: u32) -> Option<&HistogramCells> {
+        let cell = self.histograms.get_if_present(slot)?;
+        let cells = cell.load(Acquire);
+        // SAFETY: histogram cells live until the shard is dropped.
+        (!cells.is_null()).then(|| unsafe { &*cells })
     }
 
     /// Visits every histogram this shard holds cells for.

@@ -69,6 +69,13 @@ fn expand(which: Macro, mut function: ItemFn, args: &Args) -> TokenStream {
             quote!(None),
             quote!(__TELEMETRY_SITE.increment_labeled(#label_tuple)),
         ),
+        // A synchronous call starts and ends on one thread: its timer finds the thread's
+        // cells before the clock starts. An `async fn` may resume elsewhere: its timer is `Send`.
+        (Macro::Timed, false) if function.sig.asyncness.is_none() => (
+            quote!(Histogram),
+            quote!(Nanoseconds),
+            quote!(__TELEMETRY_SITE.start_local_timer()),
+        ),
         (Macro::Timed, false) => (
             quote!(Histogram),
             quote!(Nanoseconds),
