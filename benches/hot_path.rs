@@ -122,21 +122,21 @@ fn one_thread(c: &mut Criterion) {
 fn two_threads(c: &mut Criterion) {
     let mut g = c.benchmark_group("two_threads");
     g.bench_function("plain_fn", |b| {
-        b.iter_custom(|iters| on_threads(2, iters, || drop(plain(black_box(1)))))
+        b.iter_custom(|iters| on_threads(2, iters, || _ = black_box(plain(black_box(1)))))
     });
     g.bench_function("bare_atomic_fn", |b| {
-        b.iter_custom(|iters| on_threads(2, iters, || drop(bare(black_box(1)))))
+        b.iter_custom(|iters| on_threads(2, iters, || _ = black_box(bare(black_box(1)))))
     });
     g.bench_function("count_usage_fn", |b| {
-        b.iter_custom(|iters| on_threads(2, iters, || drop(counted(black_box(1)))))
+        b.iter_custom(|iters| on_threads(2, iters, || _ = black_box(counted(black_box(1)))))
     });
     g.bench_function("timed_fn", |b| {
-        b.iter_custom(|iters| on_threads(2, iters, || drop(timed_fn(black_box(1)))))
+        b.iter_custom(|iters| on_threads(2, iters, || _ = black_box(timed_fn(black_box(1)))))
     });
     g.bench_function("labeled_count_usage_fn", |b| {
         b.iter_custom(|iters| {
             on_threads(2, iters, || {
-                drop(labeled(black_box(Backend::Sqlite), black_box(true)))
+                _ = black_box(labeled(black_box(Backend::Sqlite), black_box(true)))
             })
         })
     });
