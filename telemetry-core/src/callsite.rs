@@ -7,6 +7,7 @@
 
 use crate::cells::HistogramCells;
 use crate::clock;
+use crate::errors::{ErrorKind, ErrorKindLabel};
 use crate::labels::{LabelSet, cached_series};
 use crate::metadata::{Location, MetricKind, Unit};
 use crate::registry::{
@@ -254,6 +255,14 @@ impl CallSite {
         // SAFETY: a counter site's series are leaked `CounterCore`s.
         let core: &'static CounterCore = unsafe { &*(self.series(&labels) as *const CounterCore) };
         counter_add(core.slot, 1, || core);
+    }
+
+    /// Counts an `Err` outcome in the series of its kind (`#[count_usage(errors)]`).
+    #[inline]
+    pub fn observe_result<T, E: ErrorKind>(&'static self, result: &Result<T, E>) {
+        if let Err(error) = result {
+            self.increment_labeled((ErrorKindLabel::of(error),));
+        }
     }
 
     /// Starts timing a call into the series of `labels` (`#[timed(labels(...))]`).

@@ -51,7 +51,14 @@
 //! `docs/PERFORMANCE.md` in the repository for measurements.
 //!
 //! # Crate feature flags
-//! - `macros` (default): re-exports [`count_usage`] and [`timed`] from `telemetry-macros`.
+//! - `macros` (default): re-exports [`count_usage`], [`timed`] and the `LabelValue`,
+//!   `ErrorKind` and `Telemetry` derives from `telemetry-macros`.
+//! - `http` (default): HTTP delivery: the reporter's sink and `export::pushgateway` (ureq).
+//! - `system-facts` (default): memory, disk, OS version and uptime in [`facts::SystemFacts`]
+//!   (sysinfo).
+//! - `clap`: `consent::TelemetryArgs`, the `--telemetry=<value>` flag.
+//! - `otlp`: the OTLP/HTTP metrics exporter, `export::otlp`.
+//! - `axum`: ready `/metrics` and `/telemetry` handlers, `serve`.
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
 #![deny(rustdoc::broken_intra_doc_links)]
@@ -65,7 +72,9 @@ mod callsite;
 mod cells;
 mod clock;
 pub mod consent;
+pub mod crash;
 pub mod disclosure;
+mod errors;
 pub mod export;
 pub mod facts;
 mod handles;
@@ -85,6 +94,7 @@ mod snapshot;
 mod state;
 pub mod testing;
 
+pub use errors::{ErrorKind, ErrorKindLabel};
 pub use handles::{Counter, Gauge, Histogram, LabeledCounter, LabeledHistogram, MetricBuilder};
 pub use labels::{LabelSet, LabelValue};
 pub use metadata::{
@@ -132,6 +142,12 @@ pub use telemetry_macros::timed;
 /// ```
 #[cfg(feature = "macros")]
 pub use telemetry_macros::LabelValue;
+
+/// Names an error enum's kinds for `#[count_usage(errors)]`: each variant's name, or
+/// `#[error_kind(rename = "...")]`. Variants may have fields; they are never read. See the
+/// [`ErrorKind`](trait@ErrorKind) trait.
+#[cfg(feature = "macros")]
+pub use telemetry_macros::ErrorKind;
 
 /// The PII guard: makes a struct or a field-less enum a report section that leaves the
 /// machine only in anonymized form ([`anonymize::Anonymize`]), and lists it in the
@@ -236,6 +252,13 @@ pub mod __private {
     pub use crate::metadata::{MetricKind, Unit};
     pub use linkme;
     pub use serde_json;
+
+    /// Fixes an `async` block's output type, so that `?` inside it converts errors into the
+    /// function's error type (`#[count_usage(errors)]` on an `async fn`).
+    #[inline(always)]
+    pub fn typed_future<T, F: core::future::Future<Output = T>>(future: F) -> F {
+        future
+    }
 
     /// A field through its [`Anonymize`](crate::anonymize::Anonymize) rule; the derive spans
     /// this call at the field's type so a refused type is reported there.

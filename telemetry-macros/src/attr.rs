@@ -2,6 +2,7 @@
 
 use proc_macro2::{Span, TokenStream};
 use syn::parse::Parser;
+use syn::spanned::Spanned;
 use syn::{Expr, ExprLit, Lit, LitStr};
 
 /// Which macro is expanding.
@@ -45,6 +46,8 @@ pub(crate) struct Args {
     /// `labels(name = expr, ...)`, in order.
     pub(crate) labels: Vec<(syn::Ident, Expr)>,
     pub(crate) max_series: Option<syn::LitInt>,
+    /// `errors`: also count `Err` outcomes by kind.
+    pub(crate) errors: Option<proc_macro2::Span>,
 }
 
 /// What the unknown-key message lists.
@@ -88,6 +91,10 @@ pub(crate) fn parse(which: Macro, tokens: TokenStream) -> Result<Args, syn::Erro
                     args.labels.push((ident, value));
                     Ok(())
                 });
+            }
+            "errors" if which == Macro::CountUsage => {
+                args.errors = Some(meta.path.span());
+                return Ok(());
             }
             "max_series" => {
                 let lit: syn::LitInt = meta.value()?.parse()?;

@@ -106,3 +106,66 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
         };
     })
 }
+
+/// `#[derive(ErrorKind)]`: each variant's name (or `#[error_kind(rename = "...")]`) is its
+/// kind; fields are allowed and never read.
+pub(crate) fn derive_error_kind(input: DeriveInput) -> TokenStream {
+    let Data::Enum(data) = &input.data else {
+        return syn::Error::new_spanned(
+            &input.ident,
+            "#[derive(ErrorKind)] is for error enums: each variant's name is a kind; for a \
+             struct error, implement `telemetry_core::ErrorKind` by hand",
+        )
+        .to_compile_error();
+    };
+    let mut arms = Vec::new();
+    let mut kinds = Vec::new();
+    let mut errors: Option<syn::Error> = None;
+    for variant in &data.variants {
+        let mut kind = variant.ident.to_string();
+        for attr in variant
+            .attrs
+            .iter()
+            .filter(|a| a.path().is_ident("error_kind"))
+        {
+            let result = attr.parse_nested_meta(|meta| {
+                if meta.path.is_ident("rename") {
+                    kind = meta.value()?.parse::<LitStr>()?.value();
+                    Ok(())
+                } else {
+                    Err(meta.error("unknown key: `#[error_kind(...)]` accepts `rename = \"...\"`"))
+                }
+            });
+            if let Err(e) = result {
+                match &mut errors {
+                    Some(all) => all.combine(e),
+                    None => errors = Some(e),
+                }
+            }
+        }
+        let ident = &variant.ident;
+        let pattern = match &variant.fields {
+            Fields::Unit => quote!(Self::#ident),
+            Fields::Unnamed(_) => quote!(Self::#ident(..)),
+            Fields::Named(_) => quote!(Self::#ident { .. }),
+        };
+        arms.push(quote!(#pattern => #kind));
+        kinds.push(kind);
+    }
+    if let Some(errors) = errors {
+        return errors.to_compile_error();
+    }
+    let name = &input.ident;
+    let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
+    quote! {
+        #[allow(unused_qualifications)]
+        impl #impl_generics ::telemetry_core::ErrorKind for #name #ty_generics #where_clause {
+            fn error_kind(&self) -> &'static str {
+                match self { #(#arms,)* }
+            }
+            fn kinds() -> &'static [&'static str] {
+                &[#(#kinds),*]
+            }
+        }
+    }
+}

@@ -111,8 +111,60 @@ fn expand(which: Macro, mut function: ItemFn, args: &Args) -> TokenStream {
             #prelude
         };
     };
+    if args.errors.is_some() {
+        wrap_errors(&mut function, args, &description);
+    }
     function.block.stmts.insert(0, statement);
     quote!(#function)
+}
+
+/// `#[count_usage(errors)]`: runs the original body as a closure (or an `async` block) to see
+/// its result, counts an `Err` by kind in `{name}.errors`, and returns the result unchanged.
+fn wrap_errors(function: &mut ItemFn, args: &Args, description: &LitStr) {
+    let name = match &args.name {
+        Some(name) => {
+            let errors = format!("{}.errors", name.value());
+            quote!(#errors)
+        }
+        None => {
+            let ident = function.sig.ident.to_string();
+            let tail = format!("::{}.errors", ident.strip_prefix("r#").unwrap_or(&ident));
+            quote!(::core::concat!(::core::module_path!(), #tail))
+        }
+    };
+    let description = format!("Errors by kind: {}", description.value());
+    let Some(ret) = crate::valid::result_type(function).cloned() else {
+        return;
+    };
+    let block = &function.block;
+    let run = if function.sig.asyncness.is_some() {
+        quote!(::telemetry_core::__private::typed_future::<#ret, _>(async move #block).await)
+    } else {
+        quote!((move || -> #ret #block)())
+    };
+    let body: syn::Block = parse_quote! {{
+        #[allow(unused_qualifications)]
+        let __telemetry_result = #run;
+        {
+            #[::telemetry_core::__private::linkme::distributed_slice(::telemetry_core::__private::CALL_SITES)]
+            #[linkme(crate = ::telemetry_core::__private::linkme)]
+            static __TELEMETRY_ERRORS: ::telemetry_core::__private::CallSite =
+                ::telemetry_core::__private::CallSite::new(
+                    ::telemetry_core::__private::MetricKind::Counter,
+                    #name,
+                    #description,
+                    ::telemetry_core::__private::Unit::None,
+                    &["kind"],
+                    ::telemetry_core::__private::DEFAULT_MAX_SERIES,
+                    ::core::module_path!(),
+                    ::core::file!(),
+                    ::core::line!(),
+                );
+            __TELEMETRY_ERRORS.observe_result(&__telemetry_result);
+        }
+        __telemetry_result
+    }};
+    *function.block = body;
 }
 
 /// The first non-empty line of the doc comment, trimmed.

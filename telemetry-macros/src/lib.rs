@@ -41,3 +41,11 @@ pub fn derive_telemetry(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as syn::DeriveInput);
     derive_telemetry::derive(input).into()
 }
+
+/// Names an error enum's kinds for `#[count_usage(errors)]`. Documented in
+/// `telemetry_core::ErrorKind`.
+#[proc_macro_derive(ErrorKind, attributes(error_kind))]
+pub fn derive_error_kind(input: TokenStream) -> TokenStream {
+    let input = syn::parse_macro_input!(input as syn::DeriveInput);
+    derive_label::derive_error_kind(input).into()
+}

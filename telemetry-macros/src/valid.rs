@@ -95,6 +95,15 @@ pub(crate) fn check(which: Macro, function: &ItemFn, args: &Args) -> Result<(), 
             "`max_series` caps the series of a labeled metric: add `labels(...)` or remove it",
         ));
     }
+    if let Some(span) = args.errors
+        && result_type(function).is_none()
+    {
+        errors.push(syn::Error::new(
+            span,
+            "`errors` counts the `Err` outcomes of a function returning `Result<T, E>` (written \
+             as `Result<..>`), with `E: telemetry_core::ErrorKind`; this function returns something else",
+        ));
+    }
     let mut errors = errors.into_iter();
     match errors.next() {
         None => Ok(()),
@@ -105,6 +114,19 @@ pub(crate) fn check(which: Macro, function: &ItemFn, args: &Args) -> Result<(), 
             Err(first)
         }
     }
+}
+
+/// The function's return type if it is written as `Result<..>` (any path ending in `Result`).
+pub(crate) fn result_type(function: &ItemFn) -> Option<&syn::Type> {
+    let syn::ReturnType::Type(_, ty) = &function.sig.output else {
+        return None;
+    };
+    let syn::Type::Path(path) = &**ty else {
+        return None;
+    };
+    let last = path.path.segments.last()?;
+    (last.ident == "Result" && matches!(last.arguments, syn::PathArguments::AngleBracketed(_)))
+        .then_some(&**ty)
 }
 
 /// The metric naming rule (the same as `telemetry_core::validate_name`, checked at compile time).

@@ -1,0 +1,74 @@
+//! Error counts by kind (FerretDB's "query errors by error code, command name and operator"):
+//! `#[count_usage(errors)]` on a function returning `Result<T, E>` counts each `Err` in
+//! `{name}.errors`, labeled `kind` by the error's [`ErrorKind`]: the variant's name, never the
+//! error's message or fields, which may hold the user's data.
+//!
+//! ```
+//! use telemetry_core::{count_usage, ErrorKind, testing};
+//!
+//! #[derive(Debug, ErrorKind)]
+//! enum QueryError {
+//!     #[error_kind(rename = "E11000")]
+//!     DuplicateKey { key: String },
+//!     BadValue(String),
+//! }
+//!
+//! #[count_usage(name = "docs.errors.insert", errors)]
+//! fn insert(key: &str) -> Result<(), QueryError> {
+//!     Err(QueryError::DuplicateKey { key: key.to_owned() })
+//! }
+//!
+//! let snap = testing::capture(|| {
+//!     let _ = insert("alice@example.com");
+//! });
+//! assert_eq!(snap.counter("docs.errors.insert"), Some(1));
+//! assert_eq!(snap.counter_with("docs.errors.insert.errors", &[("kind", "E11000")]), Some(1));
+//! assert!(!serde_json::to_string(&snap).unwrap().contains("alice"));
+//! ```
+
+use crate::labels::LabelValue;
+use std::borrow::Cow;
+use std::marker::PhantomData;
+
+/// The kind of an error, as a label: a name from a small closed set.
+///
+/// Derive it with `#[derive(ErrorKind)]` on an error enum (variants may have fields; only the
+/// variant's name, or its `#[error_kind(rename = "...")]`, is used).
+pub trait ErrorKind {
+    /// This error's kind.
+    fn error_kind(&self) -> &'static str;
+
+    /// Every kind the type has (for the manifest).
+    fn kinds() -> &'static [&'static str]
+    where
+        Self: Sized;
+}
+
+/// An error kind as a label value of type `E`'s closed set.
+pub struct ErrorKindLabel<E> {
+    kind: &'static str,
+    _error: PhantomData<fn() -> E>,
+}
+
+impl<E: ErrorKind> ErrorKindLabel<E> {
+    /// The label of `error`.
+    pub fn of(error: &E) -> Self {
+        ErrorKindLabel {
+            kind: error.error_kind(),
+            _error: PhantomData,
+        }
+    }
+}
+
+impl<E: ErrorKind> LabelValue for ErrorKindLabel<E> {
+    #[inline]
+    fn label_key(&self) -> u64 {
+        (self.kind.as_ptr() as u64).rotate_left(16) ^ self.kind.len() as u64
+    }
+    fn label_text(&self) -> Cow<'static, str> {
+        Cow::Borrowed(self.kind)
+    }
+    fn possible_values() -> Option<&'static [&'static str]> {
+        Some(E::kinds())
+    }
+}

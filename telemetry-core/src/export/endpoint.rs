@@ -1,0 +1,463 @@
+//! Local `/metrics` and `/telemetry` endpoints, independent of any HTTP framework.
+//!
+//! [`Endpoints::handle`] takes a request's path and query and its `Accept` header and returns a
+//! [`Response`] (status, content type, body) that any server writes out as it is; `crate::serve`
+//! (feature `axum`) mounts the same handling on an axum router.
+//!
+//! ```
+//! use telemetry_core::Application;
+//! use telemetry_core::export::endpoint::Endpoints;
+//!
+//! let endpoints = Endpoints::new(Application::new("my-server", "1.0.0"));
+//! let metrics = endpoints.handle("/metrics", Some("application/openmetrics-text; version=1.0.0"));
+//! assert_eq!(metrics.status, 200);
+//! assert!(metrics.content_type.starts_with("application/openmetrics-text"));
+//! assert!(metrics.body.ends_with("# EOF\n"));
+//!
+//! let telemetry = endpoints.handle("/telemetry?details_level=3&anonymize=true", None);
+//! assert_eq!(telemetry.content_type, "application/json");
+//! let bad = endpoints.handle("/telemetry?details_level=high", None);
+//! assert_eq!(bad.status, 400);
+//! ```
+//!
+//! # `GET /metrics`
+//! The [`Snapshot`] (by default [`crate::snapshot()`]) in the Prometheus text exposition format
+//! 0.0.4 or in OpenMetrics 1.0, chosen by the `Accept` header
+//! ([`Format::negotiate`]) or forced with `?format=prometheus` / `?format=openmetrics`.
+//!
+//! # `GET /telemetry?details_level=N&anonymize=true|false`
+//! The [`Report`] (by default [`Report::collect`] of the application) as JSON, at a level of
+//! detail (the Qdrant seed's telemetry API). Both parameters are optional: `details_level`
+//! defaults to 0 and is clamped to [`MAX_DETAILS_LEVEL`]; `anonymize` (`true`, `false`, `1`,
+//! `0`) defaults to `false`. Other parameters are ignored. See [`telemetry_json`] for what
+//! each level holds; `anonymize=true` at the highest level is exactly what the reporter sends,
+//! [`Report::anonymized`].
+//!
+//! Any other path answers 404, and invalid parameters 400 with a message saying what is
+//! accepted. The endpoints serve the local machine's operator: bind them to loopback or put
+//! them behind the same protection as the product's other admin endpoints.
+
+use super::prometheus::{Exposition, Format};
+use crate::anonymize::Anonymizer;
+use crate::report::{Application, Report};
+use crate::snapshot::{Family, HistogramSnapshot, Labels, Series, Snapshot};
+use serde_json::{Value, json};
+use std::fmt;
+use std::sync::Arc;
+
+/// The highest details level of `/telemetry`: the whole report. Higher levels are the same.
+pub const MAX_DETAILS_LEVEL: u8 = 3;
+
+/// The content type of `/telemetry` answers.
+pub const JSON_CONTENT_TYPE: &str = "application/json";
+
+/// The content type of error answers and 404s.
+pub const TEXT_CONTENT_TYPE: &str = "text/plain; charset=utf-8";
+
+/// An answer of [`Endpoints::handle`], for the server to write out as it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Response {
+    /// The HTTP status code: 200, 400 (bad parameter) or 404 (unknown path).
+    pub status: u16,
+    /// The `Content-Type` header value.
+    pub content_type: &'static str,
+    /// The body: exposition text, JSON, or a one-line error message.
+    pub body: String,
+}
+
+impl Response {
+    fn text(status: u16, body: String) -> Self {
+        Response {
+            status,
+            content_type: TEXT_CONTENT_TYPE,
+            body,
+        }
+    }
+}
+
+/// The parameters of `/telemetry`, parsed from a query string.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct TelemetryQuery {
+    /// The details level, already clamped to [`MAX_DETAILS_LEVEL`].
+    pub details_level: u8,
+    /// Whether to answer with the anonymized report.
+    pub anonymize: bool,
+}
+
+/// A query parameter with a value that is not accepted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueryError {
+    /// The parameter name.
+    pub parameter: &'static str,
+    /// The rejected value (percent-decoded).
+    pub value: String,
+    /// What is accepted.
+    pub expected: &'static str,
+}
+
+impl fmt::Display for QueryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "invalid {} `{}`: expected {}",
+            self.parameter, self.value, self.expected
+        )
+    }
+}
+
+impl std::error::Error for QueryError {}
+
+impl TelemetryQuery {
+    /// Parses `details_level` and `anonymize` from `query` (the part after `?`, without it;
+    /// percent-encoding and `+` for space are decoded). Missing parameters take their
+    /// defaults (0, `false`); unknown ones are ignored; a repeated one takes its last value.
+    ///
+    /// # Errors
+    /// [`QueryError`] if `details_level` is not a whole number `>= 0` or `anonymize` is not
+    /// `true`, `false`, `1` or `0`.
+    pub fn parse(query: &str) -> Result<Self, QueryError> {
+        let mut out = TelemetryQuery::default();
+        for (key, value) in query_pairs(query) {
+            match key.as_str() {
+                "details_level" => {
+                    let level: u64 = value.trim().parse().map_err(|_| QueryError {
+                        parameter: "details_level",
+                        value: value.clone(),
+                        expected: "a whole number from 0 (counters only) to 3 (everything); \
+                                   higher numbers mean 3",
+                    })?;
+                    out.details_level = level.min(u64::from(MAX_DETAILS_LEVEL)) as u8;
+                }
+                "anonymize" => {
+                    out.anonymize = match value.trim().to_ascii_lowercase().as_str() {
+                        "true" | "1" => true,
+                        "false" | "0" => false,
+                        _ => {
+                            return Err(QueryError {
+                                parameter: "anonymize",
+                                value,
+                                expected: "true or false",
+                            });
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The `key=value` pairs of a query string, percent-decoded.
+fn query_pairs(query: &str) -> impl Iterator<Item = (String, String)> + '_ {
+    query.split('&').filter(|p| !p.is_empty()).map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (percent_decode(k), percent_decode(v))
+    })
+}
+
+/// Decodes `%XX` escapes and `+` (space); invalid escapes are kept as they are, invalid UTF-8
+/// is replaced.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = text
+                    .get(i + 1..i + 3)
+                    .filter(|h| h.bytes().all(|c| c.is_ascii_hexdigit()))
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
+                if let Some(b) = hex {
+                    out.push(b);
+                    i += 3;
+                    continue;
+                }
+                out.push(b'%');
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The report as `/telemetry` shows it at `details_level`, anonymized or not.
+///
+/// | level | holds |
+/// |-------|-------|
+/// | 0 | `schema_version`, `framework`, `application`, `instance_id`, `timestamp`, `uptime_seconds`, and each counter's total over its labels (one unlabeled series); no gauges, histograms or sections |
+/// | 1 | + each gauge's total, each histogram merged over its labels as a summary `{count, sum, min, max, p50, p90, p99}` (quantiles from the log-linear buckets, within 1/128; `null`s when empty), and the product's `sections` (configuration, system facts) |
+/// | 2 | + every labeled series, instead of the totals (histograms still as summaries) |
+/// | 3 (and above) | + full histograms with their buckets: the whole [`Report`] |
+///
+/// With `anonymize`, the level's view is made first (totals from the exact values) and then
+/// anonymized by [`Report::anonymized`] (numbers rounded under the process's anonymizer;
+/// summaries' quantiles rounded too), so at level 3 the result is exactly
+/// `serde_json::to_value(report.anonymized())`: what the reporter sends. Without it, numbers
+/// are exact. The JSON keeps the shape of the report (see [`Report`]) at every level.
+pub fn telemetry_json(report: &Report, details_level: u8, anonymize: bool) -> Value {
+    let level = details_level.min(MAX_DETAILS_LEVEL);
+    let view = if level >= MAX_DETAILS_LEVEL {
+        report.clone()
+    } else {
+        restrict(report, level)
+    };
+    let shown = if anonymize { view.anonymized() } else { view };
+    let mut json = serde_json::to_value(&shown)
+        .unwrap_or_else(|e| json!({ "error": format!("report could not be serialized: {e}") }));
+    if level < MAX_DETAILS_LEVEL {
+        let anonymizer = anonymize.then(crate::anonymize::global);
+        for (name, family) in &shown.metrics.histograms {
+            let Some(series) = json
+                .pointer_mut(&format!(
+                    "/metrics/histograms/{}/series",
+                    name.replace('~', "~0").replace('/', "~1")
+                ))
+                .and_then(Value::as_array_mut)
+            else {
+                continue;
+            };
+            for (slot, s) in series.iter_mut().zip(&family.series) {
+                if let Some(value) = slot.get_mut("value") {
+                    *value = summary(&s.value, anonymizer.as_deref());
+                }
+            }
+        }
+    }
+    json
+}
+
+/// A histogram as `{count, sum, min, max, p50, p90, p99}`.
+fn summary(h: &HistogramSnapshot, anonymizer: Option<&Anonymizer>) -> Value {
+    let round = |v: u64| anonymizer.map_or(v, |a| a.round(v));
+    let q = |q: f64| h.quantile(q).map(round);
+    json!({
+        "count": h.count(),
+        "sum": h.sum(),
+        "min": h.min(),
+        "max": h.max(),
+        "p50": q(0.5),
+        "p90": q(0.9),
+        "p99": q(0.99),
+    })
+}
+
+/// The report with what `level` (0 to 2) does not show removed and, below 2, series merged.
+fn restrict(report: &Report, level: u8) -> Report {
+    let mut out = report.clone();
+    let m = &report.metrics;
+    if level == 0 {
+        out.sections.clear();
+        out.metrics.gauges.clear();
+        out.metrics.histograms.clear();
+    }
+    if level < 2 {
+        for (name, family) in out.metrics.counters.iter_mut() {
+            family.series = total(m.counter(name).unwrap_or(0));
+        }
+        for (name, family) in out.metrics.gauges.iter_mut() {
+            family.series = match m.gauge(name) {
+                Some(v) => total(v),
+                None => Vec::new(),
+            };
+        }
+        for (name, family) in out.metrics.histograms.iter_mut() {
+            *family = Family {
+                unit: family.unit,
+                description: std::mem::take(&mut family.description),
+                series: total(m.histogram(name).unwrap_or_default()),
+            };
+        }
+    }
+    out
+}
+
+/// One unlabeled series holding `value`.
+fn total<V>(value: V) -> Vec<Series<V>> {
+    vec![Series {
+        labels: Labels::new(),
+        value,
+    }]
+}
+
+type SnapshotSource = Arc<dyn Fn() -> Snapshot + Send + Sync>;
+type ReportSource = Arc<dyn Fn() -> Report + Send + Sync>;
+
+/// The `/metrics` and `/telemetry` endpoints of one program: where their data comes from and
+/// how it is written. Cheap to clone (the sources are shared).
+#[derive(Clone)]
+pub struct Endpoints {
+    exposition: Exposition,
+    snapshot: SnapshotSource,
+    report: ReportSource,
+}
+
+impl fmt::Debug for Endpoints {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Endpoints")
+            .field("exposition", &self.exposition)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Endpoints {
+    /// Endpoints serving [`crate::snapshot()`] on `/metrics` (default [`Exposition`]) and
+    /// [`Report::collect`]`(application)` on `/telemetry`.
+    pub fn new(application: Application) -> Self {
+        Endpoints {
+            exposition: Exposition::new(),
+            snapshot: Arc::new(crate::snapshot),
+            report: Arc::new(move || Report::collect(application.clone())),
+        }
+    }
+
+    /// Writes `/metrics` with `exposition` (name prefix, bucket layout).
+    pub fn with_exposition(mut self, exposition: Exposition) -> Self {
+        self.exposition = exposition;
+        self
+    }
+
+    /// Serves the snapshots `source` makes on `/metrics`.
+    pub fn with_snapshot(mut self, source: impl Fn() -> Snapshot + Send + Sync + 'static) -> Self {
+        self.snapshot = Arc::new(source);
+        self
+    }
+
+    /// Serves the reports `source` makes on `/telemetry`: give it the function that builds the
+    /// reporter's reports (with the product's sections), so that `anonymize=true` shows what
+    /// is sent.
+    pub fn with_report(mut self, source: impl Fn() -> Report + Send + Sync + 'static) -> Self {
+        self.report = Arc::new(source);
+        self
+    }
+
+    /// The exposition options of `/metrics`.
+    pub fn exposition(&self) -> &Exposition {
+        &self.exposition
+    }
+
+    /// Answers a `GET` request for `path_and_query` (`/metrics`, `/telemetry?details_level=2`)
+    /// whose `Accept` header is `accept`. Never panics on any input; a source that panics
+    /// propagates its panic.
+    pub fn handle(&self, path_and_query: &str, accept: Option<&str>) -> Response {
+        let (path, query) = path_and_query
+            .split_once('?')
+            .unwrap_or((path_and_query, ""));
+        match path {
+            "/metrics" => self.metrics(query, accept),
+            "/telemetry" => self.telemetry(query),
+            _ => Response::text(
+                404,
+                format!(
+                    "no telemetry endpoint at `{path}`: use /metrics or \
+                     /telemetry?details_level=0..3&anonymize=true|false\n"
+                ),
+            ),
+        }
+    }
+
+    /// Answers `GET /metrics?{query}`: `format=prometheus|openmetrics` if given, else the
+    /// format `accept` asks for.
+    pub fn metrics(&self, query: &str, accept: Option<&str>) -> Response {
+        let mut format = Format::negotiate(accept);
+        for (key, value) in query_pairs(query) {
+            if key == "format" {
+                match Format::from_name(&value) {
+                    Some(f) => format = f,
+                    None => {
+                        let error = QueryError {
+                            parameter: "format",
+                            value,
+                            expected: "prometheus or openmetrics",
+                        };
+                        return Response::text(400, format!("{error}\n"));
+                    }
+                }
+            }
+        }
+        let snapshot = (self.snapshot)();
+        Response {
+            status: 200,
+            content_type: format.content_type(),
+            body: self.exposition.render(&snapshot, format),
+        }
+    }
+
+    /// Answers `GET /telemetry?{query}` with [`telemetry_json`] of a fresh report.
+    pub fn telemetry(&self, query: &str) -> Response {
+        match TelemetryQuery::parse(query) {
+            Ok(q) => {
+                let report = (self.report)();
+                let json = telemetry_json(&report, q.details_level, q.anonymize);
+                Response {
+                    status: 200,
+                    content_type: JSON_CONTENT_TYPE,
+                    body: json.to_string(),
+                }
+            }
+            Err(e) => Response::text(400, format!("{e}\n")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::anonymize::anonymize_snapshot;
+
+    #[test]
+    fn queries_parse_with_defaults_and_clear_errors() {
+        assert_eq!(
+            TelemetryQuery::parse("").unwrap(),
+            TelemetryQuery::default()
+        );
+        let q = TelemetryQuery::parse("details_level=6&anonymize=true&x=%zz").unwrap();
+        assert_eq!((q.details_level, q.anonymize), (3, true));
+        let q = TelemetryQuery::parse("anonymize=0&details_level=%32").unwrap();
+        assert_eq!((q.details_level, q.anonymize), (2, false));
+        let q = TelemetryQuery::parse("details_level=99999999999999999999999").unwrap_err();
+        assert_eq!(q.parameter, "details_level");
+        let e = TelemetryQuery::parse("details_level=-1").unwrap_err();
+        assert!(e.to_string().contains("invalid details_level `-1`"), "{e}");
+        let e = TelemetryQuery::parse("anonymize=yes%21").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "invalid anonymize `yes!`: expected true or false"
+        );
+        assert_eq!(percent_decode("a+b%2"), "a b%2");
+        assert_eq!(percent_decode("%"), "%");
+        assert_eq!(percent_decode("%C3%A9%"), "é%");
+    }
+
+    #[test]
+    fn max_level_anonymized_is_the_sent_report() {
+        let snap = crate::testing::capture(|| {
+            let c = crate::Counter::register("endpoint.unit.calls").unwrap();
+            c.increment_by(123_456_789);
+        });
+        let mut report = Report::new(Application::new("t", "1"), snap);
+        report.add_section("configuration", &[1_234_567u64]);
+        assert_eq!(
+            telemetry_json(&report, 3, true),
+            serde_json::to_value(report.anonymized()).unwrap()
+        );
+        assert_eq!(
+            telemetry_json(&report, 200, false),
+            serde_json::to_value(&report).unwrap()
+        );
+        let level0 = telemetry_json(&report, 0, true);
+        assert_eq!(
+            level0["metrics"]["counters"]["endpoint.unit.calls"]["series"][0]["value"],
+            123_456_000
+        );
+        assert!(level0.get("sections").is_none());
+        assert_eq!(
+            anonymize_snapshot(&report.metrics, &crate::anonymize::global())
+                .counter("endpoint.unit.calls"),
+            Some(123_456_000)
+        );
+    }
+}

@@ -1,0 +1,131 @@
+//! The blocking HTTP requests of the push exporters, through ureq (feature `http`).
+//!
+//! One request a call, with a global timeout; HTTP error statuses are returned, not raised, so
+//! the exporters can put the server's answer in their errors. Proxies are taken from the usual
+//! environment variables (`HTTP_PROXY`, `HTTPS_PROXY`, `NO_PROXY`), as ureq does by default.
+
+use std::time::Duration;
+
+/// The most of a response body that is read: answers are status messages, not data.
+const MAX_RESPONSE: u64 = 1 << 20;
+
+/// The request methods the exporters use.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Method {
+    Put,
+    Post,
+    Delete,
+}
+
+/// A response: its status and (up to 1 MiB of) its body.
+pub(crate) struct HttpResponse {
+    pub(crate) status: u16,
+    pub(crate) body: Vec<u8>,
+}
+
+impl HttpResponse {
+    /// The body as text for an error message: lossy UTF-8, trimmed, at most 500 characters.
+    pub(crate) fn body_excerpt(&self) -> String {
+        let text = String::from_utf8_lossy(&self.body);
+        let text = text.trim();
+        match text.char_indices().nth(500) {
+            Some((cut, _)) => format!("{}...", &text[..cut]),
+            None => text.to_owned(),
+        }
+    }
+}
+
+/// Sends one request. `Err` holds ureq's description of a transport failure (DNS, refused
+/// connection, timeout, TLS), never an HTTP status.
+pub(crate) fn send(
+    method: Method,
+    url: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+    timeout: Duration,
+) -> Result<HttpResponse, String> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(timeout))
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let result = match method {
+        Method::Put | Method::Post => {
+            let mut request = match method {
+                Method::Put => agent.put(url),
+                _ => agent.post(url),
+            };
+            for (name, value) in headers {
+                request = request.header(name.as_str(), value.as_str());
+            }
+            request.send(body)
+        }
+        Method::Delete => {
+            let mut request = agent.delete(url);
+            for (name, value) in headers {
+                request = request.header(name.as_str(), value.as_str());
+            }
+            request.call()
+        }
+    };
+    let mut response = result.map_err(|e| e.to_string())?;
+    let status = response.status().as_u16();
+    let body = response
+        .body_mut()
+        .with_config()
+        .limit(MAX_RESPONSE)
+        .read_to_vec()
+        .unwrap_or_default();
+    Ok(HttpResponse { status, body })
+}
+
+/// Percent-encodes a URL path segment: everything but `A-Z a-z 0-9 - . _ ~` (RFC 3986).
+pub(crate) fn encode_path_segment(segment: &str) -> String {
+    let mut out = String::with_capacity(segment.len());
+    for b in segment.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Checks that `url` is an `http://` or `https://` URL with a host, and returns it without a
+/// trailing `/`.
+pub(crate) fn check_base_url(url: &str) -> Result<String, &'static str> {
+    let trimmed = url.trim().trim_end_matches('/');
+    let rest = trimmed
+        .strip_prefix("http://")
+        .or_else(|| trimmed.strip_prefix("https://"))
+        .ok_or("the URL must start with http:// or https://")?;
+    if rest.is_empty() || rest.starts_with('/') {
+        return Err("the URL has no host");
+    }
+    if rest.contains(['?', '#']) {
+        return Err("the URL must not have a query or a fragment");
+    }
+    if rest.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("the URL contains white space or control characters");
+    }
+    Ok(trimmed.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_and_segments() {
+        assert_eq!(
+            check_base_url("http://127.0.0.1:9091/").unwrap(),
+            "http://127.0.0.1:9091"
+        );
+        assert!(check_base_url("ftp://x").is_err());
+        assert!(check_base_url("http://").is_err());
+        assert!(check_base_url("http:///path").is_err());
+        assert!(check_base_url("http://h?x=1").is_err());
+        assert_eq!(encode_path_segment("a b/é"), "a%20b%2F%C3%A9");
+    }
+}
