@@ -470,3 +470,58 @@ fn plain_http_to_a_remote_host_is_refused_at_start() {
         .unwrap_err();
     assert!(err.to_string().contains("HTTPS"), "{err}");
 }
+
+/// A section with a name that must be hashed.
+#[derive(telemetry_core::Telemetry)]
+struct Tenant {
+    #[telemetry(hash)]
+    name: String,
+    seats: u64,
+}
+
+#[test]
+fn the_payload_is_what_is_sent_and_what_telemetry_anonymize_true_shows() {
+    let receiver = Receiver::start(Mode::Ok("{}".into()));
+    let clock = Arc::new(FakeClock::new());
+    let reporter = Arc::new(
+        builder("payload-app", &receiver.url(), &clock)
+            .consent(decision(Consent::Enabled))
+            .section("tenant", || Tenant {
+                name: "acme-corp".into(),
+                seats: 1_234_567,
+            })
+            .start()
+            .unwrap(),
+    );
+    let payload = reporter.payload().expect("consent allows sending");
+    reporter.send_event("now");
+    eventually("the report", || receiver.requests() == 1);
+    let sent: serde_json::Value = serde_json::from_str(&receiver.bodies()[0]).unwrap();
+    let comparable = |mut v: serde_json::Value| {
+        for volatile in ["timestamp", "uptime_seconds", "trigger"] {
+            v.as_object_mut().unwrap().remove(volatile);
+        }
+        v
+    };
+    let expected = comparable(serde_json::to_value(&payload).unwrap());
+    assert_eq!(comparable(sent.clone()), expected);
+    assert_eq!(sent["sections"]["tenant"]["seats"], 1_234_560);
+    assert!(!receiver.bodies()[0].contains("acme"));
+
+    let shown = Arc::clone(&reporter);
+    let endpoints =
+        telemetry_core::export::endpoint::Endpoints::new(Application::new("payload-app", "1.0.0"))
+            .with_report(move || shown.report());
+    let response = endpoints.handle("/telemetry?details_level=3&anonymize=true", None);
+    let body: serde_json::Value = serde_json::from_slice(response.body.as_ref()).unwrap();
+    assert_eq!(
+        comparable(body),
+        expected,
+        "/telemetry?anonymize=true is the payload"
+    );
+    drop(endpoints);
+    Arc::try_unwrap(reporter)
+        .ok()
+        .expect("one owner left")
+        .shutdown();
+}

@@ -312,19 +312,22 @@ impl ReporterBuilder {
             }),
             wake: Condvar::new(),
         });
+        let maker = Arc::new(ReportMaker {
+            application: self.application,
+            installation_id,
+            sections: self.sections,
+            system_facts: self.system_facts,
+        });
         let (done_tx, done_rx) = mpsc::channel();
         // The schedule starts now, not when the thread first runs.
         let started = self.clock.now();
         let worker = Worker {
             started,
             shared: shared.clone(),
-            application: self.application,
+            maker: maker.clone(),
             http: self.http,
             state_dir: self.state_dir,
             spool,
-            installation_id,
-            sections: self.sections,
-            system_facts: self.system_facts,
             sinks: self.sinks,
             log_level: self.log_level,
             clock: self.clock,
@@ -346,7 +349,8 @@ impl ReporterBuilder {
             .map_err(ReporterError::Thread)?;
         Ok(Reporter {
             shared,
-            done: Some(done_rx),
+            maker,
+            done: Mutex::new(Some(done_rx)),
             shutdown_timeout: self.shutdown_timeout,
         })
     }
@@ -392,10 +396,13 @@ impl Shared {
     }
 }
 
-/// A running reporter. Dropping it shuts it down (within the shutdown bound).
+/// A running reporter. Dropping it shuts it down (within the shutdown bound). It is `Send` and
+/// `Sync`: share it (`Arc`) with the code that changes consent or serves `/telemetry`.
 pub struct Reporter {
     shared: Arc<Shared>,
-    done: Option<mpsc::Receiver<()>>,
+    maker: Arc<ReportMaker>,
+    /// Signals the thread's end; in a mutex so that a `Reporter` can be shared (`Sync`).
+    done: Mutex<Option<mpsc::Receiver<()>>>,
     shutdown_timeout: Duration,
 }
 
@@ -457,6 +464,21 @@ impl Reporter {
         self.shared.lock().latest_version.clone()
     }
 
+    /// The report as the product sees it locally now: current metric values (not rounded),
+    /// the sections (anonymized as they are added: hashed names, skipped fields), the facts.
+    /// This is what `/telemetry?anonymize=false` shows.
+    pub fn report(&self) -> Report {
+        self.maker.build(None)
+    }
+
+    /// Exactly what would leave the machine if a report were sent now: [`report`](Self::report)
+    /// anonymized and cut down to what consent allows (`/telemetry?anonymize=true`). `None`
+    /// if consent allows nothing to leave.
+    pub fn payload(&self) -> Option<Report> {
+        let decision = self.consent();
+        allowed(&decision).then(|| outgoing(self.report(), &decision))
+    }
+
     /// What the reporter has done so far.
     pub fn status(&self) -> ReporterStatus {
         self.shared.lock().status.clone()
@@ -470,7 +492,12 @@ impl Reporter {
     }
 
     fn stop(&mut self) -> bool {
-        let Some(done) = self.done.take() else {
+        let Some(done) = self
+            .done
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        else {
             return true;
         };
         self.shared.lock().shutdown = Some(Instant::now());
@@ -486,16 +513,63 @@ impl Drop for Reporter {
     }
 }
 
-/// The reporter thread's state.
-struct Worker {
-    shared: Arc<Shared>,
+/// Builds reports: the same for the reporter's thread and for [`Reporter::report`].
+struct ReportMaker {
     application: Application,
-    http: Option<HttpConfig>,
-    state_dir: Option<StateDir>,
-    spool: Option<Spool>,
     installation_id: Option<uuid::Uuid>,
     sections: Vec<SectionProvider>,
     system_facts: Option<BuildFacts>,
+}
+
+impl ReportMaker {
+    /// The local (not rounded) report, tagged with its trigger.
+    fn build(&self, trigger: Option<&str>) -> Report {
+        let mut report = Report::collect(self.application.clone());
+        report.installation_id = self.installation_id;
+        report.trigger = trigger.map(str::to_owned);
+        for provider in &self.sections {
+            if catch_unwind(AssertUnwindSafe(|| provider(&mut report))).is_err() {
+                log::error!(target: "telemetry", "a telemetry section provider panicked; its section is left out");
+            }
+        }
+        if let Some(build) = &self.system_facts {
+            report.add_section("environment", &SystemFacts::collect(build.clone()));
+        }
+        report
+    }
+}
+
+/// Whether consent lets anything leave: usage statistics, or at least the version check.
+fn allowed(decision: &ConsentDecision) -> bool {
+    decision.state != Consent::Disabled
+        && (decision.category(Category::UsageStatistics) != Consent::Disabled
+            || decision.category(Category::VersionCheck) != Consent::Disabled)
+}
+
+/// A local report as it leaves: anonymized, and without what consent withholds (with usage
+/// statistics disabled, only the header is left for the version check; with error reports
+/// disabled, the error and panic counters are removed).
+fn outgoing(report: Report, decision: &ConsentDecision) -> Report {
+    let mut report = report.anonymized();
+    if decision.category(Category::UsageStatistics) == Consent::Disabled {
+        report.metrics = Default::default();
+        report.sections.clear();
+    }
+    if decision.category(Category::ErrorReports) == Consent::Disabled {
+        let is_error = |name: &String| ERROR_METRIC_PREFIXES.iter().any(|p| name.starts_with(p));
+        report.metrics.counters.retain(|name, _| !is_error(name));
+        report.metrics.histograms.retain(|name, _| !is_error(name));
+    }
+    report
+}
+
+/// The reporter thread's state.
+struct Worker {
+    shared: Arc<Shared>,
+    maker: Arc<ReportMaker>,
+    http: Option<HttpConfig>,
+    state_dir: Option<StateDir>,
+    spool: Option<Spool>,
     sinks: Vec<Arc<dyn Sink>>,
     log_level: log::Level,
     clock: Arc<dyn Clock>,
@@ -606,38 +680,11 @@ impl Worker {
         }
     }
 
-    /// Builds the anonymized report, as the consent allows it to leave.
-    fn build(&self, trigger: &str, decision: &ConsentDecision) -> Report {
-        let mut report = Report::collect(self.application.clone());
-        report.installation_id = self.installation_id;
-        report.trigger = Some(trigger.to_owned());
-        for provider in &self.sections {
-            if catch_unwind(AssertUnwindSafe(|| provider(&mut report))).is_err() {
-                log::error!(target: "telemetry", "a telemetry section provider panicked; its section is left out");
-            }
-        }
-        if let Some(build) = &self.system_facts {
-            report.add_section("environment", &SystemFacts::collect(build.clone()));
-        }
-        let mut report = report.anonymized();
-        if decision.category(Category::UsageStatistics) == Consent::Disabled {
-            report.metrics = Default::default();
-            report.sections.clear();
-        }
-        if decision.category(Category::ErrorReports) == Consent::Disabled {
-            let is_error =
-                |name: &String| ERROR_METRIC_PREFIXES.iter().any(|p| name.starts_with(p));
-            report.metrics.counters.retain(|name, _| !is_error(name));
-            report.metrics.histograms.retain(|name, _| !is_error(name));
-        }
-        report
-    }
-
     /// Builds a report, hands it to the local sinks, and sends it if consent allows.
     /// `deadline` bounds the whole send (shutdown).
     fn report(&mut self, trigger: &str, deadline: Option<Instant>) {
         let decision = self.shared.lock().consent.clone();
-        let report = self.build(trigger, &decision);
+        let report = outgoing(self.maker.build(Some(trigger)), &decision);
         self.shared.lock().status.built += 1;
         for sink in &self.sinks {
             match catch_unwind(AssertUnwindSafe(|| sink.send(&report))) {
@@ -648,13 +695,7 @@ impl Worker {
                 }
             }
         }
-        let may_send = decision.category(Category::UsageStatistics) != Consent::Disabled
-            || decision.category(Category::VersionCheck) != Consent::Disabled;
-        let Some(http) = self
-            .http
-            .clone()
-            .filter(|_| may_send && decision.state != Consent::Disabled)
-        else {
+        let Some(http) = self.http.clone().filter(|_| allowed(&decision)) else {
             let why = if self.http.is_none() {
                 "no endpoint is configured"
             } else {
@@ -678,9 +719,9 @@ impl Worker {
             }
             Err(e) => {
                 log::warn!(target: "telemetry", "telemetry report not delivered to {} ({e}); it is kept for later", http.endpoint);
+                self.write_last(&report, None, "delivery failed; kept in the spool");
                 self.shared.lock().status.last_error = Some(e);
                 self.keep(&payload);
-                self.write_last(&report, None, "delivery failed; kept in the spool");
             }
         }
     }
@@ -805,7 +846,7 @@ impl Worker {
             return;
         };
         if self.announced_version.as_deref() != Some(version.as_str()) {
-            log::info!(target: "telemetry", "{} {version} is available (running {})", self.application.name, self.application.version);
+            log::info!(target: "telemetry", "{} {version} is available (running {})", self.maker.application.name, self.maker.application.version);
             self.announced_version = Some(version.clone());
         }
         self.shared.lock().latest_version = Some(version);
