@@ -40,7 +40,16 @@ fn canaries() -> Vec<String> {
         .iter()
         .map(|s| (*s).to_owned())
         .collect();
-    all.extend(["alice", "canarytoken123", "example.org", "secret-plans", "c0:ffee"].map(String::from));
+    all.extend(
+        [
+            "alice",
+            "canarytoken123",
+            "example.org",
+            "secret-plans",
+            "c0:ffee",
+        ]
+        .map(String::from),
+    );
     if let Ok(host) = std::fs::read_to_string("/etc/hostname") {
         let host = host.trim();
         if host.len() >= 4 {
@@ -67,8 +76,18 @@ fn canaries() -> Vec<String> {
 /// percent-encoded, and with `/` escaped.
 fn forms(canary: &str) -> Vec<String> {
     let mut out = vec![canary.to_owned(), canary.to_lowercase()];
-    out.push(serde_json::to_string(canary).unwrap().trim_matches('"').to_owned());
-    out.push(canary.replace('@', "%40").replace(':', "%3A").replace('/', "%2F"));
+    out.push(
+        serde_json::to_string(canary)
+            .unwrap()
+            .trim_matches('"')
+            .to_owned(),
+    );
+    out.push(
+        canary
+            .replace('@', "%40")
+            .replace(':', "%3A")
+            .replace('/', "%2F"),
+    );
     out.push(canary.replace('/', "\\/"));
     out.sort();
     out.dedup();
@@ -80,7 +99,10 @@ fn assert_clean(what: &str, output: &[u8], tried: &mut usize) {
     for canary in canaries() {
         for form in forms(&canary) {
             *tried += 1;
-            assert!(!text.contains(&form), "canary {form:?} found in {what}:\n{text}");
+            assert!(
+                !text.contains(&form),
+                "canary {form:?} found in {what}:\n{text}"
+            );
         }
     }
 }
@@ -93,7 +115,10 @@ impl log::Log for Lines {
         true
     }
     fn log(&self, record: &log::Record<'_>) {
-        self.0.lock().unwrap().push(format!("{} {}", record.target(), record.args()));
+        self.0
+            .lock()
+            .unwrap()
+            .push(format!("{} {}", record.target(), record.args()));
     }
     fn flush(&self) {}
 }
@@ -117,7 +142,10 @@ enum LoginError {
 #[count_usage(name = "canary.login", errors)]
 fn login(user: &str, from: IpAddr) -> Result<(), LoginError> {
     if user.contains('@') {
-        Err(LoginError::WrongPassword { user: user.to_owned(), from })
+        Err(LoginError::WrongPassword {
+            user: user.to_owned(),
+            from,
+        })
     } else {
         Err(LoginError::Locked(format!("{user} from {from}")))
     }
@@ -185,7 +213,10 @@ fn no_canary_reaches_any_output() {
     }
     let _ = login(EMAIL, IPV4.parse().unwrap());
     let _ = login(USER, IPV6.parse().unwrap());
-    install_panic_hook(PanicHookConfig { crates: vec!["canaries"], allowed_messages: vec![] });
+    install_panic_hook(PanicHookConfig {
+        crates: vec!["canaries"],
+        allowed_messages: vec![],
+    });
     assert!(std::panic::catch_unwind(crash_with_canaries).is_err());
     let bad_config = ConsentBuilder::new()
         .environment(|name| (name == "APP_TELEMETRY").then(|| EMAIL.to_owned()))
@@ -195,25 +226,65 @@ fn no_canary_reaches_any_output() {
 
     let mut report = Report::collect(Application::new("canary-app", "1.0.0"));
     report.add_section("account", &account());
-    report.add_section("environment", &SystemFacts::collect(telemetry_core::build_facts!()));
+    report.add_section(
+        "environment",
+        &SystemFacts::collect(telemetry_core::build_facts!()),
+    );
     assert_eq!(account().seats, 12_345_678);
     let account = account();
     assert!(account.api_token.expose().starts_with("tok_") && account.username == USER);
 
     // Outputs.
-    assert_clean("the JSON report", report.to_json_pretty().as_bytes(), &mut tried);
-    assert_clean("the anonymized report", report.anonymized().to_json().as_bytes(), &mut tried);
+    assert_clean(
+        "the JSON report",
+        report.to_json_pretty().as_bytes(),
+        &mut tried,
+    );
+    assert_clean(
+        "the anonymized report",
+        report.anonymized().to_json().as_bytes(),
+        &mut tried,
+    );
     let snapshot = telemetry_core::snapshot();
-    assert_clean("Prometheus text", render_prometheus(&snapshot).as_bytes(), &mut tried);
-    assert_clean("OpenMetrics text", render_openmetrics(&snapshot).as_bytes(), &mut tried);
-    let otlp = OtlpExporter::new("http://127.0.0.1:4318", Application::new("canary-app", "1.0.0")).unwrap();
+    assert_clean(
+        "Prometheus text",
+        render_prometheus(&snapshot).as_bytes(),
+        &mut tried,
+    );
+    assert_clean(
+        "OpenMetrics text",
+        render_openmetrics(&snapshot).as_bytes(),
+        &mut tried,
+    );
+    let otlp = OtlpExporter::new(
+        "http://127.0.0.1:4318",
+        Application::new("canary-app", "1.0.0"),
+    )
+    .unwrap();
     let request = otlp.request(&snapshot);
-    assert_clean("the OTLP protobuf payload", &otlp.encode(&request), &mut tried);
+    assert_clean(
+        "the OTLP protobuf payload",
+        &otlp.encode(&request),
+        &mut tried,
+    );
     let otlp_json = otlp.with_encoding(Encoding::Json);
-    assert_clean("the OTLP JSON payload", &otlp_json.encode(&request), &mut tried);
-    let disclosure = Disclosure::new("CanaryApp", "Canary Ltd", "setting NO=1", "https://example.invalid")
-        .to_stderr(false);
-    assert_clean("the disclosure", disclosure.text(&ConsentDecision::undecided()).as_bytes(), &mut tried);
+    assert_clean(
+        "the OTLP JSON payload",
+        &otlp_json.encode(&request),
+        &mut tried,
+    );
+    let disclosure = Disclosure::new(
+        "CanaryApp",
+        "Canary Ltd",
+        "setting NO=1",
+        "https://example.invalid",
+    )
+    .to_stderr(false);
+    assert_clean(
+        "the disclosure",
+        disclosure.text(&ConsentDecision::undecided()).as_bytes(),
+        &mut tried,
+    );
 
     // What the reporter sends, spools and writes locally.
     let state = std::env::temp_dir().join(format!("telemetry-canaries-{}", uuid::Uuid::new_v4()));
@@ -226,7 +297,10 @@ fn no_canary_reaches_any_output() {
         let mut http = HttpConfig::new(url);
         http.retries = 0;
         let reporter = Reporter::builder(Application::new("canary-app", "1.0.0"))
-            .consent(ConsentDecision { state: Consent::Enabled, ..ConsentDecision::undecided() })
+            .consent(ConsentDecision {
+                state: Consent::Enabled,
+                ..ConsentDecision::undecided()
+            })
             .disclosure(disclosure.clone())
             .endpoint(http)
             .state_dir(&state)
@@ -241,7 +315,11 @@ fn no_canary_reaches_any_output() {
         } else {
             eventually("a sent report", || receiver.requests() == 1);
         }
-        assert_clean("the reporter's payload", reporter.payload().unwrap().to_json().as_bytes(), &mut tried);
+        assert_clean(
+            "the reporter's payload",
+            reporter.payload().unwrap().to_json().as_bytes(),
+            &mut tried,
+        );
         reporter.shutdown();
     }
     for body in receiver.bodies() {
@@ -249,17 +327,31 @@ fn no_canary_reaches_any_output() {
     }
     let mut spooled = 0;
     for entry in std::fs::read_dir(state.join("spool")).unwrap() {
-        assert_clean("the spool", &std::fs::read(entry.unwrap().path()).unwrap(), &mut tried);
+        assert_clean(
+            "the spool",
+            &std::fs::read(entry.unwrap().path()).unwrap(),
+            &mut tried,
+        );
         spooled += 1;
     }
     assert!(spooled >= 1);
-    assert_clean("the last report", &std::fs::read(state.join("telemetry.json")).unwrap(), &mut tried);
+    assert_clean(
+        "the last report",
+        &std::fs::read(state.join("telemetry.json")).unwrap(),
+        &mut tried,
+    );
     std::thread::sleep(Duration::from_millis(50));
     let logged = lines.0.lock().unwrap().join("\n");
-    assert!(logged.contains("sending telemetry report"), "the transmission log was captured");
+    assert!(
+        logged.contains("sending telemetry report"),
+        "the transmission log was captured"
+    );
     assert_clean("the framework's log lines", logged.as_bytes(), &mut tried);
     std::fs::remove_dir_all(&state).unwrap();
 
     // The count a reviewer reads in docs/RELIABILITY.md.
-    println!("canaries: {} canaries, {tried} searches, 0 found", canaries().len());
+    println!(
+        "canaries: {} canaries, {tried} searches, 0 found",
+        canaries().len()
+    );
 }

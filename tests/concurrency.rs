@@ -105,3 +105,72 @@ fn values_recorded_in_thread_local_destructors_are_kept() {
     .unwrap();
     assert_eq!(snapshot().counter("concurrency.in_destructor"), Some(2));
 }
+
+#[derive(Clone, Copy, telemetry_core::LabelValue)]
+enum Shard {
+    Even,
+    Odd,
+}
+
+#[count_usage(name = "concurrency.async_calls", labels(shard = shard))]
+#[timed(name = "concurrency.async_duration")]
+async fn async_work(shard: Shard) {
+    tokio::task::yield_now().await;
+}
+
+#[test]
+fn async_tasks_across_worker_threads_are_counted_exactly_while_snapshots_run() {
+    const TASKS: u64 = 64;
+    const CALLS: u64 = 500;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .build()
+        .unwrap();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let mut last = 0;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                let snap = snapshot();
+                let now = snap.counter("concurrency.async_calls").unwrap_or(0);
+                assert!(now >= last, "async counter went back from {last} to {now}");
+                last = now;
+            }
+        })
+    };
+    runtime.block_on(async {
+        let tasks: Vec<_> = (0..TASKS)
+            .map(|t| {
+                tokio::spawn(async move {
+                    for i in 0..CALLS {
+                        let shard = if (t + i) % 2 == 0 {
+                            Shard::Even
+                        } else {
+                            Shard::Odd
+                        };
+                        async_work(shard).await;
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+    });
+    drop(runtime);
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    watcher.join().unwrap();
+    let snap = snapshot();
+    assert_eq!(snap.counter("concurrency.async_calls"), Some(TASKS * CALLS));
+    assert_eq!(
+        snap.counter_with("concurrency.async_calls", &[("shard", "Even")]),
+        Some(TASKS * CALLS / 2)
+    );
+    assert_eq!(
+        snap.histogram("concurrency.async_duration")
+            .unwrap()
+            .count(),
+        TASKS * CALLS
+    );
+}
