@@ -211,8 +211,16 @@ fn no_canary_reaches_any_output() {
     for canary in [EMAIL, HOST, USER, URL, TOKEN] {
         tenants.increment((HashedLabel::new(canary), Plan::Free));
     }
-    let _ = login(EMAIL, IPV4.parse().unwrap());
-    let _ = login(USER, IPV6.parse().unwrap());
+    match login(EMAIL, IPV4.parse().unwrap()) {
+        Err(LoginError::WrongPassword { user, from }) => {
+            assert_eq!((user.as_str(), from.to_string().as_str()), (EMAIL, IPV4));
+        }
+        other => panic!("{other:?}"),
+    }
+    match login(USER, IPV6.parse().unwrap()) {
+        Err(LoginError::Locked(message)) => assert!(message.contains(USER)),
+        other => panic!("{other:?}"),
+    }
     install_panic_hook(PanicHookConfig {
         crates: vec!["canaries"],
         allowed_messages: vec![],
