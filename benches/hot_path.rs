@@ -174,6 +174,17 @@ fn snapshot(c: &mut Criterion) {
         g.bench_function("snapshot_1000_counters_100_histograms_16_threads", |b| {
             b.iter(|| black_box(telemetry_core::snapshot()))
         });
+        g.bench_function(
+            "snapshot_and_prometheus_text_1000_counters_100_histograms_16_threads",
+            |b| {
+                b.iter(|| {
+                    let snapshot = telemetry_core::snapshot();
+                    black_box(telemetry_core::export::prometheus::render_prometheus(
+                        &snapshot,
+                    ))
+                })
+            },
+        );
         g.bench_function("report_json_1000_counters_100_histograms_16_threads", |b| {
             b.iter(|| {
                 let report =

@@ -15,6 +15,7 @@ use crate::registry::{
     histogram_record,
 };
 use crate::shard;
+use crate::switch;
 use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering::*};
 
 /// Every macro call site in the program, gathered at link time.
@@ -131,6 +132,9 @@ impl CallSite {
     /// Counts one call (`#[count_usage]`).
     #[inline(always)]
     pub fn increment(&'static self) {
+        if !switch::recording() {
+            return;
+        }
         let cached = self.cached_slot.load(Relaxed);
         if cached.wrapping_sub(1) < SHARED - 1 {
             counter_add(cached - 1, 1, || self.counter_core());
@@ -149,6 +153,9 @@ impl CallSite {
     /// Records one duration in nanoseconds (`#[timed]`).
     #[inline(always)]
     pub fn record(&'static self, nanos: u64) {
+        if !switch::recording() {
+            return;
+        }
         let cached = self.cached_slot.load(Relaxed);
         if cached.wrapping_sub(1) < SHARED - 1 {
             histogram_record(cached - 1, nanos, || self.histogram_core());
@@ -168,8 +175,14 @@ impl CallSite {
     /// early return, `?` and unwinding. It may be dropped on another thread (`async fn`s).
     #[inline(always)]
     pub fn start_timer(&'static self) -> TimerGuard {
+        if !switch::recording() {
+            return TimerGuard {
+                site: None,
+                start: 0,
+            };
+        }
         TimerGuard {
-            site: self,
+            site: Some(self),
             start: clock::now(),
         }
     }
@@ -179,6 +192,12 @@ impl CallSite {
     /// is not `Send`: a synchronous call starts and ends on one thread.
     #[inline(always)]
     pub fn start_local_timer(&'static self) -> LocalTimerGuard {
+        if !switch::recording() {
+            return LocalTimerGuard {
+                target: TimerTarget::Off,
+                start: 0,
+            };
+        }
         let cached = self.cached_slot.load(Relaxed);
         let cells = if cached.wrapping_sub(1) < SHARED - 1 {
             shard::with_local(|s| s.histogram(cached - 1) as *const HistogramCells)
@@ -202,6 +221,8 @@ enum TimerTarget {
     Owned(*const HistogramCells),
     /// Through the call site (first call, no slot, or the thread is exiting).
     Shared(&'static CallSite),
+    /// Nowhere: recording is off.
+    Off,
 }
 
 /// Records the time since its creation when dropped, on the thread that created it.
@@ -213,12 +234,16 @@ pub struct LocalTimerGuard {
 impl Drop for LocalTimerGuard {
     #[inline(always)]
     fn drop(&mut self) {
+        if let TimerTarget::Off = self.target {
+            return;
+        }
         let nanos = clock::elapsed_nanos(self.start);
         match self.target {
             // SAFETY: the cells belong to this thread's shard, which outlives this call: the
             // guard is not `Send` and lives in one synchronous call.
             TimerTarget::Owned(cells) => unsafe { &*cells }.record_owned(nanos),
             TimerTarget::Shared(site) => site.record(nanos),
+            TimerTarget::Off => {}
         }
     }
 }
@@ -252,6 +277,9 @@ impl CallSite {
     /// Counts one call into the series of `labels` (`#[count_usage(labels(...))]`).
     #[inline]
     pub fn increment_labeled<L: LabelSet>(&'static self, labels: L) {
+        if !switch::recording() {
+            return;
+        }
         // SAFETY: a counter site's series are leaked `CounterCore`s.
         let core: &'static CounterCore = unsafe { &*(self.series(&labels) as *const CounterCore) };
         counter_add(core.slot, 1, || core);
@@ -268,11 +296,17 @@ impl CallSite {
     /// Starts timing a call into the series of `labels` (`#[timed(labels(...))]`).
     #[inline]
     pub fn start_timer_labeled<L: LabelSet>(&'static self, labels: L) -> LabeledTimerGuard {
+        if !switch::recording() {
+            return LabeledTimerGuard {
+                core: None,
+                start: 0,
+            };
+        }
         // SAFETY: a histogram site's series are leaked `HistogramCore`s.
         let core: &'static HistogramCore =
             unsafe { &*(self.series(&labels) as *const HistogramCore) };
         LabeledTimerGuard {
-            core,
+            core: Some(core),
             start: clock::now(),
         }
     }
@@ -280,27 +314,32 @@ impl CallSite {
 
 /// Records the time since its creation into one series of a labeled histogram when dropped.
 pub struct LabeledTimerGuard {
-    core: &'static HistogramCore,
+    /// `None` when recording is off.
+    core: Option<&'static HistogramCore>,
     start: u64,
 }
 
 impl Drop for LabeledTimerGuard {
     #[inline]
     fn drop(&mut self) {
-        let core = self.core;
-        histogram_record(core.slot, clock::elapsed_nanos(self.start), || core);
+        if let Some(core) = self.core {
+            histogram_record(core.slot, clock::elapsed_nanos(self.start), || core);
+        }
     }
 }
 
 /// Records the time since its creation into its call site's histogram when dropped.
 pub struct TimerGuard {
-    site: &'static CallSite,
+    /// `None` when recording is off.
+    site: Option<&'static CallSite>,
     start: u64,
 }
 
 impl Drop for TimerGuard {
     #[inline(always)]
     fn drop(&mut self) {
-        self.site.record(clock::elapsed_nanos(self.start));
+        if let Some(site) = self.site {
+            site.record(clock::elapsed_nanos(self.start));
+        }
     }
 }

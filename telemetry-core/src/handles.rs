@@ -339,6 +339,9 @@ impl Counter {
     /// Adds `n`.
     #[inline]
     pub fn increment_by(&self, n: u64) {
+        if !crate::switch::recording() {
+            return;
+        }
         let core = self.core;
         counter_add(core.slot, n, || core);
     }
@@ -397,6 +400,9 @@ impl Histogram {
     /// Records one value, in the histogram's unit.
     #[inline]
     pub fn record(&self, value: u64) {
+        if !crate::switch::recording() {
+            return;
+        }
         let core = self.core;
         histogram_record(core.slot, value, || core);
     }

@@ -92,6 +92,7 @@ mod shard;
 pub mod sink;
 mod snapshot;
 mod state;
+mod switch;
 pub mod testing;
 
 pub use errors::{ErrorKind, ErrorKindLabel};
@@ -106,6 +107,7 @@ pub use report::{Application, REPORT_SCHEMA_VERSION, Report, instance_id, uptime
 pub use sink::{JsonFileSink, LogSink, Sink, SinkError, StdoutSink};
 pub use snapshot::{Bucket, Family, HistogramSnapshot, Labels, Series, Snapshot};
 pub use state::StateDir;
+pub use switch::{is_recording, set_recording};
 
 /// Counts every call of the function it is on.
 ///
