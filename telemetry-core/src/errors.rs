@@ -34,6 +34,11 @@ use std::marker::PhantomData;
 ///
 /// Derive it with `#[derive(ErrorKind)]` on an error enum (variants may have fields; only the
 /// variant's name, or its `#[error_kind(rename = "...")]`, is used).
+#[diagnostic::on_unimplemented(
+    message = "`#[count_usage(errors)]` needs the error type `{Self}` to implement `ErrorKind`",
+    label = "errors are counted by kind",
+    note = "add `#[derive(telemetry_core::ErrorKind)]` to the error enum (only variant names are used, never messages or fields), or implement `ErrorKind` by hand"
+)]
 pub trait ErrorKind {
     /// This error's kind.
     fn error_kind(&self) -> &'static str;
