@@ -390,6 +390,9 @@ fn retries_honour_retry_after_and_version_notices_are_exposed() {
         .start()
         .unwrap();
     eventually("the first attempt", || receiver.requests() == 1);
+    eventually("the retry to be scheduled", || {
+        reporter.status().retry_at == Some(Duration::from_secs(30))
+    });
     receiver.set_mode(Mode::Ok(r#"{"latest_version":"9.9.9"}"#.into()));
     clock.advance(Duration::from_secs(10));
     settle(&reporter, &clock);

@@ -114,31 +114,69 @@ impl HashKey {
     /// Reads the key stored at `path` (64 hex digits), or creates one there with permissions
     /// `0600` on Unix. The directory must exist.
     ///
+    /// The key is written to a temporary file and linked into place, so two processes
+    /// starting at once on one state directory end up with the same key, and a reader never
+    /// sees half a key. A file that does not hold a key (corrupt, empty after a full disk) is
+    /// replaced by a new key, with one log line: hashes made before change, which is better
+    /// than hashing with a key nobody keeps.
+    ///
     /// # Errors
-    /// The I/O error if the file cannot be read or written, or `InvalidData` if it does not
-    /// hold a key; a caller then uses a [`generate`](Self::generate)d key for this run and
-    /// says so once.
+    /// The I/O error if the file cannot be read or written; the caller then uses a
+    /// [`generate`](Self::generate)d key for this run and says so once.
     pub fn load_or_create(path: &Path) -> std::io::Result<Self> {
-        match std::fs::read_to_string(path) {
-            Ok(text) => Self::from_hex(text.trim()).ok_or_else(|| {
-                std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!("{} does not hold a 64-hex-digit key", path.display()),
-                )
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let key = Self::generate();
-                let mut options = std::fs::OpenOptions::new();
-                options.write(true).create_new(true);
-                #[cfg(unix)]
-                std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-                let mut file = options.open(path)?;
-                std::io::Write::write_all(&mut file, key.to_hex().as_bytes())?;
-                file.sync_all()?;
-                Ok(key)
+        for _ in 0..3 {
+            match std::fs::read(path) {
+                Ok(bytes) => {
+                    if let Some(key) = std::str::from_utf8(&bytes)
+                        .ok()
+                        .and_then(|t| Self::from_hex(t.trim()))
+                    {
+                        return Ok(key);
+                    }
+                    log::warn!(target: "telemetry", "{} does not hold a name-hashing key; replacing it (hashes made before will differ)", path.display());
+                    let key = Self::generate();
+                    crate::state::write_atomically(path, key.to_hex().as_bytes())?;
+                    return Ok(key);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    let key = Self::generate();
+                    match Self::create(path, &key) {
+                        Ok(()) => return Ok(key),
+                        // Another process created it first: use theirs.
+                        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                        Err(e) => return Err(e),
+                    }
+                }
+                Err(e) => return Err(e),
             }
-            Err(e) => Err(e),
         }
+        Err(std::io::Error::other(format!(
+            "{} keeps changing",
+            path.display()
+        )))
+    }
+
+    /// Writes `key` beside `path`, then links it into place; `AlreadyExists` if `path` exists.
+    fn create(path: &Path, key: &HashKey) -> std::io::Result<()> {
+        let mut partial = path.as_os_str().to_owned();
+        partial.push(format!(
+            ".{}.{}.partial",
+            std::process::id(),
+            uuid::Uuid::new_v4().simple()
+        ));
+        let partial = std::path::PathBuf::from(partial);
+        let result = (|| {
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let mut file = options.open(&partial)?;
+            std::io::Write::write_all(&mut file, key.to_hex().as_bytes())?;
+            file.sync_all()?;
+            std::fs::hard_link(&partial, path)
+        })();
+        let _ = std::fs::remove_file(&partial);
+        result
     }
 
     fn to_hex(&self) -> String {
@@ -577,7 +615,7 @@ mod tests {
     }
 
     #[test]
-    fn keys_are_persisted_and_corrupt_keys_are_errors() {
+    fn keys_are_persisted_and_corrupt_keys_are_replaced() {
         let dir = std::env::temp_dir().join(format!("telemetry-key-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("hash.key");
@@ -586,7 +624,13 @@ mod tests {
         assert_eq!(HashKey::load_or_create(&path).unwrap(), first);
         assert_eq!(format!("{first:?}"), "HashKey(<secret>)");
         std::fs::write(&path, "not a key").unwrap();
-        assert!(HashKey::load_or_create(&path).is_err());
+        let replaced = HashKey::load_or_create(&path).unwrap();
+        assert_ne!(replaced, first);
+        assert_eq!(
+            HashKey::load_or_create(&path).unwrap(),
+            replaced,
+            "the replacement is kept"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

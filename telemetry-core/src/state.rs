@@ -52,13 +52,14 @@ impl StateDir {
         fs::create_dir_all(&self.path)
     }
 
-    /// Reads file `name`; `Ok(None)` if it does not exist.
+    /// Reads file `name`; `Ok(None)` if it does not exist. Bytes that are not UTF-8 are
+    /// replaced (U+FFFD), so a corrupt file reads as text that fails to parse, not as an error.
     ///
     /// # Errors
     /// Any other I/O error.
     pub fn read(&self, name: &str) -> io::Result<Option<String>> {
-        match fs::read_to_string(self.file(name)) {
-            Ok(text) => Ok(Some(text)),
+        match fs::read(self.file(name)) {
+            Ok(bytes) => Ok(Some(String::from_utf8_lossy(&bytes).into_owned())),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e),
         }

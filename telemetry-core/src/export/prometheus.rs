@@ -61,8 +61,9 @@
 use crate::buckets::{bucket_index, bucket_lower, bucket_upper};
 use crate::metadata::{MetricKind, Unit};
 use crate::snapshot::{Family, HistogramSnapshot, Labels, Snapshot};
-use std::collections::HashSet;
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::fmt::{self, Write as _};
+use std::ops::Range;
 
 /// The content type of the Prometheus text exposition format 0.0.4.
 pub const PROMETHEUS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -415,6 +416,7 @@ fn fine_upper_at_or_below(v: u64) -> u64 {
 
 /// Cumulative counts of `h` at each boundary of `bounds` (ascending upper bounds of fine
 /// buckets): entry `i` is the number of values `<= bounds[i]`, capped at `h.count()`.
+#[cfg(feature = "otlp")]
 pub(crate) fn cumulative_counts(h: &HistogramSnapshot, bounds: &[u64]) -> Vec<u64> {
     let mut out = Vec::with_capacity(bounds.len());
     let mut fine = h.buckets().peekable();
@@ -442,25 +444,55 @@ pub(crate) fn cumulative_counts(h: &HistogramSnapshot, bounds: &[u64]) -> Vec<u6
 /// assert_eq!(sanitize_name("9lives-café"), "_9lives_caf_");
 /// ```
 pub fn sanitize_name(name: &str) -> String {
-    let mut out = String::with_capacity(name.len() + 1);
-    let mut rest = name;
-    while let Some(c) = rest.chars().next() {
-        if let Some(after) = rest.strip_prefix("::") {
-            out.push('_');
-            rest = after;
-            continue;
+    let mut out = Vec::with_capacity(name.len() + 1);
+    push_sanitized(&mut out, name);
+    ascii_string(out)
+}
+
+/// True for the bytes a name keeps as they are: `[a-zA-Z0-9_]` (branch-free, so that loops
+/// over a name vectorize).
+fn is_name_byte(b: u8) -> bool {
+    ((b | 0x20).wrapping_sub(b'a') < 26) | (b.wrapping_sub(b'0') < 10) | (b == b'_')
+}
+
+/// Appends [`sanitize_name`]`(name)` to `out` (always ASCII).
+fn push_sanitized(out: &mut Vec<u8>, name: &str) {
+    let bytes = name.as_bytes();
+    if bytes.first().is_none_or(u8::is_ascii_digit) {
+        out.push(b'_');
+    }
+    if bytes
+        .iter()
+        .fold(false, |acc, &b| acc | (b >= 0x80) | (b == b':'))
+    {
+        // Characters of several bytes give one `_` (the continuation bytes give none), and
+        // so does `::`.
+        let mut i = 0;
+        while i < bytes.len() {
+            let b = bytes[i];
+            if b == b':' && bytes.get(i + 1) == Some(&b':') {
+                out.push(b'_');
+                i += 2;
+                continue;
+            }
+            if b & 0xC0 != 0x80 {
+                out.push(if is_name_byte(b) { b } else { b'_' });
+            }
+            i += 1;
         }
-        out.push(if c.is_ascii_alphanumeric() || c == '_' {
-            c
-        } else {
-            '_'
-        });
-        rest = &rest[c.len_utf8()..];
+    } else {
+        // ASCII without `:`: one byte for one byte.
+        out.extend(
+            bytes
+                .iter()
+                .map(|&b| if is_name_byte(b) { b } else { b'_' }),
+        );
     }
-    if out.is_empty() || out.starts_with(|c: char| c.is_ascii_digit()) {
-        out.insert(0, '_');
-    }
-    out
+}
+
+/// `bytes` as a `String`; only ever called with ASCII, which is always valid UTF-8.
+fn ascii_string(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 /// The unit suffix and the factor values are divided by, in exposition.
@@ -485,13 +517,33 @@ pub struct Exposition {
 struct Planned<'a> {
     kind: MetricKind,
     original: &'a str,
-    /// The family name: for OpenMetrics metadata lines, and the base of histogram samples.
-    family: String,
-    unit: Option<&'static str>,
-    scale: Option<f64>,
+    unit: Unit,
+    /// Where the family name is in [`Plan::names`]: for OpenMetrics metadata lines, and the
+    /// base of the sample names.
+    family: Range<usize>,
     help: &'a str,
 }
 
+/// The family names of every metric of a snapshot: counters, then gauges, then histograms,
+/// each in name order (the order of the snapshot's maps), all names in one buffer.
+struct Plan<'a> {
+    names: String,
+    metrics: Vec<Planned<'a>>,
+}
+
+/// The buffers that rendering reuses from one family or series to the next.
+#[derive(Default)]
+struct Scratch {
+    /// The label pairs of the current series, `a="x",b="y"` (no braces).
+    labels: String,
+    /// The `le` texts of the current histogram family, each followed by `"} `.
+    les: String,
+    /// The end of each `le` text in `les`.
+    le_ends: Vec<usize>,
+    /// Scaled bucket bounds already spelled in this render: bound to its range in `floats`.
+    float_cache: FxHashMap<(u64, u64), Range<usize>>,
+    floats: String,
+}
 impl Exposition {
     /// No prefix, the default bucket layout.
     pub fn new() -> Self {
@@ -540,76 +592,110 @@ impl Exposition {
     /// family `docstore_cache_hits` (sample `docstore_cache_hits_total`), a `#[timed]`
     /// histogram `search.duration` gives `search_duration_seconds`.
     pub fn family_name(&self, name: &str, kind: MetricKind, unit: Unit) -> String {
-        self.base_and_family(name, kind, unit, 1)
+        let mut out = Vec::with_capacity(self.prefix.len() + name.len() + 16);
+        self.push_family(&mut out, name, kind, unit, 1);
+        ascii_string(out)
     }
 
-    fn base_and_family(&self, name: &str, kind: MetricKind, unit: Unit, attempt: u32) -> String {
-        let mut base = format!("{}{}", self.prefix, sanitize_name(name));
+    /// Appends the family name of `name` to `names` (with `_{attempt}` before the unit suffix
+    /// from the second attempt on) and returns where it is.
+    fn push_family(
+        &self,
+        names: &mut Vec<u8>,
+        name: &str,
+        kind: MetricKind,
+        unit: Unit,
+        attempt: u32,
+    ) -> Range<usize> {
+        let start = names.len();
+        names.extend_from_slice(self.prefix.as_bytes());
+        push_sanitized(names, name);
+        let mut base = &names[start..];
         if kind == MetricKind::Counter {
-            while let Some(stripped) = base.strip_suffix("_total") {
+            while let Some(stripped) = base.strip_suffix(b"_total") {
                 if stripped.is_empty() {
                     break;
                 }
-                base.truncate(stripped.len());
+                base = stripped;
             }
         }
         let suffix = unit_export(unit).0;
-        if let Some(s) = suffix {
-            let with_underscore = format!("_{s}");
-            if let Some(stripped) = base.strip_suffix(&with_underscore)
-                && !stripped.is_empty()
-            {
-                base.truncate(stripped.len());
-            }
+        if let Some(s) = suffix
+            && let Some(stripped) = base
+                .strip_suffix(s.as_bytes())
+                .and_then(|b| b.strip_suffix(b"_"))
+            && !stripped.is_empty()
+        {
+            base = stripped;
         }
+        names.truncate(start + base.len());
         if attempt > 1 {
-            let _ = write!(base, "_{attempt}");
+            names.push(b'_');
+            names.extend_from_slice(attempt.to_string().as_bytes());
         }
         if let Some(s) = suffix {
-            let _ = write!(base, "_{s}");
+            names.push(b'_');
+            names.extend_from_slice(s.as_bytes());
         }
-        base
+        start..names.len()
     }
 
     /// Family names of every metric of `snapshot`, with collisions resolved.
-    fn plan<'a>(&self, snapshot: &'a Snapshot) -> Vec<Planned<'a>> {
-        let mut taken: HashSet<String> = HashSet::new();
-        let mut out = Vec::with_capacity(snapshot.len());
-        let mut add = |kind: MetricKind, name: &'a str, unit: Unit, description: &'a str| {
-            let mut attempt = 1;
-            let family = loop {
-                let family = self.base_and_family(name, kind, unit, attempt);
-                let names = sample_names(kind, &family);
-                if attempt > 1000 || names.iter().all(|n| !taken.contains(n)) {
-                    taken.extend(names);
-                    break family;
-                }
-                attempt += 1;
-            };
-            let (suffix, scale) = unit_export(unit);
-            out.push(Planned {
+    fn plan<'a>(&self, snapshot: &'a Snapshot) -> Plan<'a> {
+        let metrics = snapshot
+            .counters
+            .iter()
+            .map(|(n, f)| (MetricKind::Counter, n, f.unit, &f.description))
+            .chain(
+                (snapshot.gauges.iter())
+                    .map(|(n, f)| (MetricKind::Gauge, n, f.unit, &f.description)),
+            )
+            .chain(
+                (snapshot.histograms.iter())
+                    .map(|(n, f)| (MetricKind::Histogram, n, f.unit, &f.description)),
+            );
+        // Sanitized names are ASCII: built as bytes, made a `String` once at the end.
+        let mut names = Vec::with_capacity(snapshot.len() * (self.prefix.len() + 48));
+        let mut planned = Vec::with_capacity(snapshot.len());
+        for (kind, name, unit, description) in metrics {
+            planned.push(Planned {
                 kind,
                 original: name,
-                family,
-                unit: suffix,
-                scale,
+                unit,
+                family: self.push_family(&mut names, name, kind, unit, 1),
                 help: if description.is_empty() {
                     name
                 } else {
                     description
                 },
             });
-        };
-        for (name, f) in &snapshot.counters {
-            add(MetricKind::Counter, name, f.unit, &f.description);
         }
-        for (name, f) in &snapshot.gauges {
-            add(MetricKind::Gauge, name, f.unit, &f.description);
+        if !names_are_distinct(&names, &planned) {
+            // Some names collide: give each metric, in order, the first attempt whose names
+            // are all still free.
+            let mut taken: FxHashSet<Vec<u8>> = FxHashSet::default();
+            for p in &mut planned {
+                let mut attempt = 1;
+                loop {
+                    let family = if attempt == 1 {
+                        p.family.clone()
+                    } else {
+                        self.push_family(&mut names, p.original, p.kind, p.unit, attempt)
+                    };
+                    let sample = sample_names(p.kind, &names[family.clone()]);
+                    if attempt > 1000 || sample.iter().all(|n| !taken.contains(n)) {
+                        taken.extend(sample);
+                        p.family = family;
+                        break;
+                    }
+                    attempt += 1;
+                }
+            }
         }
-        for (name, f) in &snapshot.histograms {
-            add(MetricKind::Histogram, name, f.unit, &f.description);
+        Plan {
+            names: ascii_string(names),
+            metrics: planned,
         }
-        out
     }
 
     /// `snapshot` as text in `format`; see the module docs for the rules.
@@ -618,22 +704,29 @@ impl Exposition {
     /// (bucket counts are capped at the histogram's count). Metrics without any series
     /// (a labeled metric not used yet, a callback gauge whose callback panicked) are left out.
     pub fn render(&self, snapshot: &Snapshot, format: Format) -> String {
+        let plan = self.plan(snapshot);
         let mut out = String::with_capacity(256 * snapshot.len() + 16);
-        for planned in self.plan(snapshot) {
-            match planned.kind {
+        let mut scratch = Scratch::default();
+        // The plan lists the metrics in the order of the maps, so no lookup by name is needed.
+        let mut counters = snapshot.counters.values();
+        let mut gauges = snapshot.gauges.values();
+        let mut histograms = snapshot.histograms.values();
+        for p in &plan.metrics {
+            let family = &plan.names[p.family.clone()];
+            match p.kind {
                 MetricKind::Counter => {
-                    if let Some(f) = snapshot.counters.get(planned.original) {
-                        self.write_counter(&mut out, &planned, f, format);
+                    if let Some(f) = counters.next() {
+                        write_counter(&mut out, &mut scratch, family, p, f, format);
                     }
                 }
                 MetricKind::Gauge => {
-                    if let Some(f) = snapshot.gauges.get(planned.original) {
-                        self.write_gauge(&mut out, &planned, f, format);
+                    if let Some(f) = gauges.next() {
+                        write_gauge(&mut out, &mut scratch, family, p, f, format);
                     }
                 }
                 MetricKind::Histogram => {
-                    if let Some(f) = snapshot.histograms.get(planned.original) {
-                        self.write_histogram(&mut out, &planned, f, format);
+                    if let Some(f) = histograms.next() {
+                        self.write_histogram(&mut out, &mut scratch, family, p, f, format);
                     }
                 }
             }
@@ -644,42 +737,11 @@ impl Exposition {
         out
     }
 
-    fn write_counter(&self, out: &mut String, p: &Planned<'_>, f: &Family<u64>, format: Format) {
-        if f.series.is_empty() {
-            return;
-        }
-        let sample = format!("{}_total", p.family);
-        let meta_name = match format {
-            Format::Prometheus => &sample,
-            Format::OpenMetrics => &p.family,
-        };
-        write_metadata(out, meta_name, "counter", p, format);
-        for s in &f.series {
-            let value = match p.scale {
-                None => s.value.to_string(),
-                Some(d) => fmt_float(s.value as f64 / d),
-            };
-            write_sample(out, &sample, &s.labels, None, &value, false);
-        }
-    }
-
-    fn write_gauge(&self, out: &mut String, p: &Planned<'_>, f: &Family<i64>, format: Format) {
-        if f.series.is_empty() {
-            return;
-        }
-        write_metadata(out, &p.family, "gauge", p, format);
-        for s in &f.series {
-            let value = match p.scale {
-                None => s.value.to_string(),
-                Some(d) => fmt_float(s.value as f64 / d),
-            };
-            write_sample(out, &p.family, &s.labels, None, &value, false);
-        }
-    }
-
     fn write_histogram(
         &self,
         out: &mut String,
+        scratch: &mut Scratch,
+        family: &str,
         p: &Planned<'_>,
         f: &Family<HistogramSnapshot>,
         format: Format,
@@ -687,108 +749,298 @@ impl Exposition {
         if f.series.is_empty() {
             return;
         }
-        write_metadata(out, &p.family, "histogram", p, format);
+        write_metadata(out, family, "", "histogram", p, format);
         let bounds = self.layout.boundaries(f.series.iter().map(|s| &s.value));
-        let les: Vec<String> = bounds
-            .iter()
-            .map(|&b| fmt_float(scaled(b, p.scale)))
-            .collect();
-        let bucket = format!("{}_bucket", p.family);
-        let sum = format!("{}_sum", p.family);
-        let count = format!("{}_count", p.family);
+        let scale = unit_export(p.unit).1;
+        // The `le` texts, once for all series.
+        scratch.les.clear();
+        scratch.le_ends.clear();
+        for &b in &bounds {
+            match scale {
+                None => push_float(&mut scratch.les, b as f64),
+                Some(d) => {
+                    let floats = &mut scratch.floats;
+                    let range = scratch
+                        .float_cache
+                        .entry((b, d.to_bits()))
+                        .or_insert_with(|| {
+                            let start = floats.len();
+                            push_float(floats, b as f64 / d);
+                            start..floats.len()
+                        });
+                    scratch.les.push_str(&scratch.floats[range.clone()]);
+                }
+            }
+            scratch.les.push_str("\"} ");
+            scratch.le_ends.push(scratch.les.len());
+        }
         for s in &f.series {
             let h = &s.value;
-            for (le, n) in les.iter().zip(cumulative_counts(h, &bounds)) {
-                write_sample(out, &bucket, &s.labels, Some(le), &n.to_string(), true);
+            scratch.labels.clear();
+            push_label_pairs(&mut scratch.labels, &s.labels, true);
+            let labels = scratch.labels.as_str();
+            let mut fine = h.buckets().peekable();
+            let mut running = 0u64;
+            let mut le_start = 0;
+            for (&bound, &le_end) in bounds.iter().zip(&scratch.le_ends) {
+                while let Some(b) = fine.peek() {
+                    if b.upper > bound {
+                        break;
+                    }
+                    running = running.saturating_add(b.count);
+                    fine.next();
+                }
+                push_bucket_start(out, family, labels);
+                out.push_str(&scratch.les[le_start..le_end]);
+                push_u64(out, running.min(h.count()));
+                out.push('\n');
+                le_start = le_end;
             }
-            write_sample(
-                out,
-                &bucket,
-                &s.labels,
-                Some("+Inf"),
-                &h.count().to_string(),
-                true,
-            );
-            let sum_text = match p.scale {
-                None => h.sum().to_string(),
-                Some(d) => fmt_float(h.sum() as f64 / d),
-            };
-            write_sample(out, &sum, &s.labels, None, &sum_text, true);
-            write_sample(out, &count, &s.labels, None, &h.count().to_string(), true);
+            push_bucket_start(out, family, labels);
+            out.push_str("+Inf\"} ");
+            push_u64(out, h.count());
+            out.push('\n');
+            push_series_start(out, family, "_sum", labels);
+            match scale {
+                None => push_u64(out, h.sum()),
+                Some(d) => push_float(out, h.sum() as f64 / d),
+            }
+            out.push('\n');
+            push_series_start(out, family, "_count", labels);
+            push_u64(out, h.count());
+            out.push('\n');
         }
     }
 }
 
+/// True if no two metrics of `planned` write the same name, with every metric at its first
+/// attempt (then every metric keeps it).
+///
+/// Every name is keyed by its root and one bit: a name ending with `_total`, `_bucket`, `_sum`
+/// or `_count` by the name without it and that suffix's bit, any other name by itself and
+/// bit 0. The key is a function of the name and gives the name back, so two names are equal
+/// exactly when their keys are; a family's sample names all share the family's root, so most
+/// metrics need one lookup.
+fn names_are_distinct(names: &[u8], planned: &[Planned<'_>]) -> bool {
+    const SUFFIXES: [&[u8]; 4] = [b"_total", b"_bucket", b"_sum", b"_count"];
+    let mut roots: FxHashMap<&[u8], u8> =
+        FxHashMap::with_capacity_and_hasher(planned.len() + planned.len() / 4, Default::default());
+    let mut claim = |root, bits: u8| {
+        let slot = roots.entry(root).or_insert(0);
+        let free = *slot & bits == 0;
+        *slot |= bits;
+        free
+    };
+    for p in planned {
+        let family = &names[p.family.clone()];
+        let samples: u8 = match p.kind {
+            MetricKind::Counter => 0b10,
+            MetricKind::Gauge => 0,
+            MetricKind::Histogram => 0b11100,
+        };
+        let own = SUFFIXES
+            .iter()
+            .enumerate()
+            .find_map(|(i, s)| Some((family.strip_suffix(*s)?, 0b10 << i)));
+        let free = match own {
+            None => claim(family, samples | 1),
+            Some((root, bit)) => (samples == 0 || claim(family, samples)) && claim(root, bit),
+        };
+        if !free {
+            return false;
+        }
+    }
+    true
+}
+
 /// Every name a family of `kind` named `family` writes (family and sample names).
-fn sample_names(kind: MetricKind, family: &str) -> Vec<String> {
+fn sample_names(kind: MetricKind, family: &[u8]) -> Vec<Vec<u8>> {
+    let with = |suffix: &[u8]| [family, suffix].concat();
     match kind {
-        MetricKind::Counter => vec![family.to_owned(), format!("{family}_total")],
-        MetricKind::Gauge => vec![family.to_owned()],
+        MetricKind::Counter => vec![family.to_vec(), with(b"_total")],
+        MetricKind::Gauge => vec![family.to_vec()],
         MetricKind::Histogram => vec![
-            family.to_owned(),
-            format!("{family}_bucket"),
-            format!("{family}_sum"),
-            format!("{family}_count"),
+            family.to_vec(),
+            with(b"_bucket"),
+            with(b"_sum"),
+            with(b"_count"),
         ],
     }
 }
 
-fn write_metadata(out: &mut String, name: &str, kind: &str, p: &Planned<'_>, format: Format) {
-    out.push_str("# HELP ");
-    out.push_str(name);
-    out.push(' ');
-    escape_help(out, p.help, format);
-    out.push('\n');
-    let _ = writeln!(out, "# TYPE {name} {kind}");
-    if format == Format::OpenMetrics
-        && let Some(unit) = p.unit
-    {
-        let _ = writeln!(out, "# UNIT {name} {unit}");
+fn write_counter(
+    out: &mut String,
+    scratch: &mut Scratch,
+    family: &str,
+    p: &Planned<'_>,
+    f: &Family<u64>,
+    format: Format,
+) {
+    if f.series.is_empty() {
+        return;
+    }
+    let meta_suffix = match format {
+        Format::Prometheus => "_total",
+        Format::OpenMetrics => "",
+    };
+    write_metadata(out, family, meta_suffix, "counter", p, format);
+    let scale = unit_export(p.unit).1;
+    for s in &f.series {
+        push_simple_start(out, scratch, family, "_total", &s.labels);
+        match scale {
+            None => push_u64(out, s.value),
+            Some(d) => push_float(out, s.value as f64 / d),
+        }
+        out.push('\n');
     }
 }
 
-fn write_sample(
+fn write_gauge(
     out: &mut String,
-    name: &str,
-    labels: &Labels,
-    le: Option<&str>,
-    value: &str,
-    histogram: bool,
+    scratch: &mut Scratch,
+    family: &str,
+    p: &Planned<'_>,
+    f: &Family<i64>,
+    format: Format,
 ) {
-    out.push_str(name);
-    if !labels.is_empty() || le.is_some() {
+    if f.series.is_empty() {
+        return;
+    }
+    write_metadata(out, family, "", "gauge", p, format);
+    let scale = unit_export(p.unit).1;
+    for s in &f.series {
+        push_simple_start(out, scratch, family, "", &s.labels);
+        match scale {
+            None => {
+                if s.value < 0 {
+                    out.push('-');
+                }
+                push_u64(out, s.value.unsigned_abs());
+            }
+            Some(d) => push_float(out, s.value as f64 / d),
+        }
+        out.push('\n');
+    }
+}
+
+/// The `# HELP`, `# TYPE` and (OpenMetrics) `# UNIT` lines of metric `{family}{suffix}`.
+fn write_metadata(
+    out: &mut String,
+    family: &str,
+    suffix: &str,
+    kind: &str,
+    p: &Planned<'_>,
+    format: Format,
+) {
+    out.push_str("# HELP ");
+    out.push_str(family);
+    out.push_str(suffix);
+    out.push(' ');
+    escape_help(out, p.help, format);
+    out.push_str("\n# TYPE ");
+    out.push_str(family);
+    out.push_str(suffix);
+    out.push(' ');
+    out.push_str(kind);
+    out.push('\n');
+    if format == Format::OpenMetrics
+        && let Some(unit) = unit_export(p.unit).0
+    {
+        out.push_str("# UNIT ");
+        out.push_str(family);
+        out.push_str(suffix);
+        out.push(' ');
+        out.push_str(unit);
+        out.push('\n');
+    }
+}
+
+/// A counter or gauge sample up to its value: `{family}{suffix}{labels} `.
+fn push_simple_start(
+    out: &mut String,
+    scratch: &mut Scratch,
+    family: &str,
+    suffix: &str,
+    labels: &Labels,
+) {
+    out.push_str(family);
+    out.push_str(suffix);
+    if !labels.is_empty() {
+        scratch.labels.clear();
+        push_label_pairs(&mut scratch.labels, labels, false);
         out.push('{');
-        let mut seen: Vec<String> = Vec::with_capacity(labels.len());
-        for (i, (key, v)) in labels.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            let mut key = label_name(key, histogram);
-            let first = key.clone();
-            let mut n = 2;
-            while seen.contains(&key) {
-                key = format!("{first}_{n}");
-                n += 1;
-            }
-            out.push_str(&key);
-            out.push_str("=\"");
-            escape_label_value(out, v);
-            out.push('"');
-            seen.push(key);
-        }
-        if let Some(le) = le {
-            if !labels.is_empty() {
-                out.push(',');
-            }
-            out.push_str("le=\"");
-            out.push_str(le);
-            out.push('"');
-        }
+        out.push_str(&scratch.labels);
         out.push('}');
     }
     out.push(' ');
-    out.push_str(value);
-    out.push('\n');
+}
+
+/// A histogram bucket sample up to its `le` value: `{family}_bucket{{labels,}le="`.
+fn push_bucket_start(out: &mut String, family: &str, labels: &str) {
+    out.push_str(family);
+    out.push_str("_bucket{");
+    if !labels.is_empty() {
+        out.push_str(labels);
+        out.push(',');
+    }
+    out.push_str("le=\"");
+}
+
+/// A histogram `_sum` or `_count` sample up to its value (`labels` are the series' pairs).
+fn push_series_start(out: &mut String, family: &str, suffix: &str, labels: &str) {
+    out.push_str(family);
+    out.push_str(suffix);
+    if !labels.is_empty() {
+        out.push('{');
+        out.push_str(labels);
+        out.push('}');
+    }
+    out.push(' ');
+}
+
+/// The label pairs of a series, `a="x",b="y"`: names under the name rule, a name already
+/// taken by an earlier label of the series gets `_2` (then `_3`, ...).
+fn push_label_pairs(out: &mut String, labels: &Labels, histogram: bool) {
+    // Names that need no change are distinct already (they are the keys of a map).
+    if labels.keys().all(|k| label_name_is_kept(k, histogram)) {
+        for (i, (key, value)) in labels.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(key);
+            out.push_str("=\"");
+            escape_label_value(out, value);
+            out.push('"');
+        }
+        return;
+    }
+    let mut seen: Vec<String> = Vec::with_capacity(labels.len());
+    for (i, (key, value)) in labels.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let mut key = label_name(key, histogram);
+        let first = key.clone();
+        let mut n = 2;
+        while seen.contains(&key) {
+            key = format!("{first}_{n}");
+            n += 1;
+        }
+        out.push_str(&key);
+        out.push_str("=\"");
+        escape_label_value(out, value);
+        out.push('"');
+        seen.push(key);
+    }
+}
+
+/// True if [`label_name`] leaves `name` as it is.
+fn label_name_is_kept(name: &str, histogram: bool) -> bool {
+    let bytes = name.as_bytes();
+    bytes.first().is_some_and(|b| !b.is_ascii_digit())
+        && bytes.iter().fold(true, |acc, &b| acc & is_name_byte(b))
+        && !name.starts_with("__")
+        && !(histogram && name == "le")
 }
 
 /// A label name under the name rule; `le` on histograms and `__*` are renamed `label_{name}`.
@@ -801,49 +1053,100 @@ fn label_name(name: &str, histogram: bool) -> String {
     }
 }
 
+/// Appends `text` with each byte that `escape` maps (all ASCII) replaced by its escape.
+fn push_escaped(out: &mut String, text: &str, escape: impl Fn(u8) -> Option<&'static str>) {
+    let mut run = 0;
+    for (i, &b) in text.as_bytes().iter().enumerate() {
+        if let Some(escaped) = escape(b) {
+            // `b` is ASCII, so `i` and `i + 1` are character boundaries.
+            out.push_str(&text[run..i]);
+            out.push_str(escaped);
+            run = i + 1;
+        }
+    }
+    out.push_str(&text[run..]);
+}
+
 /// Escapes a label value: `\` → `\\`, `"` → `\"`, line feed → `\n` (both formats).
 fn escape_label_value(out: &mut String, value: &str) {
-    for c in value.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
+    let special = |b: u8| (b == b'\\') | (b == b'"') | (b == b'\n');
+    if !value.bytes().fold(false, |acc, b| acc | special(b)) {
+        out.push_str(value);
+        return;
     }
+    push_escaped(out, value, |b| match b {
+        b'\\' => Some("\\\\"),
+        b'"' => Some("\\\""),
+        b'\n' => Some("\\n"),
+        _ => None,
+    });
 }
 
-/// Escapes `# HELP` text: `\` and line feeds, and `"` too in OpenMetrics.
+/// Escapes `# HELP` text: `\` and line feeds, and `"` too in OpenMetrics; drops carriage
+/// returns.
 fn escape_help(out: &mut String, text: &str, format: Format) {
-    for c in text.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '"' if format == Format::OpenMetrics => out.push_str("\\\""),
-            '\r' => {}
-            c => out.push(c),
-        }
+    let quote = format == Format::OpenMetrics;
+    let special = |b: u8| (b == b'\\') | (b == b'\n') | (b == b'\r') | (quote & (b == b'"'));
+    if !text.bytes().fold(false, |acc, b| acc | special(b)) {
+        out.push_str(text);
+        return;
+    }
+    push_escaped(out, text, |b| match b {
+        b'\\' => Some("\\\\"),
+        b'\n' => Some("\\n"),
+        b'"' if quote => Some("\\\""),
+        b'\r' => Some(""),
+        _ => None,
+    });
+}
+
+/// Appends the decimal digits of `value`.
+fn push_u64(out: &mut String, mut value: u64) {
+    const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+        2021222324252627282930313233343536373839\
+        4041424344454647484950515253545556575859\
+        6061626364656667686970717273747576777879\
+        8081828384858687888990919293949596979899";
+    let mut buf = [0u8; 20];
+    let mut start = buf.len();
+    while value >= 100 {
+        let pair = (value % 100) as usize * 2;
+        value /= 100;
+        start -= 2;
+        buf[start..start + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+    }
+    if value >= 10 {
+        let pair = value as usize * 2;
+        start -= 2;
+        buf[start..start + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+    } else {
+        start -= 1;
+        buf[start] = b'0' + value as u8;
+    }
+    for &digit in &buf[start..] {
+        out.push(char::from(digit));
     }
 }
 
-fn scaled(value: u64, scale: Option<f64>) -> f64 {
-    match scale {
-        None => value as f64,
-        Some(d) => value as f64 / d,
-    }
-}
-
-/// A float as the formats spell it: shortest round-trip digits, `+Inf`, `-Inf`, `NaN`.
-pub(crate) fn fmt_float(x: f64) -> String {
+/// Appends a float as the formats spell it: shortest round-trip digits, `+Inf`, `-Inf`, `NaN`.
+fn push_float(out: &mut String, x: f64) {
     if x.is_nan() {
-        "NaN".to_owned()
+        out.push_str("NaN");
     } else if x.is_infinite() {
-        if x > 0.0 { "+Inf" } else { "-Inf" }.to_owned()
+        out.push_str(if x > 0.0 { "+Inf" } else { "-Inf" });
+    } else if x.fract() == 0.0 && x.abs() < 9_007_199_254_740_992.0 {
+        // An integer below 2^53 (so below 1e16, where `Debug` switches to an exponent):
+        // `Debug` writes its digits and `.0`, which is what this writes without `fmt`.
+        if x.is_sign_negative() {
+            out.push('-');
+        }
+        push_u64(out, x.abs() as u64);
+        out.push_str(".0");
     } else {
         // `Debug` is the shortest representation that reads back as the same float, with an
         // exponent for very small and very large magnitudes (`1.023e-6`), and always a `.` or
         // an exponent.
-        format!("{x:?}")
+        let _ = write!(out, "{x:?}");
     }
 }
 
@@ -862,6 +1165,12 @@ pub fn render_openmetrics(snapshot: &Snapshot) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn fmt_float(x: f64) -> String {
+        let mut out = String::new();
+        push_float(&mut out, x);
+        out
+    }
 
     #[test]
     fn grid_points_are_fine_bucket_upper_bounds() {

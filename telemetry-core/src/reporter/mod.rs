@@ -275,18 +275,24 @@ impl ReporterBuilder {
         }
         let mut installation_id = None;
         let mut spool = None;
+        // One line per problem: an unusable state directory is said once, here, and the spool's
+        // own write failures are not said again until a write has worked.
+        let mut spool_failing = false;
         if let Some(dir) = &self.state_dir {
             if let Err(e) = identity::install_hash_key(dir) {
-                log::warn!(target: "telemetry", "state directory {} is not usable ({e}): names are hashed with a per-run key, and unsent reports are not kept", dir.path().display());
-            } else {
-                spool = Some(Spool::new(
-                    dir.file(files::SPOOL),
-                    self.spool_limits.clone(),
-                ));
+                log::warn!(target: "telemetry", "the telemetry state directory {} is not usable ({e}): names are hashed with a per-run key, and reports that cannot be delivered are not kept", dir.path().display());
+                spool_failing = true;
             }
+            // The spool does not depend on the key: its own failures are logged when they happen.
+            let spool_dir = Spool::new(dir.file(files::SPOOL), self.spool_limits.clone());
+            let reclaimed = spool_dir.reclaim_abandoned();
+            if reclaimed > 0 {
+                log::info!(target: "telemetry", "{reclaimed} telemetry report(s) left by a stopped process are back in the spool");
+            }
+            spool = Some(spool_dir);
             if self.identity == Identity::Installation {
                 installation_id = identity::installation_id(dir)
-                    .inspect_err(|e| log::warn!(target: "telemetry", "no installation id ({e}); reports carry the instance id only"))
+                    .inspect_err(|e| log::warn!(target: "telemetry", "no installation id: cannot use {} ({e}); reports carry the instance id only", dir.file(files::INSTALLATION_ID).display()))
                     .ok();
             }
         }
@@ -309,6 +315,7 @@ impl ReporterBuilder {
                 shutdown: None,
                 latest_version: None,
                 status: ReporterStatus::default(),
+                events_overflowing: false,
             }),
             wake: Condvar::new(),
         });
@@ -337,6 +344,7 @@ impl ReporterBuilder {
             schedules: self.schedules,
             shutdown_timeout: self.shutdown_timeout,
             announced_version: None,
+            spool_failing,
         };
         std::thread::Builder::new()
             .name("telemetry-reporter".to_owned())
@@ -373,6 +381,8 @@ pub struct ReporterStatus {
     pub dropped: u64,
     /// The last delivery error.
     pub last_error: Option<String>,
+    /// While a failed send waits to be retried: the clock time of the retry.
+    pub retry_at: Option<Duration>,
 }
 
 struct Control {
@@ -383,6 +393,8 @@ struct Control {
     shutdown: Option<Instant>,
     latest_version: Option<String>,
     status: ReporterStatus,
+    /// Events are being dropped (logged once until the queue has room again).
+    events_overflowing: bool,
 }
 
 struct Shared {
@@ -450,8 +462,12 @@ impl Reporter {
     pub fn send_event(&self, name: &str) {
         let mut control = self.shared.lock();
         if control.events.len() >= MAX_PENDING_EVENTS {
+            control.status.dropped += 1;
+            let first = !std::mem::replace(&mut control.events_overflowing, true);
             drop(control);
-            log::warn!(target: "telemetry", "telemetry event `{name}` dropped: too many events waiting");
+            if first {
+                log::warn!(target: "telemetry", "telemetry events are being dropped: {MAX_PENDING_EVENTS} are waiting to be sent (the endpoint is slow or down); drops are counted in the reporter's status");
+            }
             return;
         }
         control.events.push_back(format!("event:{name}"));
@@ -581,6 +597,8 @@ struct Worker {
     announced_version: Option<String>,
     /// The clock time at which the reporter was started.
     started: Duration,
+    /// The spool cannot be written (logged once until a write succeeds again).
+    spool_failing: bool,
 }
 
 /// What the loop does next.
@@ -624,6 +642,9 @@ impl Worker {
                             Consent::Disabled => self.clear_spool(),
                             _ => {}
                         }
+                    }
+                    if control.events.len() < MAX_PENDING_EVENTS / 2 {
+                        control.events_overflowing = false;
                     }
                     if let Some(event) = control.events.pop_front() {
                         break Step::Send(event);
@@ -712,55 +733,110 @@ impl Worker {
             return;
         }
         log::log!(target: "telemetry", self.log_level, "sending telemetry report to {}: {}", http.endpoint, String::from_utf8_lossy(&payload));
+        // On disk before it is sent: if the send outlives the shutdown bound and the process
+        // exits, the next start sends it.
+        let claimed = self.keep_claimed(&payload);
         match self.deliver(&http, &payload, deadline) {
             Ok(()) => {
+                if let (Some(spool), Some(claimed)) = (&self.spool, &claimed) {
+                    spool.remove(claimed);
+                }
                 self.write_last(&report, Some(&http.endpoint), "sent");
                 self.drain_spool(&http, deadline);
             }
             Err(e) => {
-                log::warn!(target: "telemetry", "telemetry report not delivered to {} ({e}); it is kept for later", http.endpoint);
-                self.write_last(&report, None, "delivery failed; kept in the spool");
+                let kept = match (&self.spool, &claimed) {
+                    (Some(spool), Some(claimed)) => match spool.release(claimed) {
+                        Ok(dropped) => {
+                            if dropped > 0 {
+                                self.shared.lock().status.dropped += dropped as u64;
+                                log::warn!(target: "telemetry", "the telemetry spool in {} is full: {dropped} oldest report(s) dropped", spool.dir().display());
+                            }
+                            true
+                        }
+                        Err(_) => false,
+                    },
+                    _ => false,
+                };
+                let outcome = if kept {
+                    self.shared.lock().status.spooled += 1;
+                    "delivery failed; kept in the spool to send later"
+                } else {
+                    self.shared.lock().status.dropped += 1;
+                    "delivery failed; not kept (no usable spool)"
+                };
+                log::warn!(target: "telemetry", "telemetry report not delivered to {} ({e}): {outcome}", http.endpoint);
+                self.write_last(&report, None, outcome);
                 self.shared.lock().status.last_error = Some(e);
-                self.keep(&payload);
             }
         }
     }
 
-    /// Sends spooled reports, oldest first, until one fails.
+    /// Sends spooled reports, oldest first, each claimed first so that a process sharing the
+    /// spool never sends the same one. Stops at the first failure, but a report the collector
+    /// refuses (4xx) or a file that is not a report is taken out of line instead of blocking
+    /// the others.
     fn drain_spool(&mut self, http: &HttpConfig, deadline: Option<Instant>) {
         let Some(waiting) = self.spool.as_ref().map(|s| s.list().unwrap_or_default()) else {
             return;
         };
         for (path, _) in waiting {
-            let Some(Ok(payload)) = self.spool.as_ref().map(|s| s.read(&path)) else {
-                continue;
+            let Some(spool) = &self.spool else { return };
+            let Some(claimed) = spool.claim(&path) else {
+                continue; // another process is sending it
+            };
+            let payload = match spool.read(&claimed) {
+                Ok(payload) if serde_json::from_slice::<Report>(&payload).is_ok() => payload,
+                _ => {
+                    spool.set_aside(&claimed);
+                    self.shared.lock().status.dropped += 1;
+                    log::warn!(target: "telemetry", "{} is not a telemetry report; it is set aside (.corrupt) and not sent", path.display());
+                    continue;
+                }
             };
             let once = HttpConfig {
                 retries: 0,
                 ..http.clone()
             };
-            if self.deliver(&once, &payload, deadline).is_err() {
-                return;
-            }
-            if let Some(spool) = &self.spool {
-                spool.remove(&path);
+            let result = self.deliver(&once, &payload, deadline);
+            let Some(spool) = &self.spool else { return };
+            match result {
+                Ok(()) => {
+                    spool.remove(&claimed);
+                }
+                Err(e) if e.starts_with("HTTP 4") && !e.starts_with("HTTP 429") => {
+                    spool.remove(&claimed);
+                    self.shared.lock().status.dropped += 1;
+                    log::warn!(target: "telemetry", "the collector refused a spooled telemetry report ({e}); it is dropped");
+                }
+                Err(_) => {
+                    let _ = spool.unclaim(&claimed);
+                    return;
+                }
             }
         }
     }
 
-    fn keep(&self, payload: &[u8]) {
-        let Some(spool) = &self.spool else { return };
+    /// Writes the report about to be sent into the spool, claimed. `None` if there is no
+    /// spool or it cannot be written (logged once, naming the directory, until it works).
+    fn keep_claimed(&mut self, payload: &[u8]) -> Option<PathBuf> {
+        let spool = self.spool.as_ref()?;
         let millis = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis());
-        match spool.push(payload, millis) {
-            Ok(dropped) => {
-                let mut control = self.shared.lock();
-                control.status.spooled += 1;
-                control.status.dropped += dropped as u64;
+        match spool.write_claimed(payload, millis) {
+            Ok(Some(claimed)) => {
+                if std::mem::take(&mut self.spool_failing) {
+                    log::info!(target: "telemetry", "the telemetry spool in {} can be written again", spool.dir().display());
+                }
+                Some(claimed)
             }
+            Ok(None) => None,
             Err(e) => {
-                log::warn!(target: "telemetry", "cannot keep the unsent telemetry report: {e}")
+                if !std::mem::replace(&mut self.spool_failing, true) {
+                    log::warn!(target: "telemetry", "cannot keep unsent telemetry reports in {} ({e}): reports that cannot be delivered are not kept", spool.dir().display());
+                }
+                None
             }
         }
     }
@@ -816,6 +892,18 @@ impl Worker {
     fn pause(&self, pause: Duration, deadline: Option<Instant>) -> bool {
         let until = self.clock.now() + pause;
         let mut control = self.shared.lock();
+        control.status.retry_at = Some(until);
+        let resumed = self.wait_until(control, until, deadline);
+        self.shared.lock().status.retry_at = None;
+        resumed
+    }
+
+    fn wait_until(
+        &self,
+        mut control: MutexGuard<'_, Control>,
+        until: Duration,
+        deadline: Option<Instant>,
+    ) -> bool {
         loop {
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return false;
