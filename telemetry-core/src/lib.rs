@@ -50,6 +50,18 @@
 //! allocation, no locked instruction), so threads never contend. Snapshots sum the shards. See
 //! `docs/PERFORMANCE.md` in the repository for measurements.
 //!
+//! # The parts
+//! | need | where |
+//! |---|---|
+//! | count, time, label | [`count_usage`], [`timed`], [`Counter`], [`Histogram`], [`Gauge`], [`labels`] |
+//! | read values | [`snapshot()`], [`testing::capture`], [`Snapshot`], [`descriptors`] |
+//! | keep personal data out | [`LabelValue`](trait@LabelValue), [`Pii`], [`anonymize`], the `Telemetry` derive, [`manifest`] |
+//! | errors and crashes | [`ErrorKind`](trait@ErrorKind) with `#[count_usage(errors)]`, [`crash`] |
+//! | ask and respect consent | [`consent`], [`disclosure`], [`identity`] |
+//! | report | [`Report`], [`facts`], [`reporter`], [`sink`] |
+//! | export | [`export`] (Prometheus, OpenMetrics, Pushgateway, OTLP), `serve` (axum) |
+//! | turn it all off | [`set_recording`] |
+//!
 //! # Crate feature flags
 //! - `macros` (default): re-exports [`count_usage`], [`timed`] and the `LabelValue`,
 //!   `ErrorKind` and `Telemetry` derives from `telemetry-macros`.
