@@ -84,13 +84,18 @@ fn settle(reporter: &Reporter, clock: &FakeClock) {
 
 /// Sends `count` events and waits until each has been built (and sent, kept or dropped).
 fn events(reporter: &Reporter, prefix: &str, count: u64) {
-    let built = reporter.status().built;
+    let before = reporter.status();
+    let settled =
+        |s: &telemetry_core::reporter::ReporterStatus| s.delivered + s.spooled + s.dropped;
     for i in 0..count {
         reporter.send_event(&format!("{prefix}-{i}"));
     }
+    // Built, sent, and settled: delivered, kept or dropped.
     eventually("the events' reports", || {
         let s = reporter.status();
-        s.built == built + count && s.attempts >= built + count
+        s.built == before.built + count
+            && s.attempts >= before.built + count
+            && settled(&s) >= settled(&before) + count
     });
     std::thread::sleep(Duration::from_millis(30));
 }
@@ -504,7 +509,7 @@ fn a_garbage_hash_key_is_said_once_and_reports_still_go_out() {
         .start()
         .unwrap();
     events(&reporter, "bad-key", 3);
-    assert_eq!(reporter.status().delivered, 3);
+    eventually("three deliveries", || reporter.status().delivered == 3);
     assert!(reporter.shutdown());
     let about_it = lines.problems_since(mark, &state.display().to_string());
     assert_eq!(about_it.len(), 1, "{about_it:#?}");
