@@ -759,15 +759,20 @@ impl Worker {
                     _ => false,
                 };
                 let outcome = if kept {
-                    self.shared.lock().status.spooled += 1;
                     "delivery failed; kept in the spool to send later"
                 } else {
-                    self.shared.lock().status.dropped += 1;
                     "delivery failed; not kept (no usable spool)"
                 };
                 log::warn!(target: "telemetry", "telemetry report not delivered to {} ({e}): {outcome}", http.endpoint);
+                // The local record first: whoever sees the status change finds it written.
                 self.write_last(&report, None, outcome);
-                self.shared.lock().status.last_error = Some(e);
+                let mut control = self.shared.lock();
+                if kept {
+                    control.status.spooled += 1;
+                } else {
+                    control.status.dropped += 1;
+                }
+                control.status.last_error = Some(e);
             }
         }
     }
