@@ -58,7 +58,10 @@ pub fn round_i64(value: i64, digits: u32) -> i64 {
     }
 }
 
-/// Truncates `value` toward zero to `digits` significant digits; `None` for NaN and infinities.
+/// Truncates `value` toward zero to `digits` significant digits (clamped to `1..=17`) of its
+/// shortest decimal form; `None` for NaN and infinities. Working on the decimal digits (not by
+/// scaling) keeps subnormal and huge values exact and adds no binary noise: `1.13` stays
+/// `1.13`, `1234.56789` becomes `1234.56`, `-3.4999999999999995e-300` becomes `-3.49999e-300`.
 pub fn round_f64(value: f64, digits: u32) -> Option<f64> {
     if !value.is_finite() {
         return None;
@@ -66,14 +69,23 @@ pub fn round_f64(value: f64, digits: u32) -> Option<f64> {
     if value == 0.0 {
         return Some(0.0);
     }
-    let digits = digits.clamp(1, 17) as i32;
-    let exponent = value.abs().log10().floor() as i32;
-    let scale = 10f64.powi(digits - 1 - exponent);
-    let truncated = (value * scale).trunc() / scale;
-    // Print and re-read with `digits` significant digits, to drop binary noise (0.1 + 0.2).
-    format!("{:.*e}", (digits - 1) as usize, truncated)
-        .parse()
-        .ok()
+    let digits = digits.clamp(1, 17) as usize;
+    // `{:e}` is the shortest form that reads back exactly: `-1.2345e-3`.
+    let text = format!("{value:e}");
+    let (mantissa, exponent) = text.split_once('e')?;
+    let (sign, mantissa) = match mantissa.strip_prefix('-') {
+        Some(rest) => ("-", rest),
+        None => ("", mantissa),
+    };
+    let all: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    let kept = &all[..all.len().min(digits)];
+    let (first, rest) = kept.split_at(1);
+    let rounded = if rest.is_empty() {
+        format!("{sign}{first}e{exponent}")
+    } else {
+        format!("{sign}{first}.{rest}e{exponent}")
+    };
+    rounded.parse().ok()
 }
 
 /// The secret key of name hashing: 32 random bytes per installation.
@@ -558,17 +570,17 @@ pub fn anonymize_snapshot(snapshot: &Snapshot, a: &Anonymizer) -> Snapshot {
 pub fn round_json_numbers(value: &mut Value, a: &Anonymizer) {
     match value {
         Value::Number(n) => {
-            if let Some(u) = n.as_u64() {
-                *n = Number::from(a.round(u));
+            let rounded = if let Some(u) = n.as_u64() {
+                Some(Number::from(a.round(u)))
             } else if let Some(i) = n.as_i64() {
-                *n = Number::from(a.round_signed(i));
-            } else if let Some(f) = n
-                .as_f64()
-                .and_then(|f| a.round_float(f))
-                .and_then(Number::from_f64)
-            {
-                *n = f;
-            }
+                Some(Number::from(a.round_signed(i)))
+            } else {
+                n.as_f64()
+                    .and_then(|f| a.round_float(f))
+                    .and_then(Number::from_f64)
+            };
+            // A number that cannot be rounded is not sent as it is.
+            *value = rounded.map_or(Value::Null, Value::Number);
         }
         Value::Array(items) => items.iter_mut().for_each(|v| round_json_numbers(v, a)),
         Value::Object(map) => map.values_mut().for_each(|v| round_json_numbers(v, a)),
@@ -597,6 +609,12 @@ mod tests {
         assert_eq!(round_f64(0.1 + 0.2, 6), Some(0.3));
         assert_eq!(round_f64(f64::NAN, 6), None);
         assert_eq!(round_f64(0.0, 6), Some(0.0));
+        assert_eq!(round_f64(1.13, 6), Some(1.13));
+        assert_eq!(round_f64(4.35, 6), Some(4.35));
+        assert_eq!(round_f64(1e-310, 6), Some(1e-310));
+        assert_eq!(round_f64(1e308, 1), Some(1e308));
+        assert_eq!(round_f64(999.9999999999999, 6), Some(999.999));
+        assert_eq!(round_f64(-3.4999999999999995e-300, 6), Some(-3.49999e-300));
     }
 
     #[test]

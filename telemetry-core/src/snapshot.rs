@@ -175,11 +175,22 @@ fn delta_families<V: Clone>(
         .iter()
         .map(|(name, family)| {
             let before = earlier.get(name);
+            // Series are paired in order among those with equal labels, so that a snapshot
+            // that (deserialized) holds one label set twice still has a zero delta with itself.
+            let mut used = vec![false; before.map_or(0, |f| f.series.len())];
             let series = family
                 .series
                 .iter()
                 .map(|s| {
-                    let old = before.and_then(|f| f.series.iter().find(|o| o.labels == s.labels));
+                    let old = before.and_then(|f| {
+                        let i = f
+                            .series
+                            .iter()
+                            .enumerate()
+                            .position(|(i, o)| !used[i] && o.labels == s.labels)?;
+                        used[i] = true;
+                        Some(&f.series[i])
+                    });
                     Series {
                         labels: s.labels.clone(),
                         value: match old {

@@ -61,8 +61,10 @@
 use crate::buckets::{bucket_index, bucket_lower, bucket_upper};
 use crate::metadata::{MetricKind, Unit};
 use crate::snapshot::{Family, HistogramSnapshot, Labels, Snapshot};
-use rustc_hash::{FxHashMap, FxHashSet};
-use std::fmt::{self, Write as _};
+use rustc_hash::{FxHashMap, FxHashSet, FxHasher};
+use std::fmt;
+use std::hash::Hasher as _;
+use std::io::Write as _;
 use std::ops::Range;
 
 /// The content type of the Prometheus text exposition format 0.0.4.
@@ -323,32 +325,49 @@ impl BucketLayout {
         &self,
         histograms: impl IntoIterator<Item = &'a HistogramSnapshot>,
     ) -> Vec<u64> {
+        let mut out = Vec::new();
+        self.boundaries_into(histograms, &mut out);
+        out
+    }
+
+    /// [`boundaries`](Self::boundaries) into `out` (cleared first), so that rendering reuses
+    /// one vector for all histograms.
+    fn boundaries_into<'a>(
+        &self,
+        histograms: impl IntoIterator<Item = &'a HistogramSnapshot>,
+        out: &mut Vec<u64>,
+    ) {
+        out.clear();
         if let LayoutKind::Explicit(bounds) = &self.kind {
-            return bounds.clone();
+            out.extend_from_slice(bounds);
+            return;
         }
+        let fine = matches!(self.kind, LayoutKind::Fine);
         let mut lowest = u64::MAX;
         let mut highest = 0u64;
         let mut any = false;
-        let mut fine: Vec<(u64, u64)> = Vec::new();
         for h in histograms {
             for b in h.buckets().filter(|b| b.count > 0) {
                 any = true;
                 lowest = lowest.min(b.lower);
                 highest = highest.max(b.upper);
-                if matches!(self.kind, LayoutKind::Fine) {
-                    fine.push((b.lower, b.upper));
+                if fine {
+                    // The bound below the bucket and its upper bound.
+                    if b.lower > 0 {
+                        out.push(b.lower - 1);
+                    }
+                    out.push(b.upper);
                 }
             }
         }
         if !any {
-            return Vec::new();
+            return;
         }
         match &self.kind {
             LayoutKind::LogLinear(k) => {
                 let k = u64::from(*k);
                 let start = grid_upper(lowest, k);
                 let end = grid_upper(highest, k);
-                let mut out = Vec::new();
                 let mut point = grid_below(start, k).unwrap_or(start);
                 loop {
                     out.push(point);
@@ -357,19 +376,10 @@ impl BucketLayout {
                     }
                     point = grid_upper(point + 1, k);
                 }
-                out
             }
             LayoutKind::Fine => {
-                let mut out = Vec::with_capacity(fine.len() * 2);
-                for (lower, upper) in fine {
-                    if lower > 0 {
-                        out.push(lower - 1);
-                    }
-                    out.push(upper);
-                }
                 out.sort_unstable();
                 out.dedup();
-                out
             }
             LayoutKind::Explicit(_) => unreachable!("handled above"),
         }
@@ -383,11 +393,11 @@ fn grid_upper(v: u64, k: u64) -> u64 {
         return v;
     }
     let e = 63 - v.leading_zeros();
-    let base = 1u128 << e;
-    let parts = k.min(1u64 << e);
-    let step = (1u64 << e) / parts;
-    let j = (v - (1u64 << e)) / step + 1;
-    (base + u128::from(j) * u128::from(step) - 1) as u64
+    // `k` is a power of two (checked by `log_linear`), so the step `2^e / min(k, 2^e)` is
+    // `2^shift` and the divisions are shifts.
+    let shift = e - k.min(1u64 << e).trailing_zeros();
+    let j = ((v - (1u64 << e)) >> shift) + 1;
+    ((1u128 << e) + (u128::from(j) << shift) - 1) as u64
 }
 
 /// The grid point before grid point `point`, `None` below 0.
@@ -397,8 +407,7 @@ fn grid_below(point: u64, k: u64) -> Option<u64> {
         1 => Some(0),
         _ => {
             let e = 63 - point.leading_zeros();
-            let parts = k.min(1u64 << e);
-            Some(point - (1u64 << e) / parts)
+            Some(point - (1u64 << (e - k.min(1u64 << e).trailing_zeros())))
         }
     }
 }
@@ -446,7 +455,7 @@ pub(crate) fn cumulative_counts(h: &HistogramSnapshot, bounds: &[u64]) -> Vec<u6
 pub fn sanitize_name(name: &str) -> String {
     let mut out = Vec::with_capacity(name.len() + 1);
     push_sanitized(&mut out, name);
-    ascii_string(out)
+    into_string(out)
 }
 
 /// True for the bytes a name keeps as they are: `[a-zA-Z0-9_]` (branch-free, so that loops
@@ -461,12 +470,19 @@ fn push_sanitized(out: &mut Vec<u8>, name: &str) {
     if bytes.first().is_none_or(u8::is_ascii_digit) {
         out.push(b'_');
     }
-    if bytes
-        .iter()
-        .fold(false, |acc, &b| acc | (b >= 0x80) | (b == b':'))
-    {
-        // Characters of several bytes give one `_` (the continuation bytes give none), and
+    // ASCII without `:` maps one byte to one byte: do that (in a loop that vectorizes) and
+    // note whether the name was such.
+    let start = out.len();
+    out.resize(start + bytes.len(), 0);
+    let mut other = false;
+    for (to, &b) in out[start..].iter_mut().zip(bytes) {
+        other |= (b >= 0x80) | (b == b':');
+        *to = if is_name_byte(b) { b } else { b'_' };
+    }
+    if other {
+        // Characters of several bytes give one `_` (their continuation bytes give none), and
         // so does `::`.
+        out.truncate(start);
         let mut i = 0;
         while i < bytes.len() {
             let b = bytes[i];
@@ -480,19 +496,7 @@ fn push_sanitized(out: &mut Vec<u8>, name: &str) {
             }
             i += 1;
         }
-    } else {
-        // ASCII without `:`: one byte for one byte.
-        out.extend(
-            bytes
-                .iter()
-                .map(|&b| if is_name_byte(b) { b } else { b'_' }),
-        );
     }
-}
-
-/// `bytes` as a `String`; only ever called with ASCII, which is always valid UTF-8.
-fn ascii_string(bytes: Vec<u8>) -> String {
-    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 /// The unit suffix and the factor values are divided by, in exposition.
@@ -513,37 +517,26 @@ pub struct Exposition {
     layout: BucketLayout,
 }
 
-/// One metric family as it will be written.
-struct Planned<'a> {
-    kind: MetricKind,
-    original: &'a str,
-    unit: Unit,
-    /// Where the family name is in [`Plan::names`]: for OpenMetrics metadata lines, and the
-    /// base of the sample names.
-    family: Range<usize>,
-    help: &'a str,
-}
-
-/// The family names of every metric of a snapshot: counters, then gauges, then histograms,
-/// each in name order (the order of the snapshot's maps), all names in one buffer.
-struct Plan<'a> {
-    names: String,
-    metrics: Vec<Planned<'a>>,
-}
-
-/// The buffers that rendering reuses from one family or series to the next.
+/// The buffers that rendering reuses from one family or series to the next. The text is
+/// written as bytes (ASCII and whole `&str`s) and made a `String` once at the end.
 #[derive(Default)]
 struct Scratch {
+    /// The bucket boundaries of the current histogram family.
+    bounds: Vec<u64>,
     /// The label pairs of the current series, `a="x",b="y"` (no braces).
-    labels: String,
-    /// The `le` texts of the current histogram family, each followed by `"} `.
-    les: String,
+    labels: Vec<u8>,
+    /// The start of the bucket lines of the current series, `{family}_bucket{{labels,}le="`.
+    bucket_start: Vec<u8>,
+    /// The `le` texts of the current histogram family, each followed by `"}`.
+    les: Vec<u8>,
     /// The end of each `le` text in `les`.
     le_ends: Vec<usize>,
-    /// Scaled bucket bounds already spelled in this render: bound to its range in `floats`.
+    /// Scaled bucket bounds already spelled in this render: bound and scale to the range of
+    /// the text in `floats`.
     float_cache: FxHashMap<(u64, u64), Range<usize>>,
-    floats: String,
+    floats: Vec<u8>,
 }
+
 impl Exposition {
     /// No prefix, the default bucket layout.
     pub fn new() -> Self {
@@ -594,7 +587,7 @@ impl Exposition {
     pub fn family_name(&self, name: &str, kind: MetricKind, unit: Unit) -> String {
         let mut out = Vec::with_capacity(self.prefix.len() + name.len() + 16);
         self.push_family(&mut out, name, kind, unit, 1);
-        ascii_string(out)
+        into_string(out)
     }
 
     /// Appends the family name of `name` to `names` (with `_{attempt}` before the unit suffix
@@ -608,7 +601,9 @@ impl Exposition {
         attempt: u32,
     ) -> Range<usize> {
         let start = names.len();
-        names.extend_from_slice(self.prefix.as_bytes());
+        if !self.prefix.is_empty() {
+            names.extend_from_slice(self.prefix.as_bytes());
+        }
         push_sanitized(names, name);
         let mut base = &names[start..];
         if kind == MetricKind::Counter {
@@ -640,119 +635,177 @@ impl Exposition {
         start..names.len()
     }
 
-    /// Family names of every metric of `snapshot`, with collisions resolved.
-    fn plan<'a>(&self, snapshot: &'a Snapshot) -> Plan<'a> {
-        let metrics = snapshot
-            .counters
-            .iter()
-            .map(|(n, f)| (MetricKind::Counter, n, f.unit, &f.description))
-            .chain(
-                (snapshot.gauges.iter())
-                    .map(|(n, f)| (MetricKind::Gauge, n, f.unit, &f.description)),
-            )
-            .chain(
-                (snapshot.histograms.iter())
-                    .map(|(n, f)| (MetricKind::Histogram, n, f.unit, &f.description)),
-            );
-        // Sanitized names are ASCII: built as bytes, made a `String` once at the end.
-        let mut names = Vec::with_capacity(snapshot.len() * (self.prefix.len() + 48));
-        let mut planned = Vec::with_capacity(snapshot.len());
-        for (kind, name, unit, description) in metrics {
-            planned.push(Planned {
-                kind,
-                original: name,
-                unit,
-                family: self.push_family(&mut names, name, kind, unit, 1),
-                help: if description.is_empty() {
-                    name
-                } else {
-                    description
-                },
-            });
-        }
-        if !names_are_distinct(&names, &planned) {
-            // Some names collide: give each metric, in order, the first attempt whose names
-            // are all still free.
-            let mut taken: FxHashSet<Vec<u8>> = FxHashSet::default();
-            for p in &mut planned {
-                let mut attempt = 1;
-                loop {
-                    let family = if attempt == 1 {
-                        p.family.clone()
-                    } else {
-                        self.push_family(&mut names, p.original, p.kind, p.unit, attempt)
-                    };
-                    let sample = sample_names(p.kind, &names[family.clone()]);
-                    if attempt > 1000 || sample.iter().all(|n| !taken.contains(n)) {
-                        taken.extend(sample);
-                        p.family = family;
-                        break;
-                    }
-                    attempt += 1;
-                }
-            }
-        }
-        Plan {
-            names: ascii_string(names),
-            metrics: planned,
-        }
-    }
-
     /// `snapshot` as text in `format`; see the module docs for the rules.
     ///
     /// Never fails and never panics, also for snapshots deserialized from untrusted JSON
     /// (bucket counts are capped at the histogram's count). Metrics without any series
     /// (a labeled metric not used yet, a callback gauge whose callback panicked) are left out.
     pub fn render(&self, snapshot: &Snapshot, format: Format) -> String {
-        let plan = self.plan(snapshot);
-        let mut out = String::with_capacity(256 * snapshot.len() + 16);
+        let mut out = Vec::with_capacity(256 * snapshot.len() + 16);
         let mut scratch = Scratch::default();
-        // The plan lists the metrics in the order of the maps, so no lookup by name is needed.
-        let mut counters = snapshot.counters.values();
-        let mut gauges = snapshot.gauges.values();
-        let mut histograms = snapshot.histograms.values();
-        for p in &plan.metrics {
-            let family = &plan.names[p.family.clone()];
-            match p.kind {
-                MetricKind::Counter => {
-                    if let Some(f) = counters.next() {
-                        write_counter(&mut out, &mut scratch, family, p, f, format);
-                    }
-                }
-                MetricKind::Gauge => {
-                    if let Some(f) = gauges.next() {
-                        write_gauge(&mut out, &mut scratch, family, p, f, format);
-                    }
-                }
-                MetricKind::Histogram => {
-                    if let Some(f) = histograms.next() {
-                        self.write_histogram(&mut out, &mut scratch, family, p, f, format);
-                    }
-                }
-            }
+        if !self.write_first_attempt(&mut out, &mut scratch, snapshot, format) {
+            // Some names collide: start again with the collisions resolved.
+            out.clear();
+            let (names, families) = self.plan(snapshot);
+            let mut families = families.into_iter();
+            self.write_metrics(
+                &mut out,
+                &mut scratch,
+                snapshot,
+                format,
+                |family, _, _, _| {
+                    families
+                        .next()
+                        .map(|r| family.extend_from_slice(&names[r]))
+                        .is_some()
+                },
+            );
         }
         if format == Format::OpenMetrics {
-            out.push_str("# EOF\n");
+            out.extend_from_slice(b"# EOF\n");
         }
-        out
+        into_string(out)
+    }
+
+    /// Writes every metric under the family name of its first attempt, which is every
+    /// metric's name unless two of them collide: false (and a partial text) if they do.
+    ///
+    /// Each name written is keyed by its root and one bit: a name ending with `_total`,
+    /// `_bucket`, `_sum` or `_count` by the name without it and that suffix's bit, any other
+    /// name by itself and bit 0. The key is a function of the name and gives the name back, so
+    /// two names are equal exactly when their keys are; the sample names of a family share the
+    /// family's root, so most metrics need one lookup. Roots are compared by a 64-bit hash: two
+    /// roots with the same hash count as a collision, which at worst takes the slower way.
+    fn write_first_attempt(
+        &self,
+        out: &mut Vec<u8>,
+        scratch: &mut Scratch,
+        snapshot: &Snapshot,
+        format: Format,
+    ) -> bool {
+        const SUFFIXES: [&[u8]; 4] = [b"_total", b"_bucket", b"_sum", b"_count"];
+        let mut roots: FxHashMap<u64, u8> = FxHashMap::with_capacity_and_hasher(
+            snapshot.len() + snapshot.len() / 4,
+            Default::default(),
+        );
+        let mut claim = |root: &[u8], bits: u8| {
+            let mut hasher = FxHasher::default();
+            hasher.write(root);
+            hasher.write_usize(root.len());
+            let slot = roots.entry(hasher.finish()).or_insert(0);
+            let free = *slot & bits == 0;
+            *slot |= bits;
+            free
+        };
+        self.write_metrics(
+            out,
+            scratch,
+            snapshot,
+            format,
+            |family, kind, name, unit| {
+                self.push_family(family, name, kind, unit, 1);
+                let samples: u8 = match kind {
+                    MetricKind::Counter => 0b10,
+                    MetricKind::Gauge => 0,
+                    MetricKind::Histogram => 0b11100,
+                };
+                let own = SUFFIXES
+                    .iter()
+                    .enumerate()
+                    .find_map(|(i, s)| Some((family.strip_suffix(*s)?, 0b10 << i)));
+                match own {
+                    None => claim(family, samples | 1),
+                    Some((root, bit)) => {
+                        (samples == 0 || claim(family, samples)) && claim(root, bit)
+                    }
+                }
+            },
+        )
+    }
+
+    /// Family names of every metric of `snapshot` (counters, then gauges, then histograms,
+    /// each in name order), with collisions resolved: each metric, in that order, gets the
+    /// first attempt whose names are all still free. Returns the names and where each is.
+    fn plan(&self, snapshot: &Snapshot) -> (Vec<u8>, Vec<Range<usize>>) {
+        let metrics = (snapshot.counters.iter())
+            .map(|(n, f)| (MetricKind::Counter, n, f.unit))
+            .chain((snapshot.gauges.iter()).map(|(n, f)| (MetricKind::Gauge, n, f.unit)))
+            .chain((snapshot.histograms.iter()).map(|(n, f)| (MetricKind::Histogram, n, f.unit)));
+        let mut names = Vec::new();
+        let mut families = Vec::with_capacity(snapshot.len());
+        let mut taken: FxHashSet<Vec<u8>> = FxHashSet::default();
+        for (kind, name, unit) in metrics {
+            let mut attempt = 1;
+            loop {
+                let family = self.push_family(&mut names, name, kind, unit, attempt);
+                let sample = sample_names(kind, &names[family.clone()]);
+                if attempt > 1000 || sample.iter().all(|n| !taken.contains(n)) {
+                    taken.extend(sample);
+                    families.push(family);
+                    break;
+                }
+                attempt += 1;
+            }
+        }
+        (names, families)
+    }
+
+    /// Writes every metric of `snapshot` with a series, in the order of [`Self::plan`], under
+    /// the family name that `family(buffer, kind, name, unit)` puts into an empty buffer;
+    /// stops with false as soon as it returns false.
+    fn write_metrics(
+        &self,
+        out: &mut Vec<u8>,
+        scratch: &mut Scratch,
+        snapshot: &Snapshot,
+        format: Format,
+        mut family: impl FnMut(&mut Vec<u8>, MetricKind, &str, Unit) -> bool,
+    ) -> bool {
+        let mut family_name = Vec::with_capacity(self.prefix.len() + 128);
+        for (name, f) in &snapshot.counters {
+            family_name.clear();
+            if !family(&mut family_name, MetricKind::Counter, name, f.unit) {
+                return false;
+            }
+            // The sample name, `{family}_total`.
+            family_name.extend_from_slice(b"_total");
+            write_counter(out, scratch, &family_name, name, f, format);
+        }
+        for (name, f) in &snapshot.gauges {
+            family_name.clear();
+            if !family(&mut family_name, MetricKind::Gauge, name, f.unit) {
+                return false;
+            }
+            write_gauge(out, scratch, &family_name, name, f, format);
+        }
+        for (name, f) in &snapshot.histograms {
+            family_name.clear();
+            if !family(&mut family_name, MetricKind::Histogram, name, f.unit) {
+                return false;
+            }
+            self.write_histogram(out, scratch, &family_name, name, f, format);
+        }
+        true
     }
 
     fn write_histogram(
         &self,
-        out: &mut String,
+        out: &mut Vec<u8>,
         scratch: &mut Scratch,
-        family: &str,
-        p: &Planned<'_>,
+        family: &[u8],
+        name: &str,
         f: &Family<HistogramSnapshot>,
         format: Format,
     ) {
         if f.series.is_empty() {
             return;
         }
-        write_metadata(out, family, "", "histogram", p, format);
-        let bounds = self.layout.boundaries(f.series.iter().map(|s| &s.value));
-        let scale = unit_export(p.unit).1;
-        // The `le` texts, once for all series.
+        write_metadata(out, family, " histogram\n", name, f, format);
+        let mut bounds = std::mem::take(&mut scratch.bounds);
+        self.layout
+            .boundaries_into(f.series.iter().map(|s| &s.value), &mut bounds);
+        let scale = unit_export(f.unit).1;
+        // The `le` texts, once for all series, each with the `"}` that follows it.
         scratch.les.clear();
         scratch.le_ends.clear();
         for &b in &bounds {
@@ -768,17 +821,29 @@ impl Exposition {
                             push_float(floats, b as f64 / d);
                             start..floats.len()
                         });
-                    scratch.les.push_str(&scratch.floats[range.clone()]);
+                    scratch
+                        .les
+                        .extend_from_slice(&scratch.floats[range.clone()]);
                 }
             }
-            scratch.les.push_str("\"} ");
+            scratch.les.extend_from_slice(b"\"}");
             scratch.le_ends.push(scratch.les.len());
         }
         for s in &f.series {
             let h = &s.value;
             scratch.labels.clear();
             push_label_pairs(&mut scratch.labels, &s.labels, true);
-            let labels = scratch.labels.as_str();
+            let labels = scratch.labels.as_slice();
+            // `{family}_bucket{{labels,}le="`: the start of every bucket line of the series.
+            let start = &mut scratch.bucket_start;
+            start.clear();
+            start.extend_from_slice(family);
+            start.extend_from_slice(b"_bucket{");
+            if !labels.is_empty() {
+                start.extend_from_slice(labels);
+                start.push(b',');
+            }
+            start.extend_from_slice(b"le=\"");
             let mut fine = h.buckets().peekable();
             let mut running = 0u64;
             let mut le_start = 0;
@@ -790,67 +855,30 @@ impl Exposition {
                     running = running.saturating_add(b.count);
                     fine.next();
                 }
-                push_bucket_start(out, family, labels);
-                out.push_str(&scratch.les[le_start..le_end]);
-                push_u64(out, running.min(h.count()));
-                out.push('\n');
+                out.extend_from_slice(start);
+                out.extend_from_slice(&scratch.les[le_start..le_end]);
+                push_value_line(out, "", running.min(h.count()));
                 le_start = le_end;
             }
-            push_bucket_start(out, family, labels);
-            out.push_str("+Inf\"} ");
-            push_u64(out, h.count());
-            out.push('\n');
-            push_series_start(out, family, "_sum", labels);
+            out.extend_from_slice(start);
+            out.extend_from_slice(b"+Inf\"}");
+            push_value_line(out, "", h.count());
+            push_series_name(out, family, b"_sum", labels);
             match scale {
-                None => push_u64(out, h.sum()),
-                Some(d) => push_float(out, h.sum() as f64 / d),
+                None => push_value_line(out, "", h.sum()),
+                Some(d) => push_float_line(out, h.sum() as f64 / d),
             }
-            out.push('\n');
-            push_series_start(out, family, "_count", labels);
-            push_u64(out, h.count());
-            out.push('\n');
+            push_series_name(out, family, b"_count", labels);
+            push_value_line(out, "", h.count());
         }
+        scratch.bounds = bounds;
     }
 }
 
-/// True if no two metrics of `planned` write the same name, with every metric at its first
-/// attempt (then every metric keeps it).
-///
-/// Every name is keyed by its root and one bit: a name ending with `_total`, `_bucket`, `_sum`
-/// or `_count` by the name without it and that suffix's bit, any other name by itself and
-/// bit 0. The key is a function of the name and gives the name back, so two names are equal
-/// exactly when their keys are; a family's sample names all share the family's root, so most
-/// metrics need one lookup.
-fn names_are_distinct(names: &[u8], planned: &[Planned<'_>]) -> bool {
-    const SUFFIXES: [&[u8]; 4] = [b"_total", b"_bucket", b"_sum", b"_count"];
-    let mut roots: FxHashMap<&[u8], u8> =
-        FxHashMap::with_capacity_and_hasher(planned.len() + planned.len() / 4, Default::default());
-    let mut claim = |root, bits: u8| {
-        let slot = roots.entry(root).or_insert(0);
-        let free = *slot & bits == 0;
-        *slot |= bits;
-        free
-    };
-    for p in planned {
-        let family = &names[p.family.clone()];
-        let samples: u8 = match p.kind {
-            MetricKind::Counter => 0b10,
-            MetricKind::Gauge => 0,
-            MetricKind::Histogram => 0b11100,
-        };
-        let own = SUFFIXES
-            .iter()
-            .enumerate()
-            .find_map(|(i, s)| Some((family.strip_suffix(*s)?, 0b10 << i)));
-        let free = match own {
-            None => claim(family, samples | 1),
-            Some((root, bit)) => (samples == 0 || claim(family, samples)) && claim(root, bit),
-        };
-        if !free {
-            return false;
-        }
-    }
-    true
+/// The text written as a `String`. Everything written is ASCII or a whole `&str` (escaping
+/// cuts text only next to ASCII bytes), so the bytes are always valid UTF-8.
+fn into_string(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 /// Every name a family of `kind` named `family` writes (family and sample names).
@@ -868,156 +896,135 @@ fn sample_names(kind: MetricKind, family: &[u8]) -> Vec<Vec<u8>> {
     }
 }
 
+/// Writes a counter: its family name is `sample` without the `_total` it ends with.
 fn write_counter(
-    out: &mut String,
+    out: &mut Vec<u8>,
     scratch: &mut Scratch,
-    family: &str,
-    p: &Planned<'_>,
+    sample: &[u8],
+    name: &str,
     f: &Family<u64>,
     format: Format,
 ) {
     if f.series.is_empty() {
         return;
     }
-    let meta_suffix = match format {
-        Format::Prometheus => "_total",
-        Format::OpenMetrics => "",
+    let meta_name = match format {
+        Format::Prometheus => sample,
+        Format::OpenMetrics => &sample[..sample.len() - "_total".len()],
     };
-    write_metadata(out, family, meta_suffix, "counter", p, format);
-    let scale = unit_export(p.unit).1;
+    write_metadata(out, meta_name, " counter\n", name, f, format);
+    let scale = unit_export(f.unit).1;
     for s in &f.series {
-        push_simple_start(out, scratch, family, "_total", &s.labels);
+        push_sample_name(out, scratch, sample, &s.labels);
         match scale {
-            None => push_u64(out, s.value),
-            Some(d) => push_float(out, s.value as f64 / d),
+            None => push_value_line(out, "", s.value),
+            Some(d) => push_float_line(out, s.value as f64 / d),
         }
-        out.push('\n');
     }
 }
 
 fn write_gauge(
-    out: &mut String,
+    out: &mut Vec<u8>,
     scratch: &mut Scratch,
-    family: &str,
-    p: &Planned<'_>,
+    family: &[u8],
+    name: &str,
     f: &Family<i64>,
     format: Format,
 ) {
     if f.series.is_empty() {
         return;
     }
-    write_metadata(out, family, "", "gauge", p, format);
-    let scale = unit_export(p.unit).1;
+    write_metadata(out, family, " gauge\n", name, f, format);
+    let scale = unit_export(f.unit).1;
     for s in &f.series {
-        push_simple_start(out, scratch, family, "", &s.labels);
+        push_sample_name(out, scratch, family, &s.labels);
         match scale {
             None => {
-                if s.value < 0 {
-                    out.push('-');
-                }
-                push_u64(out, s.value.unsigned_abs());
+                let sign = if s.value < 0 { "-" } else { "" };
+                push_value_line(out, sign, s.value.unsigned_abs());
             }
-            Some(d) => push_float(out, s.value as f64 / d),
+            Some(d) => push_float_line(out, s.value as f64 / d),
         }
-        out.push('\n');
     }
 }
 
-/// The `# HELP`, `# TYPE` and (OpenMetrics) `# UNIT` lines of metric `{family}{suffix}`.
-fn write_metadata(
-    out: &mut String,
-    family: &str,
-    suffix: &str,
-    kind: &str,
-    p: &Planned<'_>,
+/// The `# HELP`, `# TYPE` and (OpenMetrics) `# UNIT` lines of metric `metric`; `type_end` is
+/// the rest of the `# TYPE` line (` counter\n`). The help text is the description of `f`, or
+/// `name` if it has none.
+fn write_metadata<V>(
+    out: &mut Vec<u8>,
+    metric: &[u8],
+    type_end: &str,
+    name: &str,
+    f: &Family<V>,
     format: Format,
 ) {
-    out.push_str("# HELP ");
-    out.push_str(family);
-    out.push_str(suffix);
-    out.push(' ');
-    escape_help(out, p.help, format);
-    out.push_str("\n# TYPE ");
-    out.push_str(family);
-    out.push_str(suffix);
-    out.push(' ');
-    out.push_str(kind);
-    out.push('\n');
+    let help = if f.description.is_empty() {
+        name
+    } else {
+        &f.description
+    };
+    out.extend_from_slice(b"# HELP ");
+    out.extend_from_slice(metric);
+    out.push(b' ');
+    escape_help(out, help, format);
+    out.extend_from_slice(b"\n# TYPE ");
+    out.extend_from_slice(metric);
+    out.extend_from_slice(type_end.as_bytes());
     if format == Format::OpenMetrics
-        && let Some(unit) = unit_export(p.unit).0
+        && let Some(unit) = unit_export(f.unit).0
     {
-        out.push_str("# UNIT ");
-        out.push_str(family);
-        out.push_str(suffix);
-        out.push(' ');
-        out.push_str(unit);
-        out.push('\n');
+        out.extend_from_slice(b"# UNIT ");
+        out.extend_from_slice(metric);
+        out.push(b' ');
+        out.extend_from_slice(unit.as_bytes());
+        out.push(b'\n');
     }
 }
 
-/// A counter or gauge sample up to its value: `{family}{suffix}{labels} `.
-fn push_simple_start(
-    out: &mut String,
-    scratch: &mut Scratch,
-    family: &str,
-    suffix: &str,
-    labels: &Labels,
-) {
-    out.push_str(family);
-    out.push_str(suffix);
+/// A counter or gauge sample up to its value: `{sample}{labels}`.
+fn push_sample_name(out: &mut Vec<u8>, scratch: &mut Scratch, sample: &[u8], labels: &Labels) {
+    out.extend_from_slice(sample);
     if !labels.is_empty() {
         scratch.labels.clear();
         push_label_pairs(&mut scratch.labels, labels, false);
-        out.push('{');
-        out.push_str(&scratch.labels);
-        out.push('}');
+        out.push(b'{');
+        out.extend_from_slice(&scratch.labels);
+        out.push(b'}');
     }
-    out.push(' ');
-}
-
-/// A histogram bucket sample up to its `le` value: `{family}_bucket{{labels,}le="`.
-fn push_bucket_start(out: &mut String, family: &str, labels: &str) {
-    out.push_str(family);
-    out.push_str("_bucket{");
-    if !labels.is_empty() {
-        out.push_str(labels);
-        out.push(',');
-    }
-    out.push_str("le=\"");
 }
 
 /// A histogram `_sum` or `_count` sample up to its value (`labels` are the series' pairs).
-fn push_series_start(out: &mut String, family: &str, suffix: &str, labels: &str) {
-    out.push_str(family);
-    out.push_str(suffix);
+fn push_series_name(out: &mut Vec<u8>, family: &[u8], suffix: &[u8], labels: &[u8]) {
+    out.extend_from_slice(family);
+    out.extend_from_slice(suffix);
     if !labels.is_empty() {
-        out.push('{');
-        out.push_str(labels);
-        out.push('}');
+        out.push(b'{');
+        out.extend_from_slice(labels);
+        out.push(b'}');
     }
-    out.push(' ');
 }
 
 /// The label pairs of a series, `a="x",b="y"`: names under the name rule, a name already
 /// taken by an earlier label of the series gets `_2` (then `_3`, ...).
-fn push_label_pairs(out: &mut String, labels: &Labels, histogram: bool) {
+fn push_label_pairs(out: &mut Vec<u8>, labels: &Labels, histogram: bool) {
     // Names that need no change are distinct already (they are the keys of a map).
     if labels.keys().all(|k| label_name_is_kept(k, histogram)) {
         for (i, (key, value)) in labels.iter().enumerate() {
             if i > 0 {
-                out.push(',');
+                out.push(b',');
             }
-            out.push_str(key);
-            out.push_str("=\"");
+            out.extend_from_slice(key.as_bytes());
+            out.extend_from_slice(b"=\"");
             escape_label_value(out, value);
-            out.push('"');
+            out.push(b'"');
         }
         return;
     }
     let mut seen: Vec<String> = Vec::with_capacity(labels.len());
     for (i, (key, value)) in labels.iter().enumerate() {
         if i > 0 {
-            out.push(',');
+            out.push(b',');
         }
         let mut key = label_name(key, histogram);
         let first = key.clone();
@@ -1026,10 +1033,10 @@ fn push_label_pairs(out: &mut String, labels: &Labels, histogram: bool) {
             key = format!("{first}_{n}");
             n += 1;
         }
-        out.push_str(&key);
-        out.push_str("=\"");
+        out.extend_from_slice(key.as_bytes());
+        out.extend_from_slice(b"=\"");
         escape_label_value(out, value);
-        out.push('"');
+        out.push(b'"');
         seen.push(key);
     }
 }
@@ -1054,24 +1061,55 @@ fn label_name(name: &str, histogram: bool) -> String {
 }
 
 /// Appends `text` with each byte that `escape` maps (all ASCII) replaced by its escape.
-fn push_escaped(out: &mut String, text: &str, escape: impl Fn(u8) -> Option<&'static str>) {
+fn push_escaped(out: &mut Vec<u8>, text: &str, escape: impl Fn(u8) -> Option<&'static str>) {
+    let bytes = text.as_bytes();
     let mut run = 0;
-    for (i, &b) in text.as_bytes().iter().enumerate() {
+    for (i, &b) in bytes.iter().enumerate() {
         if let Some(escaped) = escape(b) {
-            // `b` is ASCII, so `i` and `i + 1` are character boundaries.
-            out.push_str(&text[run..i]);
-            out.push_str(escaped);
+            out.extend_from_slice(&bytes[run..i]);
+            out.extend_from_slice(escaped.as_bytes());
             run = i + 1;
         }
     }
-    out.push_str(&text[run..]);
+    out.extend_from_slice(&bytes[run..]);
+}
+
+/// False if no byte of `text` is one that an escape rule changes: a control character (line
+/// feed, carriage return), `"` or `\`. True means "maybe": the escaping itself decides. Tests
+/// eight bytes at a time (for any byte below 0x20 and any byte equal to `"` or `\`).
+fn may_need_escape(text: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    // A high bit set in the bytes of `w` below `n` (exact for "any byte", `n` <= 0x80).
+    let below = |w: u64, n: u8| w.wrapping_sub(ONES * u64::from(n)) & !w & HIGHS;
+    let test = |w: u64| {
+        below(w, 0x20)
+            | below(w ^ (ONES * u64::from(b'"')), 1)
+            | below(w ^ (ONES * u64::from(b'\\')), 1)
+    };
+    if text.len() < 8 {
+        return text.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\');
+    }
+    let word = |at: usize| {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&text[at..at + 8]);
+        u64::from_le_bytes(word)
+    };
+    let mut found = 0;
+    let mut at = 0;
+    while at + 8 <= text.len() {
+        found |= test(word(at));
+        at += 8;
+    }
+    // The last eight bytes, overlapping the words above.
+    found |= test(word(text.len() - 8));
+    found != 0
 }
 
 /// Escapes a label value: `\` → `\\`, `"` → `\"`, line feed → `\n` (both formats).
-fn escape_label_value(out: &mut String, value: &str) {
-    let special = |b: u8| (b == b'\\') | (b == b'"') | (b == b'\n');
-    if !value.bytes().fold(false, |acc, b| acc | special(b)) {
-        out.push_str(value);
+fn escape_label_value(out: &mut Vec<u8>, value: &str) {
+    if !may_need_escape(value.as_bytes()) {
+        out.extend_from_slice(value.as_bytes());
         return;
     }
     push_escaped(out, value, |b| match b {
@@ -1084,13 +1122,12 @@ fn escape_label_value(out: &mut String, value: &str) {
 
 /// Escapes `# HELP` text: `\` and line feeds, and `"` too in OpenMetrics; drops carriage
 /// returns.
-fn escape_help(out: &mut String, text: &str, format: Format) {
-    let quote = format == Format::OpenMetrics;
-    let special = |b: u8| (b == b'\\') | (b == b'\n') | (b == b'\r') | (quote & (b == b'"'));
-    if !text.bytes().fold(false, |acc, b| acc | special(b)) {
-        out.push_str(text);
+fn escape_help(out: &mut Vec<u8>, text: &str, format: Format) {
+    if !may_need_escape(text.as_bytes()) {
+        out.extend_from_slice(text.as_bytes());
         return;
     }
+    let quote = format == Format::OpenMetrics;
     push_escaped(out, text, |b| match b {
         b'\\' => Some("\\\\"),
         b'\n' => Some("\\n"),
@@ -1100,15 +1137,15 @@ fn escape_help(out: &mut String, text: &str, format: Format) {
     });
 }
 
-/// Appends the decimal digits of `value`.
-fn push_u64(out: &mut String, mut value: u64) {
+/// Writes the decimal digits of `value` to `buf` so that they end at `end`; returns where
+/// they start.
+fn write_digits(buf: &mut [u8; 23], end: usize, mut value: u64) -> usize {
     const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
         2021222324252627282930313233343536373839\
         4041424344454647484950515253545556575859\
         6061626364656667686970717273747576777879\
         8081828384858687888990919293949596979899";
-    let mut buf = [0u8; 20];
-    let mut start = buf.len();
+    let mut start = end;
     while value >= 100 {
         let pair = (value % 100) as usize * 2;
         value /= 100;
@@ -1123,25 +1160,51 @@ fn push_u64(out: &mut String, mut value: u64) {
         start -= 1;
         buf[start] = b'0' + value as u8;
     }
-    for &digit in &buf[start..] {
-        out.push(char::from(digit));
+    start
+}
+
+/// Appends the decimal digits of `value` (at most 20).
+fn push_u64(out: &mut Vec<u8>, value: u64) {
+    let mut buf = [0u8; 23];
+    let start = write_digits(&mut buf, 23, value);
+    out.extend_from_slice(&buf[start..]);
+}
+
+/// Appends the end of a sample line: a space, `sign`, the digits of `value`, a line feed.
+fn push_value_line(out: &mut Vec<u8>, sign: &str, value: u64) {
+    let mut buf = [0u8; 23];
+    buf[22] = b'\n';
+    let mut start = write_digits(&mut buf, 22, value);
+    if !sign.is_empty() {
+        start -= 1;
+        buf[start] = b'-';
     }
+    start -= 1;
+    buf[start] = b' ';
+    out.extend_from_slice(&buf[start..]);
+}
+
+/// Appends the end of a sample line with a float value: a space, the float, a line feed.
+fn push_float_line(out: &mut Vec<u8>, x: f64) {
+    out.push(b' ');
+    push_float(out, x);
+    out.push(b'\n');
 }
 
 /// Appends a float as the formats spell it: shortest round-trip digits, `+Inf`, `-Inf`, `NaN`.
-fn push_float(out: &mut String, x: f64) {
+fn push_float(out: &mut Vec<u8>, x: f64) {
     if x.is_nan() {
-        out.push_str("NaN");
+        out.extend_from_slice(b"NaN");
     } else if x.is_infinite() {
-        out.push_str(if x > 0.0 { "+Inf" } else { "-Inf" });
+        out.extend_from_slice(if x > 0.0 { b"+Inf" } else { b"-Inf" });
     } else if x.fract() == 0.0 && x.abs() < 9_007_199_254_740_992.0 {
         // An integer below 2^53 (so below 1e16, where `Debug` switches to an exponent):
         // `Debug` writes its digits and `.0`, which is what this writes without `fmt`.
         if x.is_sign_negative() {
-            out.push('-');
+            out.push(b'-');
         }
         push_u64(out, x.abs() as u64);
-        out.push_str(".0");
+        out.extend_from_slice(b".0");
     } else {
         // `Debug` is the shortest representation that reads back as the same float, with an
         // exponent for very small and very large magnitudes (`1.023e-6`), and always a `.` or
@@ -1167,9 +1230,9 @@ mod tests {
     use super::*;
 
     fn fmt_float(x: f64) -> String {
-        let mut out = String::new();
+        let mut out = Vec::new();
         push_float(&mut out, x);
-        out
+        into_string(out)
     }
 
     #[test]
@@ -1249,6 +1312,118 @@ mod tests {
             Format::Prometheus
         );
         assert_eq!(Format::negotiate(Some(";;,,=q")), Format::Prometheus);
+    }
+
+    #[test]
+    fn numbers_are_spelled_like_std() {
+        let mut values = vec![0, 1, 9, 10, 99, 100, 101, 999, 1000, u64::MAX, u64::MAX - 1];
+        for e in 0..20 {
+            let p = 10u64.pow(e);
+            values.extend([p - 1, p, p + 1, p.saturating_mul(7).saturating_add(3)]);
+        }
+        for v in values {
+            let mut out = Vec::new();
+            push_u64(&mut out, v);
+            assert_eq!(into_string(out), v.to_string());
+            let mut line = Vec::new();
+            push_value_line(&mut line, "", v);
+            push_value_line(&mut line, "-", v);
+            assert_eq!(into_string(line), format!(" {v}\n -{v}\n"));
+        }
+        let two53 = 9_007_199_254_740_992.0f64;
+        let mut floats = vec![
+            0.0,
+            -0.0,
+            1.0,
+            -5.0,
+            0.5,
+            1e-5,
+            1e15,
+            1e16,
+            1e21,
+            two53 - 1.0,
+            two53,
+            two53 + 2.0,
+            -two53 + 1.0,
+            f64::MAX,
+            f64::MIN,
+            f64::MIN_POSITIVE,
+            f64::EPSILON,
+        ];
+        for v in [1u64, 999, 1023, 1_500_000, 123_456_789_012, u64::MAX] {
+            floats.extend([v as f64, v as f64 / 1e9, -(v as f64) / 1e9]);
+        }
+        for x in floats {
+            assert_eq!(fmt_float(x), format!("{x:?}"), "{x}");
+        }
+    }
+
+    #[test]
+    fn the_escape_check_finds_every_escaped_byte() {
+        for len in 0..24 {
+            let plain = "abcdefghijklmnopqrstuvwxyzé".get(..len).unwrap_or("é");
+            assert!(!may_need_escape(plain.as_bytes()), "{plain:?}");
+            for at in 0..len {
+                for special in [b'\\', b'"', b'\n', b'\r', 0, 0x1f] {
+                    let mut bytes = vec![b'x'; len];
+                    bytes[at] = special;
+                    assert!(may_need_escape(&bytes), "{bytes:?}");
+                }
+            }
+        }
+        assert!(!may_need_escape(
+            "0123456789 ~!#$%&'()*+,-./:;<=>?@[]^_`{|}\u{7f}ü".as_bytes()
+        ));
+    }
+
+    #[test]
+    fn sanitizing_follows_the_character_rule() {
+        // The rule, one character at a time.
+        fn by_chars(name: &str) -> String {
+            let mut out = String::new();
+            let mut rest = name;
+            while let Some(c) = rest.chars().next() {
+                if let Some(after) = rest.strip_prefix("::") {
+                    out.push('_');
+                    rest = after;
+                    continue;
+                }
+                out.push(if c.is_ascii_alphanumeric() || c == '_' {
+                    c
+                } else {
+                    '_'
+                });
+                rest = &rest[c.len_utf8()..];
+            }
+            if out.is_empty() || out.starts_with(|c: char| c.is_ascii_digit()) {
+                out.insert(0, '_');
+            }
+            out
+        }
+        let names = [
+            "",
+            "9",
+            "a",
+            "a::b",
+            ":::",
+            "a:b",
+            ":",
+            "é",
+            "aé::b",
+            "x.y-z",
+            "__",
+            "::a::",
+            "9lives-café",
+            "日本語.calls",
+            "a\u{10ffff}b",
+            "docstore::store::insert.calls",
+            "Zz09_",
+            "a b\tc",
+        ];
+        for name in names {
+            assert_eq!(sanitize_name(name), by_chars(name), "{name:?}");
+            assert!(label_name_is_kept(name, false) == (label_name(name, false) == name));
+        }
     }
 
     #[test]

@@ -75,11 +75,37 @@ pub fn validate_endpoint(endpoint: &str) -> Result<(), EndpointError> {
     if authority.is_empty() || authority.contains('@') {
         return fail("it needs a host and no user information");
     }
-    let host = if let Some(bracketed) = authority.strip_prefix('[') {
-        bracketed.split(']').next().unwrap_or("")
+    // `host`, `host:port`, `[v6]` or `[v6]:port`; a port is 1 to 5 digits up to 65535.
+    let (host, port) = if let Some(bracketed) = authority.strip_prefix('[') {
+        let Some((host, after)) = bracketed.split_once(']') else {
+            return fail("an IPv6 address needs its closing `]`");
+        };
+        match after {
+            "" => (host, None),
+            _ => match after.strip_prefix(':') {
+                Some(port) => (host, Some(port)),
+                None => return fail("only `:port` may follow an IPv6 address in brackets"),
+            },
+        }
     } else {
-        authority.rsplit_once(':').map_or(authority, |(h, _)| h)
+        match authority.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        }
     };
+    if host.is_empty()
+        || host.contains(['[', ']'])
+        || (!authority.starts_with('[') && host.contains(':'))
+    {
+        return fail("the host is malformed (an IPv6 address goes in brackets)");
+    }
+    if let Some(port) = port
+        && (port.is_empty()
+            || !port.bytes().all(|b| b.is_ascii_digit())
+            || port.parse::<u16>().is_err())
+    {
+        return fail("the port is not a number from 0 to 65535");
+    }
     match scheme.to_ascii_lowercase().as_str() {
         "https" => Ok(()),
         "http" if is_loopback(host) => Ok(()),
@@ -195,6 +221,12 @@ mod tests {
             "example.com",
             "https://user:pw@example.com/",
             "http://127.0.0.1.evil.com/",
+            "http://127.0.0.1:80r",
+            "http://127.0.0.1:99999/",
+            "http://[::1]evil.com/",
+            "http://[::1]]/",
+            "http://::1:80/",
+            "http://127.0.0.1:/",
         ] {
             assert!(validate_endpoint(bad).is_err(), "{bad}");
         }
