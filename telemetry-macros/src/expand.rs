@@ -1,11 +1,12 @@
 //! Code generation: one `static` call site per use, and one statement at the top of the body.
 
+use crate::ast::Function;
 use crate::attr::{self, Args, Macro};
 use crate::{fallback, valid};
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
+use syn::LitStr;
 use syn::spanned::Spanned;
-use syn::{ItemFn, LitStr, parse_quote};
 
 pub(crate) fn instrument(which: Macro, args: TokenStream, item: TokenStream) -> TokenStream {
     let parsed = attr::parse(which, args);
@@ -32,7 +33,7 @@ pub(crate) fn instrument(which: Macro, args: TokenStream, item: TokenStream) -> 
     expand(which, function, &args)
 }
 
-fn expand(which: Macro, mut function: ItemFn, args: &Args) -> TokenStream {
+fn expand(which: Macro, function: Function, args: &Args) -> TokenStream {
     let name = match &args.name {
         Some(name) => quote!(#name),
         None => {
@@ -91,7 +92,7 @@ fn expand(which: Macro, mut function: ItemFn, args: &Args) -> TokenStream {
         Macro::CountUsage => quote!(_),
         Macro::Timed => quote!(__telemetry_timer),
     };
-    let statement: syn::Stmt = parse_quote! {
+    let statement = quote! {
         #[allow(unused_qualifications)]
         let #local = {
             #[::telemetry_core::__private::linkme::distributed_slice(::telemetry_core::__private::CALL_SITES)]
@@ -111,16 +112,17 @@ fn expand(which: Macro, mut function: ItemFn, args: &Args) -> TokenStream {
             #prelude
         };
     };
-    if args.errors.is_some() {
-        wrap_errors(&mut function, args, &description);
-    }
-    function.block.stmts.insert(0, statement);
-    quote!(#function)
+    let body = if args.errors.is_some() {
+        wrap_errors(&function, args, &description)
+    } else {
+        function.body.clone()
+    };
+    function.with_body(statement, body)
 }
 
 /// `#[count_usage(errors)]`: runs the original body as a closure (or an `async` block) to see
 /// its result, counts an `Err` by kind in `{name}.errors`, and returns the result unchanged.
-fn wrap_errors(function: &mut ItemFn, args: &Args, description: &LitStr) {
+fn wrap_errors(function: &Function, args: &Args, description: &LitStr) -> TokenStream {
     let name = match &args.name {
         Some(name) => {
             let errors = format!("{}.errors", name.value());
@@ -134,15 +136,15 @@ fn wrap_errors(function: &mut ItemFn, args: &Args, description: &LitStr) {
     };
     let description = format!("Errors by kind: {}", description.value());
     let Some(ret) = crate::valid::result_type(function).cloned() else {
-        return;
+        return function.body.clone();
     };
-    let block = &function.block;
+    let block = function.body_block();
     let run = if function.sig.asyncness.is_some() {
         quote!(::telemetry_core::__private::typed_future::<#ret, _>(async move #block).await)
     } else {
         quote!((move || -> #ret #block)())
     };
-    let body: syn::Block = parse_quote! {{
+    quote! {
         #[allow(unused_qualifications)]
         let __telemetry_result = #run;
         {
@@ -163,8 +165,7 @@ fn wrap_errors(function: &mut ItemFn, args: &Args, description: &LitStr) {
             __TELEMETRY_ERRORS.observe_result(&__telemetry_result);
         }
         __telemetry_result
-    }};
-    *function.block = body;
+    }
 }
 
 /// The first non-empty line of the doc comment, trimmed.

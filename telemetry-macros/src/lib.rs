@@ -1,11 +1,12 @@
 //! Attribute macros for `telemetry-core`. Use them through `telemetry-core`, which re-exports
 //! them and documents them: `use telemetry_core::{count_usage, timed};`.
 //!
-//! Pipeline (as in thiserror): `attr` parses the arguments, `valid` checks the rules,
+//! Pipeline (as in thiserror): `ast` splits the function (the body stays tokens), `attr` parses the arguments, `valid` checks the rules,
 //! `expand` generates code, `fallback` emits the untouched function next to the errors.
 //! The derives: `derive_label` (`LabelValue`) and `derive_telemetry` (`Telemetry`, the PII
 //! guard, with the name list in `pii_names`).
 
+mod ast;
 mod attr;
 mod derive_label;
 mod derive_telemetry;

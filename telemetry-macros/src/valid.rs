@@ -1,12 +1,12 @@
 //! The rules: what the attributes may be put on, and what a metric name may be.
 
+use crate::ast::Function;
 use crate::attr::{Args, Macro, sibling_name};
 use proc_macro2::TokenStream;
-use syn::ItemFn;
 
 /// Parses the item as a function with a body, or explains what the attribute applies to.
-pub(crate) fn function(which: Macro, item: TokenStream) -> Result<ItemFn, syn::Error> {
-    if let Ok(function) = syn::parse2::<ItemFn>(item.clone()) {
+pub(crate) fn function(which: Macro, item: TokenStream) -> Result<Function, syn::Error> {
+    if let Ok(function) = syn::parse2::<Function>(item.clone()) {
         return Ok(function);
     }
     let found = match syn::parse2::<syn::Item>(item.clone()) {
@@ -34,7 +34,7 @@ pub(crate) fn function(which: Macro, item: TokenStream) -> Result<ItemFn, syn::E
 }
 
 /// Checks the function and the arguments, collecting every error.
-pub(crate) fn check(which: Macro, function: &ItemFn, args: &Args) -> Result<(), syn::Error> {
+pub(crate) fn check(which: Macro, function: &Function, args: &Args) -> Result<(), syn::Error> {
     let mut errors: Vec<syn::Error> = Vec::new();
     if let Some(constness) = &function.sig.constness {
         errors.push(syn::Error::new_spanned(
@@ -117,7 +117,7 @@ pub(crate) fn check(which: Macro, function: &ItemFn, args: &Args) -> Result<(), 
 }
 
 /// The function's return type if it is written as `Result<..>` (any path ending in `Result`).
-pub(crate) fn result_type(function: &ItemFn) -> Option<&syn::Type> {
+pub(crate) fn result_type(function: &Function) -> Option<&syn::Type> {
     let syn::ReturnType::Type(_, ty) = &function.sig.output else {
         return None;
     };
