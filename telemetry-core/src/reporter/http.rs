@@ -80,6 +80,9 @@ pub fn validate_endpoint(endpoint: &str) -> Result<(), EndpointError> {
         let Some((host, after)) = bracketed.split_once(']') else {
             return fail("an IPv6 address needs its closing `]`");
         };
+        if host.parse::<std::net::Ipv6Addr>().is_err() {
+            return fail("only an IPv6 address goes in brackets");
+        }
         match after {
             "" => (host, None),
             _ => match after.strip_prefix(':') {
@@ -227,6 +230,7 @@ mod tests {
             "http://[::1]]/",
             "http://::1:80/",
             "http://127.0.0.1:/",
+            "http://[127.0.0.1]",
         ] {
             assert!(validate_endpoint(bad).is_err(), "{bad}");
         }
