@@ -61,8 +61,13 @@ run_one() {
         dict=("-dict=fuzz/dicts/$target.dict")
     fi
     # The caller reads the status and the statistics back from these files.
+    # FUZZ_SEED and FUZZ_RUNS make a run repeatable (CI): the same inputs in the same order,
+    # stopping after that many executions.
+    local repeatable=()
+    if [[ -n "${FUZZ_SEED:-}" ]]; then repeatable+=("-seed=$FUZZ_SEED"); fi
+    if [[ -n "${FUZZ_RUNS:-}" ]]; then repeatable+=("-runs=$FUZZ_RUNS"); fi
     "$bin/$target" -artifact_prefix="fuzz/artifacts/$target/" -max_total_time="$seconds" \
-        -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 "${dict[@]}" \
+        -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 "${dict[@]}" "${repeatable[@]}" \
         "fuzz/corpus/$target" "fuzz/seeds/$target" >"$logs/$target.log" 2>&1 || status=$?
     echo "$status" >"$logs/$target.status"
 }

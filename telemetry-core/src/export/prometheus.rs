@@ -751,8 +751,8 @@ impl Exposition {
     }
 
     /// Writes every metric of `snapshot` with a series, in the order of [`Self::plan`], under
-    /// the family name that `family(buffer, kind, name, unit)` puts into an empty buffer;
-    /// stops with false as soon as it returns false.
+    /// the family name that `family(buffer, kind, name, unit)` puts into an empty buffer
+    /// (counter samples under `{family}_total`); stops with false as soon as it returns false.
     fn write_metrics(
         &self,
         out: &mut Vec<u8>,
@@ -857,19 +857,19 @@ impl Exposition {
                 }
                 out.extend_from_slice(start);
                 out.extend_from_slice(&scratch.les[le_start..le_end]);
-                push_value_line(out, "", running.min(h.count()));
+                push_value_line(out, false, running.min(h.count()));
                 le_start = le_end;
             }
             out.extend_from_slice(start);
             out.extend_from_slice(b"+Inf\"}");
-            push_value_line(out, "", h.count());
+            push_value_line(out, false, h.count());
             push_series_name(out, family, b"_sum", labels);
             match scale {
-                None => push_value_line(out, "", h.sum()),
+                None => push_value_line(out, false, h.sum()),
                 Some(d) => push_float_line(out, h.sum() as f64 / d),
             }
             push_series_name(out, family, b"_count", labels);
-            push_value_line(out, "", h.count());
+            push_value_line(out, false, h.count());
         }
         scratch.bounds = bounds;
     }
@@ -910,14 +910,14 @@ fn write_counter(
     }
     let meta_name = match format {
         Format::Prometheus => sample,
-        Format::OpenMetrics => &sample[..sample.len() - "_total".len()],
+        Format::OpenMetrics => sample.strip_suffix(b"_total").unwrap_or(sample),
     };
     write_metadata(out, meta_name, " counter\n", name, f, format);
     let scale = unit_export(f.unit).1;
     for s in &f.series {
         push_sample_name(out, scratch, sample, &s.labels);
         match scale {
-            None => push_value_line(out, "", s.value),
+            None => push_value_line(out, false, s.value),
             Some(d) => push_float_line(out, s.value as f64 / d),
         }
     }
@@ -940,8 +940,7 @@ fn write_gauge(
         push_sample_name(out, scratch, family, &s.labels);
         match scale {
             None => {
-                let sign = if s.value < 0 { "-" } else { "" };
-                push_value_line(out, sign, s.value.unsigned_abs());
+                push_value_line(out, s.value < 0, s.value.unsigned_abs());
             }
             Some(d) => push_float_line(out, s.value as f64 / d),
         }
@@ -1170,12 +1169,13 @@ fn push_u64(out: &mut Vec<u8>, value: u64) {
     out.extend_from_slice(&buf[start..]);
 }
 
-/// Appends the end of a sample line: a space, `sign`, the digits of `value`, a line feed.
-fn push_value_line(out: &mut Vec<u8>, sign: &str, value: u64) {
+/// Appends the end of a sample line: a space, `-` if `negative`, the digits of `value`, a
+/// line feed.
+fn push_value_line(out: &mut Vec<u8>, negative: bool, value: u64) {
     let mut buf = [0u8; 23];
     buf[22] = b'\n';
     let mut start = write_digits(&mut buf, 22, value);
-    if !sign.is_empty() {
+    if negative {
         start -= 1;
         buf[start] = b'-';
     }
@@ -1326,8 +1326,8 @@ mod tests {
             push_u64(&mut out, v);
             assert_eq!(into_string(out), v.to_string());
             let mut line = Vec::new();
-            push_value_line(&mut line, "", v);
-            push_value_line(&mut line, "-", v);
+            push_value_line(&mut line, false, v);
+            push_value_line(&mut line, true, v);
             assert_eq!(into_string(line), format!(" {v}\n -{v}\n"));
         }
         let two53 = 9_007_199_254_740_992.0f64;
