@@ -197,5 +197,34 @@ fn snapshot(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, one_thread, two_threads, snapshot);
+/// How cost grows: per-call cost of a counted function with 1 to 16 threads on one counter,
+/// and snapshot time with 10 to 100,000 counter series (one thread has touched each).
+fn scaling(c: &mut Criterion) {
+    let mut g = c.benchmark_group("scaling");
+    for threads in [1usize, 2, 4, 8, 16] {
+        g.bench_function(format!("count_usage_fn_threads_{threads}"), |b| {
+            b.iter_custom(|iters| {
+                on_threads(threads, iters, || _ = black_box(counted(black_box(1))))
+            })
+        });
+    }
+    let mut registered = 0;
+    for series in [10usize, 100, 1_000, 10_000, 100_000] {
+        let family = Counter::builder("bench.scaling")
+            .labels(&["series"])
+            .max_series(100_000)
+            .register_labeled::<(u64,)>()
+            .unwrap();
+        while registered < series {
+            family.increment((registered as u64,));
+            registered += 1;
+        }
+        g.bench_function(format!("snapshot_series_{series}"), |b| {
+            b.iter(|| black_box(telemetry_core::snapshot()))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, one_thread, two_threads, snapshot, scaling);
 criterion_main!(benches);

@@ -1,0 +1,331 @@
+#!/usr/bin/env python3
+"""Runs the `peers` and `hot_path` benches and prints their results as Markdown.
+
+    scripts/bench-table.py                 # full run (about 5 minutes on 2 cores)
+    scripts/bench-table.py --smoke         # quick run for CI (about 20 s once built)
+    scripts/bench-table.py --no-run        # only print the results already in target/criterion
+    scripts/bench-table.py --check         # also exit 1 if a target of the issue is missed
+
+The Markdown goes to stdout; cargo's and criterion's output goes to stderr. Times are
+criterion's median time per call (per thread, for the 2-thread runs); "added" is a row minus
+the uninstrumented `#[inline(never)]` function of its group; "ratio" is the peer's figure
+divided by ours, so a ratio above 1 means ours is cheaper. See docs/PERFORMANCE.md.
+"""
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(os.path.abspath(__file__)).parent.parent
+
+# (group, title, baseline id, ours id, rows: (id, label))
+GROUPS = [
+    (
+        "counter",
+        "Counter increment",
+        "plain_fn",
+        "count_usage_fn",
+        [
+            ("plain_fn", "baseline: `#[inline(never)]` fn, no instrumentation"),
+            ("count_usage_fn", "**ours: `#[count_usage]` fn**"),
+            ("counter_handle", "**ours: `Counter::increment` (handle)**"),
+            ("thread_local_cell", "floor: `thread_local!` `Cell<u64>` += 1"),
+            ("bare_atomic", "bare static `AtomicU64::fetch_add(1, Relaxed)`"),
+            ("prometheus", "prometheus `IntCounter::inc`"),
+            ("prometheus_client", "prometheus-client `Counter::inc`"),
+            ("metered_hit_count", "metered `#[measure(HitCount)]`"),
+            ("metrics_macro", "metrics `counter!(..).increment(1)` (Prometheus recorder)"),
+            ("metrics_handle", "metrics cached `Counter` handle `.increment(1)`"),
+        ],
+    ),
+    (
+        "timed",
+        "Timed function",
+        "plain_fn",
+        "timed_fn",
+        [
+            ("plain_fn", "baseline: `#[inline(never)]` fn, no instrumentation"),
+            ("timed_fn", "**ours: `#[timed]` fn**"),
+            ("metered_response_time", "metered `#[measure(ResponseTime)]`"),
+            ("prometheus_client_std_clock", "prometheus-client `Histogram::observe` + `Instant` pair"),
+        ],
+    ),
+    (
+        "histogram",
+        "Histogram record (value given, no clock)",
+        "value_fn",
+        "histogram_handle",
+        [
+            ("value_fn", "baseline: fn computing the value, no record"),
+            ("histogram_handle", "**ours: `Histogram::record` (handle)**"),
+            ("prometheus", "prometheus `Histogram::observe`"),
+            ("prometheus_client", "prometheus-client `Histogram::observe`"),
+            ("metrics_handle", "metrics `Histogram` handle `.record` (Prometheus recorder)"),
+            ("hdrhistogram", "hdrhistogram `saturating_record`, 3 sig. figures (1 thread only)"),
+        ],
+    ),
+    (
+        "clock",
+        "Clock pair (start + end read)",
+        None,
+        None,
+        [
+            ("std_instant_pair", "`std::time::Instant::now()` + `.elapsed()`"),
+            ("rdtsc_pair", "two raw `rdtsc` reads (the floor of a TSC timer, x86_64)"),
+        ],
+    ),
+]
+
+# (description, group, metric, threads, target): metric is one of
+#   ("added", id) -> ours' added ns <= target
+#   ("ratio", peer id) -> peer added / ours added >= target
+TARGETS = [
+    ("`#[count_usage]` adds <= 2 ns, 1 thread", "counter", ("added", "count_usage_fn"), "1t", 2.0),
+    ("`#[count_usage]` adds <= 2 ns, 2 threads", "counter", ("added", "count_usage_fn"), "2t", 2.0),
+    ("`#[count_usage]` >= 3x cheaper than a bare shared atomic, 1 thread", "counter", ("ratio", "bare_atomic"), "1t", 3.0),
+    ("`#[count_usage]` >= 8x cheaper than a bare shared atomic, 2 threads", "counter", ("ratio", "bare_atomic"), "2t", 8.0),
+    ("`#[timed]` adds <= 25 ns, 1 thread", "timed", ("added", "timed_fn"), "1t", 25.0),
+    ("`#[timed]` adds <= 25 ns, 2 threads", "timed", ("added", "timed_fn"), "2t", 25.0),
+    ("`#[timed]` >= 3x cheaper than metered, 1 thread", "timed", ("ratio", "metered_response_time"), "1t", 3.0),
+    ("`#[timed]` >= 3x cheaper than metered, 2 threads", "timed", ("ratio", "metered_response_time"), "2t", 3.0),
+    ("`#[timed]` >= 2x cheaper than prometheus-client + std clock, 1 thread", "timed", ("ratio", "prometheus_client_std_clock"), "1t", 2.0),
+    ("`#[timed]` >= 2x cheaper than prometheus-client + std clock, 2 threads", "timed", ("ratio", "prometheus_client_std_clock"), "2t", 2.0),
+]
+
+BENCHES = ["peers", "hot_path"]
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--smoke", action="store_true", help="quick run: 0.1 s warm-up, 0.3 s measurement, 10 samples")
+    p.add_argument("--warm-up-time", type=float, default=1.0, help="seconds per benchmark (default 1)")
+    p.add_argument("--measurement-time", type=float, default=4.0, help="seconds per benchmark (default 4)")
+    p.add_argument("--sample-size", type=int, default=50, help="criterion samples (default 50, min 10)")
+    p.add_argument("--no-run", action="store_true", help="do not run the benches; print the stored results")
+    p.add_argument("--bench", action="append", choices=BENCHES, help="run only this bench (repeatable)")
+    p.add_argument("--stat", default="median", choices=["median", "mean", "slope", "min"],
+                   help="criterion estimate to report, or min: the fastest sample (default median)")
+    p.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
+    p.add_argument("filter", nargs="?", help="criterion benchmark filter (a regex), passed through")
+    args = p.parse_args()
+    if args.smoke:
+        args.warm_up_time, args.measurement_time, args.sample_size = 0.1, 0.3, 10
+    return args
+
+
+def criterion_dir():
+    if os.environ.get("CRITERION_HOME"):
+        return Path(os.environ["CRITERION_HOME"])
+    if os.environ.get("CARGO_TARGET_DIR"):
+        return Path(os.environ["CARGO_TARGET_DIR"]) / "criterion"
+    out = subprocess.run(
+        ["cargo", "metadata", "--format-version", "1", "--no-deps"],
+        cwd=ROOT, check=True, capture_output=True, text=True,
+    ).stdout
+    return Path(json.loads(out)["target_directory"]) / "criterion"
+
+
+def run_benches(args):
+    crit = [
+        "--warm-up-time", str(args.warm_up_time),
+        "--measurement-time", str(args.measurement_time),
+        "--sample-size", str(args.sample_size),
+        "--noplot",
+    ]
+    if args.filter:
+        crit.append(args.filter)
+    for bench in args.bench or BENCHES:
+        cmd = ["cargo", "bench", "--bench", bench, "--", *crit]
+        print("$ " + " ".join(cmd), file=sys.stderr, flush=True)
+        subprocess.run(cmd, cwd=ROOT, check=True, stdout=sys.stderr)
+
+
+def load_results(since):
+    """full_id -> ns per call, for every result written at or after `since` (epoch seconds)."""
+    results = {}
+    base = criterion_dir()
+    if not base.is_dir():
+        return results, base
+    for bench_json in base.glob("**/new/benchmark.json"):
+        estimates = bench_json.with_name("estimates.json")
+        if not estimates.is_file() or estimates.stat().st_mtime < since:
+            continue
+        meta = json.loads(bench_json.read_text())
+        if STAT == "min":
+            # The fastest sample: the least disturbed by other work on a shared machine.
+            sample = json.loads(bench_json.with_name("sample.json").read_text())
+            results[meta["full_id"]] = min(t / n for t, n in zip(sample["times"], sample["iters"]))
+            continue
+        est = json.loads(estimates.read_text())
+        stat = est.get(STAT) or est.get("median")
+        results[meta["full_id"]] = stat["point_estimate"]
+    return results, base
+
+
+def fmt_ns(v):
+    if v is None:
+        return "—"
+    if abs(v) >= 100:
+        return f"{v:.0f}"
+    if abs(v) >= 10:
+        return f"{v:.1f}"
+    return f"{v:.2f}"
+
+
+def fmt_ratio(v):
+    if v is None:
+        return "—"
+    return f"{v:.0f}×" if v >= 100 else f"{v:.1f}×"
+
+
+def ratio(peer, ours):
+    # An added cost within noise of zero (or below it) makes a ratio meaningless.
+    if peer is None or ours is None or ours < 0.05:
+        return None
+    return peer / ours
+
+
+def group_values(results, group, baseline):
+    """id -> {threads: (ns, added)} for one group."""
+    values = {}
+    for threads in ("1t", "2t"):
+        base = results.get(f"{group}_{threads}/{baseline}") if baseline else None
+        prefix = f"{group}_{threads}/"
+        for full_id, ns in results.items():
+            if full_id.startswith(prefix):
+                added = ns - base if base is not None else None
+                values.setdefault(full_id[len(prefix):], {})[threads] = (ns, added)
+    return values
+
+
+def print_groups(results):
+    known = set()
+    for group, title, baseline, ours, rows in GROUPS:
+        values = group_values(results, group, baseline)
+        if not values:
+            continue
+        print(f"### {title}\n")
+        if ours:
+            print("| Operation | 1 thread ns/call | added | 2 threads ns/call | added "
+                  "| ratio 1t: time (added) | ratio 2t: time (added) |")
+            print("|---|--:|--:|--:|--:|--:|--:|")
+        else:
+            print("| Operation | 1 thread ns/call | 2 threads ns/call |")
+            print("|---|--:|--:|")
+        labels = dict(rows)
+        order = [r[0] for r in rows] + sorted(set(values) - set(labels))
+        for bench_id in order:
+            if bench_id not in values:
+                continue
+            v = values[bench_id]
+            for threads in ("1t", "2t"):
+                known.add(f"{group}_{threads}/{bench_id}")
+            label = labels.get(bench_id, f"`{bench_id}`")
+            one, two = v.get("1t", (None, None)), v.get("2t", (None, None))
+            if not ours:
+                print(f"| {label} | {fmt_ns(one[0])} | {fmt_ns(two[0])} |")
+                continue
+            cells = [fmt_ns(one[0]), fmt_ns(one[1]), fmt_ns(two[0]), fmt_ns(two[1])]
+            for threads, (ns, added) in (("1t", one), ("2t", two)):
+                o = values.get(ours, {}).get(threads)
+                if bench_id in (ours, baseline) or o is None or ns is None:
+                    cells.append("")
+                    continue
+                rt, ra = ratio(ns, o[0]), ratio(added, o[1])
+                cells.append(f"{fmt_ratio(rt)} ({fmt_ratio(ra)})")
+            print(f"| {label} | " + " | ".join(cells) + " |")
+        print()
+    return known
+
+
+def print_others(results, known):
+    others = sorted(k for k in results if k not in known)
+    if not others:
+        return
+    print("### Other results of this run (`hot_path`)\n")
+    print("| Benchmark | ns/call |")
+    print("|---|--:|")
+    for full_id in others:
+        print(f"| `{full_id}` | {fmt_ns(results[full_id])} |")
+    print()
+
+
+def print_targets(results):
+    cache = {g[0]: group_values(results, g[0], g[2]) for g in GROUPS if g[2]}
+    ours_of = {g[0]: g[3] for g in GROUPS}
+    lines, missed = [], 0
+    for desc, group, (kind, bench_id), threads, target in TARGETS:
+        values = cache.get(group, {})
+        ours = values.get(ours_of[group], {}).get(threads)
+        if kind == "added":
+            got = ours[1] if ours else None
+            ok = got is not None and got <= target
+            shown = f"{fmt_ns(got)} ns added" if got is not None else "not measured"
+        else:
+            peer = values.get(bench_id, {}).get(threads)
+            if not (ours and peer):
+                got, ok, shown = None, False, "not measured"
+            else:
+                ra = ratio(peer[1], ours[1])
+                rt = ratio(peer[0], ours[0])
+                got = ra
+                ok = ra is not None and ra >= target
+                shown = f"{fmt_ratio(ra)} on added cost ({fmt_ratio(rt)} on time per call)"
+        missed += 0 if ok else 1
+        lines.append(f"| {desc} | {shown} | {'met' if ok else '**missed**'} |")
+    if all(" not measured " in l for l in lines):
+        return 0
+    print("### Targets of the issue\n")
+    print("| Target | Measured | |")
+    print("|---|---|---|")
+    print("\n".join(lines))
+    print()
+    return missed
+
+
+def machine():
+    cpu = platform.processor() or "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    rustc = subprocess.run(["rustc", "--version"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
+    return f"{os.cpu_count()} CPUs, {cpu}, {platform.system()} {platform.release()}, {rustc}"
+
+
+def main():
+    global STAT
+    args = parse_args()
+    STAT = args.stat
+    started = time.time() - 1
+    if not args.no_run:
+        run_benches(args)
+    results, base = load_results(0 if args.no_run else started)
+    if not results:
+        sys.exit(f"no criterion results in {base}")
+    if args.no_run:
+        run = "stored results in target/criterion"
+    else:
+        run = (f"{'smoke' if args.smoke else 'full'}, criterion warm-up {args.warm_up_time} s, "
+               f"measurement {args.measurement_time} s, {args.sample_size} samples")
+    print(f"Machine: {machine()}  ")
+    print(f"Run: {run}; {STAT} ns per call (per thread for 2 threads).\n")
+    known = print_groups(results)
+    print_others(results, known)
+    missed = print_targets(results)
+    if args.check and missed:
+        sys.exit(f"{missed} target(s) missed")
+
+
+STAT = "median"
+
+if __name__ == "__main__":
+    main()

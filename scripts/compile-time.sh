@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# Compile-time cost of the attributes: `cargo check` of a crate of N functions (default 1,000)
+# with `#[count_usage]` on each, with `#[timed]` on each, and with no attribute, all three
+# depending on telemetry-core by path. Dependencies are checked once first, so each timing is
+# the crate alone: `touch src/lib.rs`, `cargo check`, best of R runs (default 3). Two modes:
+# "incremental" is the default edit loop (rustc reuses its incremental cache for unchanged
+# items, but always re-runs the macros); "full" sets CARGO_INCREMENTAL=0, so the whole crate is
+# expanded and checked again.
+#
+#   scripts/compile-time.sh [--functions N] [--runs R] [--keep]
+#
+# The crates are generated under target/compile-time/ (never committed) and share one target
+# directory there, so the workspace's own target/ is not touched. Prints a Markdown table and
+# the ratio to the plain crate; the target of the issue is <= 1.3x.
+set -euo pipefail
+
+functions=1000
+runs=3
+keep=0
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --functions) functions="$2"; shift 2 ;;
+        --runs) runs="$2"; shift 2 ;;
+        --keep) keep=1; shift ;;
+        -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "unknown argument: $1" >&2; exit 2 ;;
+    esac
+done
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+work="$root/target/compile-time"
+export CARGO_TARGET_DIR="$work/target"
+variants=(plain count_usage timed)
+
+generate() {
+    local variant="$1" dir="$work/$1" attr=""
+    case "$variant" in
+        count_usage) attr="#[count_usage]" ;;
+        timed) attr="#[timed]" ;;
+    esac
+    rm -rf "$dir"
+    mkdir -p "$dir/src"
+    cat >"$dir/Cargo.toml" <<EOF
+[package]
+name = "compile_time_$variant"
+version = "0.0.0"
+edition = "2024"
+publish = false
+
+[dependencies]
+telemetry-core = { path = "$root/telemetry-core" }
+
+# Not a member of the repository's workspace.
+[workspace]
+EOF
+    # The repository's lock file, so the dependencies are the versions the workspace uses.
+    cp "$root/Cargo.lock" "$dir/Cargo.lock"
+    {
+        echo "//! $functions functions, attribute: ${attr:-none}."
+        echo "#![allow(dead_code)]"
+        [[ -n "$attr" ]] && echo "use telemetry_core::$variant;"
+        for ((i = 0; i < functions; i++)); do
+            printf '\n/// Function number %d.\n' "$i"
+            [[ -n "$attr" ]] && echo "$attr"
+            printf 'pub fn f%04d(x: u64, y: u64) -> u64 {\n' "$i"
+            printf '    let z = x.wrapping_mul(%d).rotate_left(%d);\n' "$((i + 1))" "$((i % 63 + 1))"
+            printf '    if z > y { z - y } else { y ^ %d }\n}\n' "$i"
+        done
+    } >"$dir/src/lib.rs"
+}
+
+check() {
+    local dir="$1"
+    if ! cargo check --offline --quiet --manifest-path "$dir/Cargo.toml" 2>/dev/null; then
+        cargo check --quiet --manifest-path "$dir/Cargo.toml"
+    fi
+}
+
+now() { echo "${EPOCHREALTIME/,/.}"; }
+
+declare -A best
+for variant in "${variants[@]}"; do
+    generate "$variant"
+    echo "warming $variant (dependencies)..." >&2
+    check "$work/$variant"
+done
+for mode in incremental full; do
+    if [[ "$mode" == full ]]; then export CARGO_INCREMENTAL=0; else unset CARGO_INCREMENTAL; fi
+    for variant in "${variants[@]}"; do
+        dir="$work/$variant"
+        check "$dir" # once in this mode, untimed
+        for ((r = 0; r < runs; r++)); do
+            touch "$dir/src/lib.rs"
+            start=$(now)
+            check "$dir"
+            end=$(now)
+            t=$(awk -v s="$start" -v e="$end" 'BEGIN { printf "%.3f", e - s }')
+            echo "$mode $variant run $((r + 1)): ${t} s" >&2
+            key="$mode/$variant"
+            if [[ -z "${best[$key]:-}" ]] || awk -v a="$t" -v b="${best[$key]}" 'BEGIN { exit !(a < b) }'; then
+                best[$key]="$t"
+            fi
+        done
+    done
+done
+
+ratio() { awk -v a="${best[$1/$2]}" -v b="${best[$1/plain]}" 'BEGIN { printf "%.2f", a / b }'; }
+echo "| Crate ($functions functions) | incremental re-check | ratio | full check (CARGO_INCREMENTAL=0) | ratio |"
+echo "|---|--:|--:|--:|--:|"
+for variant in "${variants[@]}"; do
+    case "$variant" in
+        plain) label="no attribute" ;;
+        *) label="\`#[$variant]\` on every function" ;;
+    esac
+    echo "| $label | ${best[incremental/$variant]} s | $(ratio incremental "$variant")x" \
+        "| ${best[full/$variant]} s | $(ratio full "$variant")x |"
+done
+echo
+echo "\`cargo check\` wall time, best of $runs, after \`touch src/lib.rs\`; target of the issue: <= 1.3x."
+
+if [[ "$keep" == 0 ]]; then
+    for variant in "${variants[@]}"; do rm -rf "${work:?}/$variant"; done
+fi
