@@ -91,3 +91,23 @@ impl Function {
         TokenStream::from(TokenTree::Group(block))
     }
 }
+
+/// The first non-empty line of the doc comment, trimmed.
+pub(crate) fn doc_summary(attrs: &[syn::Attribute]) -> String {
+    attrs
+        .iter()
+        .filter(|a| a.path().is_ident("doc"))
+        .filter_map(|a| match &a.meta {
+            syn::Meta::NameValue(nv) => match &nv.value {
+                syn::Expr::Lit(syn::ExprLit {
+                    lit: syn::Lit::Str(s),
+                    ..
+                }) => Some(s.value()),
+                _ => None,
+            },
+            _ => None,
+        })
+        .flat_map(|doc| doc.lines().map(|l| l.trim().to_owned()).collect::<Vec<_>>())
+        .find(|line| !line.is_empty())
+        .unwrap_or_default()
+}

@@ -5,6 +5,7 @@
 //! `#[telemetry(pii)]`, of type `Pii<..>`, or named like personal data) must be skipped or
 //! hashed; every offending field of an item is reported at once, at the field.
 
+use crate::ast::doc_summary;
 use crate::pii_names::pii_word;
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
@@ -124,26 +125,6 @@ fn is_pii_type(ty: &syn::Type) -> bool {
         syn::Type::Reference(r) => is_pii_type(&r.elem),
         _ => false,
     }
-}
-
-/// The first line of a doc comment.
-fn doc_summary(attrs: &[syn::Attribute]) -> String {
-    attrs
-        .iter()
-        .filter(|a| a.path().is_ident("doc"))
-        .filter_map(|a| match &a.meta {
-            syn::Meta::NameValue(nv) => match &nv.value {
-                syn::Expr::Lit(syn::ExprLit {
-                    lit: syn::Lit::Str(s),
-                    ..
-                }) => Some(s.value()),
-                _ => None,
-            },
-            _ => None,
-        })
-        .flat_map(|doc| doc.lines().map(|l| l.trim().to_owned()).collect::<Vec<_>>())
-        .find(|line| !line.is_empty())
-        .unwrap_or_default()
 }
 
 /// The section name: `#[telemetry(section = "...")]` on the item, or the type's name.

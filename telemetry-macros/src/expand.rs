@@ -1,6 +1,6 @@
 //! Code generation: one `static` call site per use, and one statement at the top of the body.
 
-use crate::ast::Function;
+use crate::ast::{Function, doc_summary};
 use crate::attr::{self, Args, Macro};
 use crate::{fallback, valid};
 use proc_macro2::TokenStream;
@@ -166,24 +166,4 @@ fn wrap_errors(function: &Function, args: &Args, description: &LitStr) -> TokenS
         }
         __telemetry_result
     }
-}
-
-/// The first non-empty line of the doc comment, trimmed.
-fn doc_summary(attrs: &[syn::Attribute]) -> String {
-    attrs
-        .iter()
-        .filter(|a| a.path().is_ident("doc"))
-        .filter_map(|a| match &a.meta {
-            syn::Meta::NameValue(nv) => match &nv.value {
-                syn::Expr::Lit(syn::ExprLit {
-                    lit: syn::Lit::Str(s),
-                    ..
-                }) => Some(s.value()),
-                _ => None,
-            },
-            _ => None,
-        })
-        .flat_map(|doc| doc.lines().map(|l| l.trim().to_owned()).collect::<Vec<_>>())
-        .find(|line| !line.is_empty())
-        .unwrap_or_default()
 }
