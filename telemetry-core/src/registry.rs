@@ -182,6 +182,9 @@ struct Metric {
     descriptor: Descriptor,
     /// Series other than the overflow series.
     bounded_series: usize,
+    /// Whether the metric is a callback gauge (checked on every registration, so kept here
+    /// rather than found by scanning the series).
+    has_callback: bool,
     /// Series in label order; an unlabeled metric has one series with no labels.
     series: BTreeMap<Labels, Storage>,
 }
@@ -429,6 +432,7 @@ impl State {
                 Metric {
                     descriptor,
                     bounded_series: 0,
+                    has_callback: callback,
                     series: BTreeMap::new(),
                 },
             );
@@ -463,11 +467,7 @@ impl State {
                 requested: request.labels.iter().map(|l| (*l).to_owned()).collect(),
             });
         }
-        let has_callback = metric
-            .series
-            .values()
-            .any(|s| matches!(s, Storage::CallbackGauge(_)));
-        if callback || has_callback {
+        if callback || metric.has_callback {
             return Err(RegistryError::DuplicateCallback {
                 name: request.name.to_owned(),
             });
