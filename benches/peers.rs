@@ -16,14 +16,19 @@
 //!   hammer the SAME metric, each doing criterion's `iters` calls, so criterion reports the
 //!   time per call per thread (equal to `1t` for an operation that scales perfectly).
 //! - Each criterion sample is cut into chunks of about 20 µs of calls, timed one by one; the
-//!   sample's time is its median chunk's time per call times `iters`. With 2 threads, both
-//!   start every chunk together (a spinning barrier) and a chunk lasts from the first start to
-//!   the last end, so it measures the two threads running at once. A chunk during which other
-//!   work on the machine descheduled a thread is an outlier and does not move the median.
-//!   `BENCH_WHOLE_SAMPLES=1` times whole samples instead.
+//!   sample's time is its median chunk's time per call times `iters`, so a chunk during which
+//!   other work on the machine descheduled the thread does not move it. With 2 threads, both
+//!   start every chunk together (a spinning barrier), a chunk lasts from the first start to the
+//!   last end, and only chunks in which the two threads overlapped for at least 90% of that
+//!   span count (not time-sliced on one core, not descheduled): the numbers are for two threads
+//!   running at once. A warning goes to stderr when fewer than 90% of a benchmark's chunks
+//!   qualify. `BENCH_WHOLE_SAMPLES=1` times whole samples instead of chunks.
 //! - Histograms record `value(i)`, a pseudo-random value in `1..=2^20` (a multiplicative hash of
 //!   the loop index), so bucket lookups are not the same branch every time. Peer histograms have
 //!   21 power-of-two buckets covering that range.
+//! - Group `render` is different: the time per whole render of the Prometheus text exposition
+//!   of the metrics of `hot_path`'s `snapshot` group (1,000 counters, 100 histograms of 20
+//!   values), by each peer from its own registry, for the same run's comparison with ours.
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use metered::{HitCount, ResponseTime, metered};
@@ -104,6 +109,9 @@ struct Pair {
     work: Vec<mpsc::Sender<Work>>,
     spans: mpsc::Receiver<Vec<(Instant, Instant)>>,
     threads: Vec<JoinHandle<()>>,
+    /// Chunks in which both threads ran together, and all chunks, for the report on stderr.
+    chunks_together: AtomicU64,
+    chunks_all: AtomicU64,
 }
 
 impl Pair {
@@ -126,10 +134,10 @@ impl Pair {
                             let mut spins = 0u32;
                             while arrived.load(Acquire) < target {
                                 spins += 1;
-                                if spins < 1 << 14 {
+                                if spins < 1 << 10 {
                                     spin_loop();
                                 } else {
-                                    // The other thread is descheduled: let it run.
+                                    // The other thread is not running (on this core?): let it.
                                     std::thread::yield_now();
                                 }
                             }
@@ -148,6 +156,8 @@ impl Pair {
             work,
             spans,
             threads,
+            chunks_together: AtomicU64::new(0),
+            chunks_all: AtomicU64::new(0),
         }
     }
 
@@ -160,13 +170,29 @@ impl Pair {
         }
         let a = self.spans.recv().expect("bench thread alive");
         let b = self.spans.recv().expect("bench thread alive");
-        let per_call = chunks(iters, len)
-            .zip(a.iter().zip(&b))
-            .map(|((_, n), ((s0, e0), (s1, e1)))| {
-                (*e0.max(e1) - *s0.min(s1)).as_nanos() as f64 / n as f64
-            })
-            .collect();
-        sample_time(iters, per_call)
+        let (mut together, mut all) = (Vec::new(), Vec::new());
+        for ((_, n), (&(s0, e0), &(s1, e1))) in chunks(iters, len).zip(a.iter().zip(&b)) {
+            let span = (e0.max(e1) - s0.min(s1)).as_nanos() as f64;
+            let overlap = e0.min(e1).saturating_duration_since(s0.max(s1)).as_nanos() as f64;
+            all.push(span / n as f64);
+            // Both threads ran at once for (nearly) the whole chunk: not time-sliced on one
+            // core, not descheduled by other work.
+            if overlap >= 0.9 * span {
+                together.push(span / n as f64);
+            }
+        }
+        self.chunks_together
+            .fetch_add(together.len() as u64, Relaxed);
+        self.chunks_all.fetch_add(all.len() as u64, Relaxed);
+        sample_time(iters, if together.is_empty() { all } else { together })
+    }
+
+    /// The share of chunks, since the last call, in which both threads ran together; `None`
+    /// if nothing ran (a benchmark left out by a filter).
+    fn take_together_share(&self) -> Option<f64> {
+        let together = self.chunks_together.swap(0, Relaxed);
+        let all = self.chunks_all.swap(0, Relaxed);
+        (all > 0).then(|| together as f64 / all as f64)
     }
 }
 
@@ -213,6 +239,16 @@ impl Groups<'_> {
                     pair.run(&job, iters, len)
                 })
             });
+        if let Some(share) = pair.take_together_share()
+            && share < 0.9
+        {
+            eprintln!(
+                "warning: {}_2t/{id}: the two threads ran together in only {:.0}% of the chunks; \
+                 other work on the machine is disturbing the 2-thread numbers",
+                self.group,
+                share * 100.0
+            );
+        }
     }
 
     fn bench_single_thread(&mut self, id: &str, mut f: impl FnMut(u64) -> u64) {
@@ -381,7 +417,24 @@ fn metrics_handle(c: &metrics::Counter, x: u64) -> u64 {
     black_box(x)
 }
 
+/// Keeps both CPUs busy for a moment before the first benchmark, so it does not run while the
+/// machine is still leaving an idle state (its first samples were slower than the same function
+/// measured a minute later).
+fn prewarm() {
+    let until = Instant::now() + Duration::from_secs(2);
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                while Instant::now() < until {
+                    run_loop(0, 10_000, &mut plain_fn);
+                }
+            });
+        }
+    });
+}
+
 fn counters(c: &mut Criterion) {
+    prewarm();
     let p = peers();
     let mut g = groups(c, "counter");
     g.bench("plain_fn", plain_fn);
@@ -527,6 +580,181 @@ fn clocks(c: &mut Criterion) {
     g.bench("rdtsc_pair", rdtsc_pair);
 }
 
+// ---------------------------------------------------------------------------------------------
+// Rendering the Prometheus text exposition.
+// ---------------------------------------------------------------------------------------------
+
+/// The metrics of every peer's registry in the `render` group: those of `hot_path`'s `snapshot`
+/// group (1,000 counters, 100 histograms of 20 values), under the same names and help texts.
+const RENDER_COUNTERS: u64 = 1_000;
+const RENDER_HISTOGRAMS: u64 = 100;
+const RENDER_VALUES: u64 = 20;
+
+/// Counter `i`'s value: what `hot_path`'s 16 threads add to its counter `i` (`i + t` each), so
+/// distinct, non-zero and as long in digits.
+fn render_counter_value(i: u64) -> u64 {
+    16 * i + 120
+}
+
+/// The `k`-th value (of 20) of histogram `h`: one in each power of two `[2^k, 2^(k+1))`, so the
+/// values are spread over the 21 power-of-two buckets.
+fn render_value(h: u64, k: u64) -> f64 {
+    ((1 << k) + h % (1 << k)) as f64
+}
+
+fn render_counter_name(i: u64) -> (String, String) {
+    (
+        format!("bench_snapshot_counter_{i}"),
+        format!("bench.snapshot.counter_{i}"),
+    )
+}
+
+fn render_histogram_name(h: u64) -> (String, String) {
+    (
+        format!("bench_snapshot_histogram_{h}"),
+        format!("bench.snapshot.histogram_{h}"),
+    )
+}
+
+fn prometheus_client_registry(buckets: &[f64]) -> prometheus_client::registry::Registry {
+    use prometheus_client::metrics::{counter::Counter, histogram::Histogram};
+    let mut registry = prometheus_client::registry::Registry::default();
+    for i in 0..RENDER_COUNTERS {
+        let (name, help) = render_counter_name(i);
+        let counter = Counter::<u64>::default();
+        counter.inc_by(render_counter_value(i));
+        // prometheus-client appends `_total` to a counter's name.
+        registry.register(name, help, counter);
+    }
+    for h in 0..RENDER_HISTOGRAMS {
+        let (name, help) = render_histogram_name(h);
+        let histogram = Histogram::new(buckets.iter().copied());
+        for k in 0..RENDER_VALUES {
+            histogram.observe(render_value(h, k));
+        }
+        registry.register(name, help, histogram);
+    }
+    registry
+}
+
+fn prometheus_registry(buckets: &[f64]) -> prometheus::Registry {
+    let registry = prometheus::Registry::new();
+    for i in 0..RENDER_COUNTERS {
+        let (name, help) = render_counter_name(i);
+        let counter =
+            prometheus::IntCounter::new(format!("{name}_total"), help).expect("prometheus counter");
+        counter.inc_by(render_counter_value(i));
+        registry
+            .register(Box::new(counter))
+            .expect("register a prometheus counter");
+    }
+    for h in 0..RENDER_HISTOGRAMS {
+        let (name, help) = render_histogram_name(h);
+        let histogram = prometheus::Histogram::with_opts(
+            prometheus::HistogramOpts::new(name, help).buckets(buckets.to_vec()),
+        )
+        .expect("prometheus histogram");
+        for k in 0..RENDER_VALUES {
+            histogram.observe(render_value(h, k));
+        }
+        registry
+            .register(Box::new(histogram))
+            .expect("register a prometheus histogram");
+    }
+    registry
+}
+
+/// A recorder of its own (not the global one of the other groups), with histograms rendered as
+/// Prometheus histograms over `buckets` rather than summaries.
+fn metrics_recorder(buckets: &[f64]) -> metrics_exporter_prometheus::PrometheusRecorder {
+    use metrics::{Key, Level, Metadata, Recorder};
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .set_buckets(buckets)
+        .expect("metrics buckets")
+        .build_recorder();
+    let metadata = Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
+    for i in 0..RENDER_COUNTERS {
+        let (name, help) = render_counter_name(i);
+        // The exporter adds no `_total` unless told to use the recommended naming.
+        let name = format!("{name}_total");
+        recorder.describe_counter(name.clone().into(), None, help.into());
+        recorder
+            .register_counter(&Key::from_name(name), &metadata)
+            .increment(render_counter_value(i));
+    }
+    for h in 0..RENDER_HISTOGRAMS {
+        let (name, help) = render_histogram_name(h);
+        recorder.describe_histogram(name.clone().into(), None, help.into());
+        let histogram = recorder.register_histogram(&Key::from_name(name), &metadata);
+        for k in 0..RENDER_VALUES {
+            histogram.record(render_value(h, k));
+        }
+    }
+    recorder
+}
+
+/// Checks, once and untimed, that a peer's text holds every metric with its values.
+fn check_render(peer: &str, text: &str) {
+    let samples = text.lines().filter(|l| !l.starts_with('#')).count();
+    let last = RENDER_COUNTERS - 1;
+    let counter = format!(
+        "bench_snapshot_counter_{last}_total {}",
+        render_counter_value(last)
+    );
+    let count = format!(
+        "bench_snapshot_histogram_{}_count {RENDER_VALUES}",
+        RENDER_HISTOGRAMS - 1
+    );
+    let buckets = text.matches("_bucket{").count();
+    assert!(
+        text.contains(&counter)
+            && text.contains(&count)
+            && buckets == (RENDER_HISTOGRAMS * 22) as usize,
+        "render/{peer}: unexpected text ({samples} lines, {buckets} buckets)"
+    );
+}
+
+/// Time per whole render of the text exposition of the `snapshot` group's metrics, by each
+/// peer (ours is `hot_path`'s `snapshot/snapshot_and_prometheus_text_*`). A new `String` or
+/// buffer per render, as a scrape handler allocates.
+fn render(c: &mut Criterion) {
+    use prometheus::Encoder;
+    use prometheus_client::metrics::histogram::exponential_buckets;
+    let buckets: Vec<f64> = exponential_buckets(1.0, 2.0, 21).collect();
+    let client = prometheus_client_registry(&buckets);
+    let prom = prometheus_registry(&buckets);
+    let recorder = metrics_recorder(&buckets);
+    let handle = recorder.handle();
+
+    let client_text = || {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &client).expect("encode");
+        text
+    };
+    let prom_text = || {
+        let mut buf = Vec::new();
+        prometheus::TextEncoder::new()
+            .encode(&prom.gather(), &mut buf)
+            .expect("encode");
+        buf
+    };
+    check_render("prometheus_client", &client_text());
+    check_render(
+        "prometheus",
+        &String::from_utf8(prom_text()).expect("UTF-8"),
+    );
+    // The first render also moves the histograms' buffered values into their buckets.
+    check_render("metrics_exporter_prometheus", &handle.render());
+
+    let mut g = c.benchmark_group("render");
+    g.bench_function("prometheus_client", |b| b.iter(|| black_box(client_text())));
+    g.bench_function("prometheus", |b| b.iter(|| black_box(prom_text())));
+    g.bench_function("metrics_exporter_prometheus", |b| {
+        b.iter(|| black_box(handle.render()))
+    });
+    g.finish();
+}
+
 fn config() -> Criterion {
     // Modest defaults; `--warm-up-time`, `--measurement-time` and `--sample-size` override them.
     Criterion::default()
@@ -538,6 +766,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = counters, timed, histograms, clocks
+    targets = counters, timed, histograms, clocks, render
 }
 criterion_main!(benches);

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Compile-time cost of the attributes: `cargo check` of a crate of N functions (default 1,000)
 # with `#[count_usage]` on each, with `#[timed]` on each, and with no attribute, all three
-# depending on telemetry-core by path. Dependencies are checked once first, so each timing is
-# the crate alone: `touch src/lib.rs`, `cargo check`, best of R runs (default 3). Two modes:
-# "incremental" is the default edit loop (rustc reuses its incremental cache for unchanged
-# items, but always re-runs the macros); "full" sets CARGO_INCREMENTAL=0, so the whole crate is
-# expanded and checked again.
+# depending on telemetry-core by path and calling it once outside the functions (as an
+# application does to report), so all three load its metadata and the difference is the
+# attributes alone. Two function bodies: "small" (two lines of arithmetic, the worst case for
+# the ratio) and "typical" (thirteen lines: parsing, a loop, a map, `format!`, `?`).
+# Dependencies are checked once first, so each timing is the crate alone: `touch src/lib.rs`,
+# `cargo check`, best of R runs (default 3). Two modes: "incremental" is the default edit loop
+# (rustc reuses its incremental cache for unchanged items, but always re-runs the macros);
+# "full" sets CARGO_INCREMENTAL=0, so the whole crate is expanded and checked again.
 #
-#   scripts/compile-time.sh [--functions N] [--runs R] [--keep]
+#   scripts/compile-time.sh [--functions N] [--runs R] [--body small|typical|both] [--keep]
 #
 # The crates are generated under target/compile-time/ (never committed) and share one target
 # directory there, so the workspace's own target/ is not touched. Prints a Markdown table and
@@ -16,13 +19,15 @@ set -euo pipefail
 
 functions=1000
 runs=3
+bodies=(small typical)
 keep=0
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --functions) functions="$2"; shift 2 ;;
         --runs) runs="$2"; shift 2 ;;
+        --body) if [[ "$2" == both ]]; then bodies=(small typical); else bodies=("$2"); fi; shift 2 ;;
         --keep) keep=1; shift ;;
-        -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "unknown argument: $1" >&2; exit 2 ;;
     esac
 done
@@ -32,8 +37,34 @@ work="$root/target/compile-time"
 export CARGO_TARGET_DIR="$work/target"
 variants=(plain count_usage timed)
 
+# One function of the given body shape, numbered $2.
+function_source() {
+    local body="$1" i="$2"
+    if [[ "$body" == small ]]; then
+        printf 'pub fn f%04d(x: u64, y: u64) -> u64 {\n' "$i"
+        printf '    let z = x.wrapping_mul(%d).rotate_left(%d);\n' "$((i + 1))" "$((i % 63 + 1))"
+        printf '    if z > y { z - y } else { y ^ %d }\n}\n' "$i"
+    else
+        printf 'pub fn f%04d(input: &str, store: &mut HashMap<String, u64>) -> Result<u64, String> {\n' "$i"
+        printf '    let key = input.trim().to_lowercase();\n'
+        printf '    if key.is_empty() {\n'
+        printf '        return Err(format!("empty key in request %d"));\n' "$i"
+        printf '    }\n'
+        printf "    let parts: Vec<&str> = key.split(',').collect();\n"
+        printf '    let mut total = 0u64;\n'
+        printf '    for part in &parts {\n'
+        printf '        let n: u64 = part.parse().map_err(|e| format!("bad number {part}: {e}"))?;\n'
+        printf '        total = total.wrapping_add(n * %d);\n' "$i"
+        printf '    }\n'
+        printf '    let entry = store.entry(key).or_insert(0);\n'
+        printf '    *entry += total;\n'
+        printf '    Ok(*entry)\n}\n'
+    fi
+}
+
+# Writes the crate target/compile-time/$1-$2 (variant, body).
 generate() {
-    local variant="$1" dir="$work/$1" attr=""
+    local variant="$1" body="$2" dir="$work/$1-$2" attr=""
     case "$variant" in
         count_usage) attr="#[count_usage]" ;;
         timed) attr="#[timed]" ;;
@@ -42,7 +73,7 @@ generate() {
     mkdir -p "$dir/src"
     cat >"$dir/Cargo.toml" <<EOF
 [package]
-name = "compile_time_$variant"
+name = "compile_time_${variant}_$body"
 version = "0.0.0"
 edition = "2024"
 publish = false
@@ -56,15 +87,19 @@ EOF
     # The repository's lock file, so the dependencies are the versions the workspace uses.
     cp "$root/Cargo.lock" "$dir/Cargo.lock"
     {
-        echo "//! $functions functions, attribute: ${attr:-none}."
+        echo "//! $functions functions with $body bodies, attribute: ${attr:-none}."
         echo "#![allow(dead_code)]"
+        echo "use std::collections::HashMap;"
         [[ -n "$attr" ]] && echo "use telemetry_core::$variant;"
+        echo
+        echo "/// The application reports its telemetry."
+        echo "pub fn report() -> telemetry_core::Snapshot {"
+        echo "    telemetry_core::snapshot()"
+        echo "}"
         for ((i = 0; i < functions; i++)); do
             printf '\n/// Function number %d.\n' "$i"
             [[ -n "$attr" ]] && echo "$attr"
-            printf 'pub fn f%04d(x: u64, y: u64) -> u64 {\n' "$i"
-            printf '    let z = x.wrapping_mul(%d).rotate_left(%d);\n' "$((i + 1))" "$((i % 63 + 1))"
-            printf '    if z > y { z - y } else { y ^ %d }\n}\n' "$i"
+            function_source "$body" "$i"
         done
     } >"$dir/src/lib.rs"
 }
@@ -79,45 +114,53 @@ check() {
 now() { echo "${EPOCHREALTIME/,/.}"; }
 
 declare -A best
-for variant in "${variants[@]}"; do
-    generate "$variant"
-    echo "warming $variant (dependencies)..." >&2
-    check "$work/$variant"
+for body in "${bodies[@]}"; do
+    for variant in "${variants[@]}"; do
+        generate "$variant" "$body"
+        echo "warming $variant-$body (dependencies)..." >&2
+        check "$work/$variant-$body"
+    done
 done
 for mode in incremental full; do
     if [[ "$mode" == full ]]; then export CARGO_INCREMENTAL=0; else unset CARGO_INCREMENTAL; fi
-    for variant in "${variants[@]}"; do
-        dir="$work/$variant"
-        check "$dir" # once in this mode, untimed
-        for ((r = 0; r < runs; r++)); do
-            touch "$dir/src/lib.rs"
-            start=$(now)
-            check "$dir"
-            end=$(now)
-            t=$(awk -v s="$start" -v e="$end" 'BEGIN { printf "%.3f", e - s }')
-            echo "$mode $variant run $((r + 1)): ${t} s" >&2
-            key="$mode/$variant"
-            if [[ -z "${best[$key]:-}" ]] || awk -v a="$t" -v b="${best[$key]}" 'BEGIN { exit !(a < b) }'; then
-                best[$key]="$t"
-            fi
+    for body in "${bodies[@]}"; do
+        for variant in "${variants[@]}"; do
+            dir="$work/$variant-$body"
+            check "$dir" # once in this mode, untimed
+            for ((r = 0; r < runs; r++)); do
+                touch "$dir/src/lib.rs"
+                start=$(now)
+                check "$dir"
+                end=$(now)
+                t=$(awk -v s="$start" -v e="$end" 'BEGIN { printf "%.3f", e - s }')
+                echo "$mode $variant-$body run $((r + 1)): ${t} s" >&2
+                key="$mode/$variant-$body"
+                if [[ -z "${best[$key]:-}" ]] || awk -v a="$t" -v b="${best[$key]}" 'BEGIN { exit !(a < b) }'; then
+                    best[$key]="$t"
+                fi
+            done
         done
     done
 done
 
-ratio() { awk -v a="${best[$1/$2]}" -v b="${best[$1/plain]}" 'BEGIN { printf "%.2f", a / b }'; }
-echo "| Crate ($functions functions) | incremental re-check | ratio | full check (CARGO_INCREMENTAL=0) | ratio |"
-echo "|---|--:|--:|--:|--:|"
-for variant in "${variants[@]}"; do
-    case "$variant" in
-        plain) label="no attribute" ;;
-        *) label="\`#[$variant]\` on every function" ;;
-    esac
-    echo "| $label | ${best[incremental/$variant]} s | $(ratio incremental "$variant")x" \
-        "| ${best[full/$variant]} s | $(ratio full "$variant")x |"
+ratio() { awk -v a="${best[$1/$2-$3]}" -v b="${best[$1/plain-$3]}" 'BEGIN { printf "%.2f", a / b }'; }
+echo "| Crate ($functions functions) | body | incremental re-check | ratio | full check (CARGO_INCREMENTAL=0) | ratio |"
+echo "|---|---|--:|--:|--:|--:|"
+for body in "${bodies[@]}"; do
+    for variant in "${variants[@]}"; do
+        case "$variant" in
+            plain) label="no attribute" ;;
+            *) label="\`#[$variant]\` on every function" ;;
+        esac
+        echo "| $label | $body | ${best[incremental/$variant-$body]} s | $(ratio incremental "$variant" "$body")x" \
+            "| ${best[full/$variant-$body]} s | $(ratio full "$variant" "$body")x |"
+    done
 done
 echo
 echo "\`cargo check\` wall time, best of $runs, after \`touch src/lib.rs\`; target of the issue: <= 1.3x."
 
 if [[ "$keep" == 0 ]]; then
-    for variant in "${variants[@]}"; do rm -rf "${work:?}/$variant"; done
+    for body in "${bodies[@]}"; do
+        for variant in "${variants[@]}"; do rm -rf "${work:?}/$variant-$body"; done
+    done
 fi

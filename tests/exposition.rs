@@ -16,9 +16,9 @@ use telemetry_core::{Counter, Gauge, Histogram, Report, Snapshot, Unit};
 /// including those of the other tests in this binary).
 fn only(snapshot: &Snapshot, prefix: &str) -> Snapshot {
     fn keep<V: Clone>(
-        map: &BTreeMap<String, telemetry_core::Family<V>>,
+        map: &BTreeMap<std::sync::Arc<str>, telemetry_core::Family<V>>,
         prefix: &str,
-    ) -> BTreeMap<String, telemetry_core::Family<V>> {
+    ) -> BTreeMap<std::sync::Arc<str>, telemetry_core::Family<V>> {
         map.iter()
             .filter(|(name, _)| name.starts_with(prefix))
             .map(|(n, f)| (n.clone(), f.clone()))

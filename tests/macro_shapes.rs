@@ -167,7 +167,7 @@ fn free_function_is_counted_and_timed_under_its_derived_name() {
     assert_eq!(snap.counter(counter), Some(2));
     assert_eq!(snap.histogram(histogram).unwrap().count(), 2);
     // The doc comment's first line is the description.
-    assert_eq!(snap.counters[counter].description, "Adds one.");
+    assert_eq!(&*snap.counters[counter].description, "Adds one.");
     assert_eq!(
         snap.histograms[histogram].unit,
         telemetry_core::Unit::Nanoseconds
@@ -242,7 +242,7 @@ fn trait_impl_unsafe_fn_and_kept_attributes() {
     });
     assert_eq!(snap.counter("shapes.trait_impl"), Some(2));
     assert_eq!(
-        snap.counters["shapes.trait_impl"].description,
+        &*snap.counters["shapes.trait_impl"].description,
         "Looks a key up."
     );
     assert_eq!(snap.counter("shapes.unsafe"), Some(1));

@@ -206,7 +206,7 @@ fn workload() -> Snapshot {
         LATENCIES.iter().for_each(|&v| latency.record(v));
         SIZES.iter().for_each(|&v| sizes.record(v));
     });
-    let keep = |name: &String| name.starts_with("otlp");
+    let keep = |name: &str| name.starts_with("otlp");
     Snapshot {
         counters: snap.counters.into_iter().filter(|(n, _)| keep(n)).collect(),
         gauges: snap.gauges.into_iter().filter(|(n, _)| keep(n)).collect(),

@@ -141,7 +141,7 @@ fn push_replaces_adds_and_deletes_a_group() {
         gauges: capture(|| {})
             .gauges
             .into_iter()
-            .filter(|(n, _)| n == "pg.test.progress")
+            .filter(|(n, _)| &**n == "pg.test.progress")
             .collect(),
         ..Snapshot::default()
     };

@@ -187,3 +187,69 @@ fn snapshot_delta_gives_interval_counts() {
     assert_eq!(dh.count(), 1);
     assert_eq!(dh.sum(), 1_000);
 }
+
+mod never_called {
+    //! Functions no test calls: the linker lists their call sites anyway.
+    #![allow(dead_code)]
+    use telemetry_core::{ErrorKind, count_usage, timed};
+
+    #[derive(Debug, ErrorKind)]
+    pub enum Failure {
+        Missing,
+    }
+
+    /// Looks nothing up.
+    #[count_usage]
+    #[timed]
+    pub fn derived_names() {}
+
+    #[count_usage(name = "registry.never_called.given", description = "Given text.")]
+    pub async fn given_name() {}
+
+    #[count_usage(name = "registry.never_called.labeled", labels(ok = ok), max_series = 4)]
+    pub fn labeled(ok: bool) -> bool {
+        ok
+    }
+
+    #[count_usage(name = "registry.never_called.fallible", errors)]
+    pub fn fallible() -> Result<(), Failure> {
+        Err(Failure::Missing)
+    }
+}
+
+#[test]
+fn call_sites_that_never_ran_are_described_with_their_metadata() {
+    let all = descriptors();
+    let find = |name: &str| {
+        all.iter()
+            .find(|d| d.name == name)
+            .unwrap_or_else(|| panic!("{name} is not listed"))
+    };
+    let module = module_path!();
+    let calls = find(&format!("{module}::never_called::derived_names.calls"));
+    assert_eq!(calls.kind, MetricKind::Counter);
+    assert_eq!(calls.description, "Looks nothing up.");
+    assert_eq!(
+        calls.declared_at[0].module_path,
+        format!("{module}::never_called")
+    );
+    assert!(calls.declared_at[0].file.ends_with("registry.rs"));
+    assert!(calls.declared_at[0].line > 0);
+    let duration = find(&format!("{module}::never_called::derived_names.duration"));
+    assert_eq!(duration.kind, MetricKind::Histogram);
+    assert_eq!(duration.unit, Unit::Nanoseconds);
+    assert_eq!(
+        find("registry.never_called.given").description,
+        "Given text."
+    );
+    let labeled = find("registry.never_called.labeled");
+    assert_eq!(labeled.max_series, Some(4));
+    assert_eq!(labeled.labels.len(), 1);
+    assert_eq!(labeled.labels[0].name, "ok");
+    assert_eq!(
+        find("registry.never_called.fallible.errors").labels[0].name,
+        "kind"
+    );
+    // They are in every snapshot, at zero.
+    assert_eq!(snapshot().counter("registry.never_called.given"), Some(0));
+}

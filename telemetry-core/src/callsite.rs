@@ -28,65 +28,102 @@ const UNRESOLVED: u32 = 0;
 const SHARED: u32 = u32::MAX;
 
 /// One macro use. Built by the macros only; not a stable API.
+///
+/// Its metadata is one string, so that the `static` the macro emits per use is cheap to compile
+/// (each field of a `static` is const-evaluated and validated in the user's crate): see
+/// [`CallSite::new`] for its layout. It is decoded only on cold paths (registration, listing).
 pub struct CallSite {
-    pub(crate) kind: MetricKind,
-    pub(crate) name: &'static str,
-    description: &'static str,
-    unit: Unit,
-    module_path: &'static str,
-    file: &'static str,
-    line: u32,
-    /// Label names; empty for an unlabeled site.
-    pub(crate) labels: &'static [&'static str],
-    max_series: usize,
+    meta: &'static str,
     /// `slot + 1`, [`UNRESOLVED`] or [`SHARED`].
     cached_slot: AtomicU32,
     /// The `&'static CounterCore` or `&'static HistogramCore`, once resolved.
     core: AtomicPtr<()>,
 }
 
+/// The fields of a call site's metadata string, separated by this byte (ASCII unit separator).
+pub(crate) const META_SEPARATOR: char = '\x1f';
+
+/// A call site's metadata, decoded.
+pub(crate) struct SiteMeta {
+    pub(crate) kind: MetricKind,
+    pub(crate) name: &'static str,
+    pub(crate) description: &'static str,
+    /// Label names; empty for an unlabeled site.
+    pub(crate) labels: Vec<&'static str>,
+    pub(crate) max_series: usize,
+    pub(crate) location: Location,
+}
+
+impl SiteMeta {
+    pub(crate) fn request(&self) -> Request<'_> {
+        Request {
+            name: self.name,
+            kind: self.kind,
+            unit: match self.kind {
+                MetricKind::Histogram => Unit::Nanoseconds,
+                _ => Unit::None,
+            },
+            description: self.description,
+            location: self.location.clone(),
+            labels: &self.labels,
+            max_series: self.max_series,
+        }
+    }
+}
+
 impl CallSite {
-    /// Metadata for one site. `name` has been checked by the macro.
-    #[allow(clippy::too_many_arguments)]
-    pub const fn new(
-        kind: MetricKind,
-        name: &'static str,
-        description: &'static str,
-        unit: Unit,
-        labels: &'static [&'static str],
-        max_series: usize,
-        module_path: &'static str,
-        file: &'static str,
-        line: u32,
-    ) -> Self {
+    /// A site from its metadata: `kind`, `max_series`, `labels`, `name`, `description`,
+    /// `module_path`, `file` and `line`, joined by [`META_SEPARATOR`]. `kind` is `counter` or
+    /// `histogram` (whose unit is nanoseconds); `max_series` is empty for the default; `labels`
+    /// are comma-separated names. The macros check every field; a malformed string still
+    /// decodes (to a counter with whatever fields are present), it never panics.
+    pub const fn new(meta: &'static str) -> Self {
         CallSite {
-            kind,
-            name,
-            description,
-            unit,
-            labels,
-            max_series,
-            module_path,
-            file,
-            line,
+            meta,
             cached_slot: AtomicU32::new(UNRESOLVED),
             core: AtomicPtr::new(std::ptr::null_mut()),
         }
     }
 
-    pub(crate) fn request(&self) -> Request<'static> {
-        Request {
-            name: self.name,
-            kind: self.kind,
-            unit: self.unit,
-            description: self.description,
+    /// Decodes the metadata string.
+    pub(crate) fn meta(&self) -> SiteMeta {
+        let (rest, line) = self
+            .meta
+            .rsplit_once(META_SEPARATOR)
+            .unwrap_or((self.meta, ""));
+        let mut fields = rest.splitn(7, META_SEPARATOR);
+        let mut next = || fields.next().unwrap_or("");
+        let kind = match next() {
+            "histogram" => MetricKind::Histogram,
+            _ => MetricKind::Counter,
+        };
+        let max_series = next().parse().unwrap_or(crate::labels::DEFAULT_MAX_SERIES);
+        let labels = next().split(',').filter(|l| !l.is_empty()).collect();
+        let name = next();
+        let description = next();
+        let module_path = next();
+        // The file is the rest: a path could hold the separator, the other fields cannot.
+        let file = next();
+        SiteMeta {
+            kind,
+            name,
+            description,
+            labels,
+            max_series,
             location: Location {
-                module_path: self.module_path.to_owned(),
-                file: self.file.to_owned(),
-                line: self.line,
+                module_path: module_path.to_owned(),
+                file: file.to_owned(),
+                line: line.parse().unwrap_or(0),
             },
-            labels: self.labels,
-            max_series: self.max_series,
+        }
+    }
+
+    /// The site's kind, without decoding the rest.
+    fn kind(&self) -> MetricKind {
+        if self.meta.starts_with("histogram") {
+            MetricKind::Histogram
+        } else {
+            MetricKind::Counter
         }
     }
 
@@ -96,7 +133,7 @@ impl CallSite {
             return None;
         }
         // SAFETY: `cache` stores a pointer of the type that matches `self.kind`.
-        Some(match self.kind {
+        Some(match self.kind() {
             MetricKind::Counter => Storage::Counter(unsafe { &*core.cast::<CounterCore>() }),
             _ => Storage::Histogram(unsafe { &*core.cast::<HistogramCore>() }),
         })

@@ -185,9 +185,13 @@ impl HistogramCells {
         for (g, group) in self.allocated_groups() {
             any = true;
             acc.touched |= 1 << g;
+            let mut mask = group.occupied.load(Relaxed);
+            acc.occupied[g] |= mask;
             let dense = &mut acc.buckets[g * GROUP..(g + 1) * GROUP];
-            for (i, bucket) in group.occupied() {
-                dense[i] = dense[i].wrapping_add(bucket.load(Relaxed));
+            while mask != 0 {
+                let i = mask.trailing_zeros() as usize;
+                mask &= mask - 1;
+                dense[i] = dense[i].wrapping_add(group.buckets[i].load(Relaxed));
             }
         }
         if any {
@@ -223,6 +227,9 @@ pub(crate) struct HistogramAccumulator {
     buckets: Vec<u64>,
     /// Bit `g` is set if group `g` may hold non-zero buckets.
     touched: u64,
+    /// Per group, the buckets that may be non-zero, so that reading and resetting visit only
+    /// those.
+    occupied: [u64; GROUPS],
     pub(crate) sum: u64,
     pub(crate) min: u64,
     pub(crate) max: u64,
@@ -233,6 +240,7 @@ impl HistogramAccumulator {
         HistogramAccumulator {
             buckets: vec![0; BUCKETS],
             touched: 0,
+            occupied: [0; GROUPS],
             sum: 0,
             min: u64::MAX,
             max: 0,
@@ -244,26 +252,46 @@ impl HistogramAccumulator {
         let mut touched = std::mem::take(&mut self.touched);
         while touched != 0 {
             let g = touched.trailing_zeros() as usize;
-            self.buckets[g * GROUP..(g + 1) * GROUP].fill(0);
             touched &= touched - 1;
+            let mut mask = std::mem::take(&mut self.occupied[g]);
+            while mask != 0 {
+                self.buckets[g * GROUP + mask.trailing_zeros() as usize] = 0;
+                mask &= mask - 1;
+            }
         }
         self.sum = 0;
         self.min = u64::MAX;
         self.max = 0;
     }
 
+    /// The indexes of the buckets that may be non-zero, in index order, as `(index, count)`.
+    fn occupied_buckets(&self) -> impl Iterator<Item = (usize, u64)> + '_ {
+        let mut touched = self.touched;
+        let mut mask = 0u64;
+        let mut group = 0usize;
+        std::iter::from_fn(move || {
+            while mask == 0 {
+                if touched == 0 {
+                    return None;
+                }
+                group = touched.trailing_zeros() as usize;
+                touched &= touched - 1;
+                mask = self.occupied[group];
+            }
+            let index = group * GROUP + mask.trailing_zeros() as usize;
+            mask &= mask - 1;
+            Some((index, self.buckets[index]))
+        })
+    }
+
     /// Non-empty buckets as `(index, count)`, in index order.
     pub(crate) fn nonzero_buckets(&self) -> impl Iterator<Item = (usize, u64)> + '_ {
-        let touched = self.touched;
-        (0..GROUPS)
-            .filter(move |g| touched & (1 << g) != 0)
-            .flat_map(move |g| {
-                self.buckets[g * GROUP..(g + 1) * GROUP]
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, n)| **n != 0)
-                    .map(move |(i, n)| (g * GROUP + i, *n))
-            })
+        self.occupied_buckets().filter(|&(_, n)| n != 0)
+    }
+
+    /// An upper bound of the number of non-empty buckets.
+    pub(crate) fn occupied_count(&self) -> usize {
+        self.occupied.iter().map(|m| m.count_ones() as usize).sum()
     }
 }
 

@@ -180,6 +180,8 @@ impl SeriesRequest {
 
 struct Metric {
     descriptor: Descriptor,
+    /// The descriptor's description, shared with every snapshot (a clone is a reference count).
+    description: Arc<str>,
     /// Series other than the overflow series.
     bounded_series: usize,
     /// Whether the metric is a callback gauge (checked on every registration, so kept here
@@ -194,7 +196,8 @@ struct ShardPtr(*const Shard);
 unsafe impl Send for ShardPtr {}
 
 struct State {
-    metrics: BTreeMap<String, Metric>,
+    /// By name; the name is shared with every snapshot.
+    metrics: BTreeMap<Arc<str>, Metric>,
     counter_slots: Vec<&'static CounterCore>,
     histogram_slots: Vec<&'static HistogramCore>,
     shards: Vec<ShardPtr>,
@@ -243,10 +246,11 @@ impl Registry {
         if !state.call_sites_loaded {
             state.call_sites_loaded = true;
             for site in crate::callsite::CALL_SITES {
-                if site.labels.is_empty() {
+                let meta = site.meta();
+                if meta.labels.is_empty() {
                     state.resolve_site(site, &mut deferred);
                 } else if let Err(error) =
-                    state.declare(&site.request(), &SeriesRequest::unlabeled(), false)
+                    state.declare(&meta.request(), &SeriesRequest::unlabeled(), false)
                 {
                     deferred.push(error.to_string());
                 }
@@ -377,13 +381,16 @@ impl Registry {
     }
 }
 
-fn evaluate_callbacks(mut snapshot: Snapshot, callbacks: Vec<(String, GaugeCallback)>) -> Snapshot {
+fn evaluate_callbacks(
+    mut snapshot: Snapshot,
+    callbacks: Vec<(Arc<str>, GaugeCallback)>,
+) -> Snapshot {
     let mut failures = Vec::new();
     for (name, callback) in callbacks {
         // A panicking callback must not unwind into the code that asked for a snapshot.
         match catch_unwind(AssertUnwindSafe(|| callback())) {
             Ok(value) => {
-                if let Some(family) = snapshot.gauges.get_mut(&name) {
+                if let Some(family) = snapshot.gauges.get_mut(&*name) {
                     family.series.push(Series {
                         labels: Labels::new(),
                         value,
@@ -428,8 +435,9 @@ impl State {
             };
             note_possible_values(&mut descriptor, series);
             self.metrics.insert(
-                request.name.to_owned(),
+                Arc::from(request.name),
                 Metric {
+                    description: Arc::from(descriptor.description.as_str()),
                     descriptor,
                     bounded_series: 0,
                     has_callback: callback,
@@ -473,8 +481,9 @@ impl State {
             });
         }
         let descriptor = &mut metric.descriptor;
-        if descriptor.description.is_empty() {
+        if descriptor.description.is_empty() && !request.description.is_empty() {
             descriptor.description = request.description.to_owned();
+            metric.description = Arc::from(request.description);
         }
         if !descriptor.declared_at.contains(&request.location) {
             descriptor.declared_at.push(request.location.clone());
@@ -629,12 +638,13 @@ impl State {
         series: SeriesRequest,
         deferred: &mut Deferred,
     ) -> Storage {
-        let request = site.request();
+        let meta = site.meta();
+        let request = meta.request();
         let values = series.values.clone();
         match self.register(&request, series, None) {
             Ok(storage) => storage,
             Err(error) => {
-                let fallback = format!("{}.conflicting_{}", site.name, site.kind);
+                let fallback = format!("{}.conflicting_{}", meta.name, meta.kind);
                 deferred.push(format!(
                     "{error}; values of the call site at {} are kept under `{fallback}`",
                     request.location
@@ -648,7 +658,7 @@ impl State {
                     values,
                 };
                 self.register(&renamed, series, None)
-                    .unwrap_or_else(|_| self.new_storage(site.kind))
+                    .unwrap_or_else(|_| self.new_storage(meta.kind))
             }
         }
     }
@@ -667,7 +677,7 @@ impl State {
         });
     }
 
-    fn snapshot(&self, only: Option<&Shard>) -> (Snapshot, Vec<(String, GaugeCallback)>) {
+    fn snapshot(&self, only: Option<&Shard>) -> (Snapshot, Vec<(Arc<str>, GaugeCallback)>) {
         // SAFETY: shards in the list are alive while the lock is held.
         let shards: Vec<&Shard> = match only {
             Some(shard) => vec![shard],
@@ -688,7 +698,7 @@ impl State {
         let mut callbacks = Vec::new();
         let mut snapshot = Snapshot::default();
         // The registry is in name order, so each map is built in one sorted pass.
-        let mut counter_families = Vec::new();
+        let mut counter_families = Vec::with_capacity(self.metrics.len());
         let mut gauge_families = Vec::new();
         let mut histogram_families = Vec::new();
         for (name, metric) in &self.metrics {
@@ -710,7 +720,7 @@ impl State {
                             value: retired.wrapping_add(shards),
                         })
                     });
-                    counter_families.push((name.clone(), family(d, series.collect())));
+                    counter_families.push((name.clone(), family(metric, series.collect())));
                 }
                 MetricKind::Gauge => {
                     let mut series = Vec::new();
@@ -726,7 +736,7 @@ impl State {
                             _ => {}
                         }
                     }
-                    gauge_families.push((name.clone(), family(d, series)));
+                    gauge_families.push((name.clone(), family(metric, series)));
                 }
                 MetricKind::Histogram => {
                     let series = metric.series.iter().filter_map(|(labels, storage)| {
@@ -749,7 +759,7 @@ impl State {
                             value: HistogramSnapshot::from_accumulator(&acc),
                         })
                     });
-                    histogram_families.push((name.clone(), family(d, series.collect())));
+                    histogram_families.push((name.clone(), family(metric, series.collect())));
                 }
             }
         }
@@ -805,10 +815,10 @@ fn note_possible_values(descriptor: &mut Descriptor, series: &SeriesRequest) {
     }
 }
 
-fn family<V>(descriptor: &Descriptor, series: Vec<Series<V>>) -> Family<V> {
+fn family<V>(metric: &Metric, series: Vec<Series<V>>) -> Family<V> {
     Family {
-        unit: descriptor.unit,
-        description: descriptor.description.clone(),
+        unit: metric.descriptor.unit,
+        description: metric.description.clone(),
         series,
     }
 }

@@ -5,6 +5,7 @@ use crate::cells::HistogramAccumulator;
 use crate::metadata::Unit;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// Label names to label values of one series. Empty for an unlabeled metric.
 pub type Labels = BTreeMap<String, String>;
@@ -31,13 +32,13 @@ pub type Labels = BTreeMap<String, String>;
 pub struct Snapshot {
     /// Counters by name.
     #[serde(default)]
-    pub counters: BTreeMap<String, Family<u64>>,
+    pub counters: BTreeMap<Arc<str>, Family<u64>>,
     /// Gauges (set, adjusted, or read from a callback) by name.
     #[serde(default)]
-    pub gauges: BTreeMap<String, Family<i64>>,
+    pub gauges: BTreeMap<Arc<str>, Family<i64>>,
     /// Histograms by name.
     #[serde(default)]
-    pub histograms: BTreeMap<String, Family<HistogramSnapshot>>,
+    pub histograms: BTreeMap<Arc<str>, Family<HistogramSnapshot>>,
 }
 
 /// One metric in a snapshot: its unit, description and series.
@@ -46,9 +47,10 @@ pub struct Family<V> {
     /// The unit of the values.
     #[serde(default)]
     pub unit: Unit,
-    /// The metric's one-line description (omitted from JSON when empty).
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub description: String,
+    /// The metric's one-line description (omitted from JSON when empty). Shared with the
+    /// registry: cloning a snapshot or taking another one does not copy it.
+    #[serde(default, skip_serializing_if = "str::is_empty")]
+    pub description: Arc<str>,
     /// One entry per label set, in label order.
     pub series: Vec<Series<V>>,
 }
@@ -167,10 +169,10 @@ fn find_series<'a, V>(family: &'a Family<V>, labels: &[(&str, &str)]) -> Option<
 }
 
 fn delta_families<V: Clone>(
-    later: &BTreeMap<String, Family<V>>,
-    earlier: &BTreeMap<String, Family<V>>,
+    later: &BTreeMap<Arc<str>, Family<V>>,
+    earlier: &BTreeMap<Arc<str>, Family<V>>,
     minus: impl Fn(&V, &V) -> V,
-) -> BTreeMap<String, Family<V>> {
+) -> BTreeMap<Arc<str>, Family<V>> {
     later
         .iter()
         .map(|(name, family)| {
@@ -212,8 +214,8 @@ fn delta_families<V: Clone>(
 }
 
 fn merge_families<V: Clone>(
-    into: &mut BTreeMap<String, Family<V>>,
-    from: &BTreeMap<String, Family<V>>,
+    into: &mut BTreeMap<Arc<str>, Family<V>>,
+    from: &BTreeMap<Arc<str>, Family<V>>,
     add: impl Fn(&mut V, &V),
 ) {
     for (name, family) in from {
@@ -269,10 +271,8 @@ impl HistogramSnapshot {
     pub const RELATIVE_ERROR: f64 = MAX_RELATIVE_ERROR;
 
     pub(crate) fn from_accumulator(acc: &HistogramAccumulator) -> Self {
-        let buckets: Vec<(u32, u64)> = acc
-            .nonzero_buckets()
-            .map(|(index, n)| (index as u32, n))
-            .collect();
+        let mut buckets: Vec<(u32, u64)> = Vec::with_capacity(acc.occupied_count());
+        buckets.extend(acc.nonzero_buckets().map(|(index, n)| (index as u32, n)));
         let count = total(&buckets);
         if count == 0 {
             return HistogramSnapshot::default();
@@ -485,7 +485,7 @@ mod tests {
     fn snapshot_lookups_delta_and_merge() {
         let family = |v| Family {
             unit: Unit::None,
-            description: String::new(),
+            description: Arc::default(),
             series: vec![Series {
                 labels: Labels::new(),
                 value: v,

@@ -2,6 +2,7 @@
 
 use crate::ast::{Function, doc_summary};
 use crate::attr::{self, Args, Macro};
+use crate::site::{Site, SiteName};
 use crate::{fallback, valid};
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
@@ -34,59 +35,51 @@ pub(crate) fn instrument(which: Macro, args: TokenStream, item: TokenStream) -> 
 }
 
 fn expand(which: Macro, function: Function, args: &Args) -> TokenStream {
-    let name = match &args.name {
-        Some(name) => quote!(#name),
-        None => {
-            let ident = function.sig.ident.to_string();
-            let ident = ident.strip_prefix("r#").unwrap_or(&ident);
-            let tail = format!("::{ident}{}", which.suffix());
-            quote!(::core::concat!(::core::module_path!(), #tail))
-        }
+    let ident = function.sig.ident.to_string();
+    let ident = ident.strip_prefix("r#").unwrap_or(&ident);
+    let given = args.name.as_ref().map(LitStr::value);
+    let description = match &args.description {
+        Some(description) => description.value(),
+        None => doc_summary(&function.attrs),
     };
-    let description = args
-        .description
-        .clone()
-        .unwrap_or_else(|| LitStr::new(&doc_summary(&function.attrs), attr::call_site()));
     let label_names: Vec<String> = args.labels.iter().map(|(k, _)| k.to_string()).collect();
+    let max_series = args
+        .max_series
+        .as_ref()
+        .and_then(|n| n.base10_parse::<usize>().ok())
+        .map(|n| n.to_string());
+    let site = Site {
+        which,
+        ident: "__TELEMETRY_SITE",
+        name: match &given {
+            Some(name) => SiteName::Given(name),
+            None => SiteName::Derived {
+                function: ident,
+                suffix: which.suffix(),
+            },
+        },
+        description: &description,
+        labels: &label_names,
+        max_series: max_series.as_deref(),
+    };
+    let site = parse(&site.static_item());
     // Each value goes through a function whose bound names `LabelValue`, spanned at the
     // user's expression, so a `String` label is reported there with the trait's message.
     let label_values = args.labels.iter().map(|(_, value)| {
         quote_spanned!(value.span()=> ::telemetry_core::__private::label_value(&(#value)))
     });
     let label_tuple = quote!((#(#label_values,)*));
-    let max_series = match &args.max_series {
-        Some(n) => quote!(#n),
-        None => quote!(::telemetry_core::__private::DEFAULT_MAX_SERIES),
-    };
     let labeled = !args.labels.is_empty();
-    let (kind, unit, prelude) = match (which, labeled) {
-        (Macro::CountUsage, false) => (
-            quote!(Counter),
-            quote!(None),
-            quote!(__TELEMETRY_SITE.increment()),
-        ),
-        (Macro::CountUsage, true) => (
-            quote!(Counter),
-            quote!(None),
-            quote!(__TELEMETRY_SITE.increment_labeled(#label_tuple)),
-        ),
+    let prelude = match (which, labeled) {
+        (Macro::CountUsage, false) => quote!(__TELEMETRY_SITE.increment()),
+        (Macro::CountUsage, true) => quote!(__TELEMETRY_SITE.increment_labeled(#label_tuple)),
         // A synchronous call starts and ends on one thread: its timer finds the thread's
         // cells before the clock starts. An `async fn` may resume elsewhere: its timer is `Send`.
-        (Macro::Timed, false) if function.sig.asyncness.is_none() => (
-            quote!(Histogram),
-            quote!(Nanoseconds),
-            quote!(__TELEMETRY_SITE.start_local_timer()),
-        ),
-        (Macro::Timed, false) => (
-            quote!(Histogram),
-            quote!(Nanoseconds),
-            quote!(__TELEMETRY_SITE.start_timer()),
-        ),
-        (Macro::Timed, true) => (
-            quote!(Histogram),
-            quote!(Nanoseconds),
-            quote!(__TELEMETRY_SITE.start_timer_labeled(#label_tuple)),
-        ),
+        (Macro::Timed, false) if function.sig.asyncness.is_none() => {
+            quote!(__TELEMETRY_SITE.start_local_timer())
+        }
+        (Macro::Timed, false) => quote!(__TELEMETRY_SITE.start_timer()),
+        (Macro::Timed, true) => quote!(__TELEMETRY_SITE.start_timer_labeled(#label_tuple)),
     };
     let local = match which {
         Macro::CountUsage => quote!(_),
@@ -95,49 +88,52 @@ fn expand(which: Macro, function: Function, args: &Args) -> TokenStream {
     let statement = quote! {
         #[allow(unused_qualifications)]
         let #local = {
-            #[::telemetry_core::__private::linkme::distributed_slice(::telemetry_core::__private::CALL_SITES)]
-            #[linkme(crate = ::telemetry_core::__private::linkme)]
-            static __TELEMETRY_SITE: ::telemetry_core::__private::CallSite =
-                ::telemetry_core::__private::CallSite::new(
-                    ::telemetry_core::__private::MetricKind::#kind,
-                    #name,
-                    #description,
-                    ::telemetry_core::__private::Unit::#unit,
-                    &[#(#label_names),*],
-                    #max_series,
-                    ::core::module_path!(),
-                    ::core::file!(),
-                    ::core::line!(),
-                );
+            #site
             #prelude
         };
     };
     let body = if args.errors.is_some() {
-        wrap_errors(&function, args, &description)
+        wrap_errors(&function, ident, given.as_deref(), &description)
     } else {
         function.body.clone()
     };
     function.with_body(statement, body)
 }
 
+/// Source text generated by this crate as tokens; it always parses.
+fn parse(text: &str) -> TokenStream {
+    text.parse()
+        .unwrap_or_else(|e| syn::Error::new(attr::call_site(), e).to_compile_error())
+}
+
 /// `#[count_usage(errors)]`: runs the original body as a closure (or an `async` block) to see
 /// its result, counts an `Err` by kind in `{name}.errors`, and returns the result unchanged.
-fn wrap_errors(function: &Function, args: &Args, description: &LitStr) -> TokenStream {
-    let name = match &args.name {
-        Some(name) => {
-            let errors = format!("{}.errors", name.value());
-            quote!(#errors)
-        }
-        None => {
-            let ident = function.sig.ident.to_string();
-            let tail = format!("::{}.errors", ident.strip_prefix("r#").unwrap_or(&ident));
-            quote!(::core::concat!(::core::module_path!(), #tail))
-        }
-    };
-    let description = format!("Errors by kind: {}", description.value());
+fn wrap_errors(
+    function: &Function,
+    ident: &str,
+    given: Option<&str>,
+    description: &str,
+) -> TokenStream {
     let Some(ret) = crate::valid::result_type(function).cloned() else {
         return function.body.clone();
     };
+    let errors_name = given.map(|name| format!("{name}.errors"));
+    let description = format!("Errors by kind: {description}");
+    let site = Site {
+        which: Macro::CountUsage,
+        ident: "__TELEMETRY_ERRORS",
+        name: match &errors_name {
+            Some(name) => SiteName::Given(name),
+            None => SiteName::Derived {
+                function: ident,
+                suffix: ".errors",
+            },
+        },
+        description: &description,
+        labels: &["kind".to_owned()],
+        max_series: None,
+    };
+    let site = parse(&site.static_item());
     let block = function.body_block();
     let run = if function.sig.asyncness.is_some() {
         quote!(::telemetry_core::__private::typed_future::<#ret, _>(async move #block).await)
@@ -148,20 +144,7 @@ fn wrap_errors(function: &Function, args: &Args, description: &LitStr) -> TokenS
         #[allow(unused_qualifications)]
         let __telemetry_result = #run;
         {
-            #[::telemetry_core::__private::linkme::distributed_slice(::telemetry_core::__private::CALL_SITES)]
-            #[linkme(crate = ::telemetry_core::__private::linkme)]
-            static __TELEMETRY_ERRORS: ::telemetry_core::__private::CallSite =
-                ::telemetry_core::__private::CallSite::new(
-                    ::telemetry_core::__private::MetricKind::Counter,
-                    #name,
-                    #description,
-                    ::telemetry_core::__private::Unit::None,
-                    &["kind"],
-                    ::telemetry_core::__private::DEFAULT_MAX_SERIES,
-                    ::core::module_path!(),
-                    ::core::file!(),
-                    ::core::line!(),
-                );
+            #site
             __TELEMETRY_ERRORS.observe_result(&__telemetry_result);
         }
         __telemetry_result

@@ -12,7 +12,9 @@ mod derive_label;
 mod derive_telemetry;
 mod expand;
 mod fallback;
+mod fast;
 mod pii_names;
+mod site;
 mod valid;
 
 use proc_macro::TokenStream;
@@ -20,13 +22,17 @@ use proc_macro::TokenStream;
 /// Counts every call of the function. Documented in `telemetry_core::count_usage`.
 #[proc_macro_attribute]
 pub fn count_usage(args: TokenStream, item: TokenStream) -> TokenStream {
-    expand::instrument(attr::Macro::CountUsage, args.into(), item.into()).into()
+    let which = attr::Macro::CountUsage;
+    fast::instrument(which, &args, &item)
+        .unwrap_or_else(|| expand::instrument(which, args.into(), item.into()).into())
 }
 
 /// Times every call of the function. Documented in `telemetry_core::timed`.
 #[proc_macro_attribute]
 pub fn timed(args: TokenStream, item: TokenStream) -> TokenStream {
-    expand::instrument(attr::Macro::Timed, args.into(), item.into()).into()
+    let which = attr::Macro::Timed;
+    fast::instrument(which, &args, &item)
+        .unwrap_or_else(|| expand::instrument(which, args.into(), item.into()).into())
 }
 
 /// Makes an enum without fields a label value. Documented in `telemetry_core::LabelValue`.

@@ -130,7 +130,7 @@ pub(crate) fn result_type(function: &Function) -> Option<&syn::Type> {
 }
 
 /// The metric naming rule (the same as `telemetry_core::validate_name`, checked at compile time).
-fn metric_name(name: &str) -> Result<(), &'static str> {
+pub(crate) fn metric_name(name: &str) -> Result<(), &'static str> {
     if name.is_empty() {
         return Err("the name is empty");
     }

@@ -280,7 +280,7 @@ impl OtlpExporter {
                 .collect();
             metrics.push(Metric {
                 name: otlp_name(name),
-                description: family.description.clone(),
+                description: family.description.to_string(),
                 unit: unit.to_owned(),
                 data: Some(metric::Data::Sum(Sum {
                     data_points,
@@ -305,7 +305,7 @@ impl OtlpExporter {
                 .collect();
             metrics.push(Metric {
                 name: otlp_name(name),
-                description: family.description.clone(),
+                description: family.description.to_string(),
                 unit: unit.to_owned(),
                 data: Some(metric::Data::Gauge(Gauge { data_points })),
                 ..Default::default()
@@ -323,7 +323,7 @@ impl OtlpExporter {
                 .collect();
             metrics.push(Metric {
                 name: otlp_name(name),
-                description: family.description.clone(),
+                description: family.description.to_string(),
                 unit: unit.to_owned(),
                 data: Some(metric::Data::Histogram(Histogram {
                     data_points,

@@ -572,7 +572,7 @@ fn outgoing(report: Report, decision: &ConsentDecision) -> Report {
         report.sections.clear();
     }
     if decision.category(Category::ErrorReports) == Consent::Disabled {
-        let is_error = |name: &String| ERROR_METRIC_PREFIXES.iter().any(|p| name.starts_with(p));
+        let is_error = |name: &str| ERROR_METRIC_PREFIXES.iter().any(|p| name.starts_with(p));
         report.metrics.counters.retain(|name, _| !is_error(name));
         report.metrics.histograms.retain(|name, _| !is_error(name));
     }
