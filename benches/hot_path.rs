@@ -110,6 +110,15 @@ fn one_thread(c: &mut Criterion) {
     g.bench_function("labeled_counter_cached_series", |b| {
         b.iter(|| black_box(&cached).increment())
     });
+    // Recording switched off: what disabled telemetry costs (a relaxed load and a branch).
+    telemetry_core::set_recording(false);
+    g.bench_function("count_usage_fn_recording_off", |b| {
+        b.iter(|| counted(black_box(1)))
+    });
+    g.bench_function("timed_fn_recording_off", |b| {
+        b.iter(|| timed_fn(black_box(1)))
+    });
+    telemetry_core::set_recording(true);
     g.bench_function("labeled_counter_from_values", |b| {
         b.iter(|| labeled_handle.increment(black_box((Backend::Sqlite, false))))
     });
