@@ -183,6 +183,22 @@ fn snapshot(c: &mut Criterion) {
         g.bench_function("snapshot_1000_counters_100_histograms_16_threads", |b| {
             b.iter(|| black_box(telemetry_core::snapshot()))
         });
+        let mut kept = telemetry_core::snapshot();
+        g.bench_function("refresh_1000_counters_100_histograms_16_threads", |b| {
+            b.iter(|| {
+                kept.refresh();
+                black_box(&kept);
+            })
+        });
+        // What a `/metrics` scrape costs: the endpoint refreshes the snapshot it keeps and
+        // renders it.
+        let endpoints = telemetry_core::export::endpoint::Endpoints::new(
+            telemetry_core::Application::new("bench", "1"),
+        );
+        g.bench_function(
+            "scrape_prometheus_text_1000_counters_100_histograms_16_threads",
+            |b| b.iter(|| black_box(endpoints.metrics("", None))),
+        );
         g.bench_function(
             "snapshot_and_prometheus_text_1000_counters_100_histograms_16_threads",
             |b| {

@@ -253,3 +253,103 @@ fn call_sites_that_never_ran_are_described_with_their_metadata() {
     // They are in every snapshot, at zero.
     assert_eq!(snapshot().counter("registry.never_called.given"), Some(0));
 }
+
+/// The families of `snap` whose names start with `prefix`, as JSON (for comparing one test's
+/// metrics while other tests record into theirs).
+fn families_under(snap: &telemetry_core::Snapshot, prefix: &str) -> serde_json::Value {
+    let mut own = telemetry_core::Snapshot::default();
+    own.counters.extend(
+        (snap.counters.iter())
+            .filter(|(n, _)| n.starts_with(prefix))
+            .map(|(n, f)| (n.clone(), f.clone())),
+    );
+    own.gauges.extend(
+        (snap.gauges.iter())
+            .filter(|(n, _)| n.starts_with(prefix))
+            .map(|(n, f)| (n.clone(), f.clone())),
+    );
+    own.histograms.extend(
+        (snap.histograms.iter())
+            .filter(|(n, _)| n.starts_with(prefix))
+            .map(|(n, f)| (n.clone(), f.clone())),
+    );
+    serde_json::to_value(&own).unwrap()
+}
+
+#[test]
+fn a_refreshed_snapshot_equals_a_fresh_one_and_reuses_its_allocations() {
+    let calls = Counter::register("refresh.calls").unwrap();
+    let latency = Histogram::register("refresh.latency").unwrap();
+    let by_shard = Counter::builder("refresh.by_shard")
+        .labels(&["shard"])
+        .register_labeled::<(u64,)>()
+        .unwrap();
+    Gauge::builder("refresh.callback")
+        .register_callback(|| 7)
+        .unwrap();
+    calls.increment();
+    latency.record(1_000);
+    by_shard.increment((1,));
+
+    let mut kept = snapshot();
+    let series_buffer = kept.counters["refresh.calls"].series.as_ptr();
+    let buckets_before = kept.histogram("refresh.latency").unwrap().buckets().count();
+    calls.increment_by(4);
+    latency.record(2_000_000);
+    by_shard.increment((1,));
+    kept.refresh();
+    assert_eq!(kept.counter("refresh.calls"), Some(5));
+    assert_eq!(
+        kept.counter_with("refresh.by_shard", &[("shard", "1")]),
+        Some(2)
+    );
+    let h = kept.histogram("refresh.latency").unwrap();
+    assert_eq!(
+        (h.count(), h.min(), h.max()),
+        (2, Some(1_000), Some(2_000_000))
+    );
+    assert_eq!(h.buckets().count(), buckets_before + 1);
+    assert_eq!(
+        kept.gauge("refresh.callback"),
+        Some(7),
+        "one callback value, not two"
+    );
+    assert_eq!(kept.gauges["refresh.callback"].series.len(), 1);
+    assert_eq!(
+        kept.counters["refresh.calls"].series.as_ptr(),
+        series_buffer,
+        "values were overwritten in place"
+    );
+    assert_eq!(
+        families_under(&kept, "refresh."),
+        families_under(&snapshot(), "refresh.")
+    );
+
+    // New series and new metrics appear, as in a fresh snapshot.
+    by_shard.increment((2,));
+    let late = Counter::register("refresh.late").unwrap();
+    late.increment();
+    kept.refresh();
+    assert_eq!(
+        kept.counter_with("refresh.by_shard", &[("shard", "2")]),
+        Some(1)
+    );
+    assert_eq!(kept.counter("refresh.late"), Some(1));
+    assert_eq!(
+        families_under(&kept, "refresh."),
+        families_under(&snapshot(), "refresh.")
+    );
+
+    // A snapshot that holds other metrics (here, deserialized with a stale value and a metric
+    // that does not exist) is rebuilt.
+    let mut foreign: telemetry_core::Snapshot =
+        serde_json::from_str(r#"{"counters":{"refresh.calls":{"series":[{"value":99}]},"refresh.gone":{"series":[{"value":1}]}}}"#)
+            .unwrap();
+    foreign.refresh();
+    assert_eq!(foreign.counter("refresh.calls"), Some(5));
+    assert_eq!(foreign.counter("refresh.gone"), None);
+    assert_eq!(
+        families_under(&foreign, "refresh."),
+        families_under(&snapshot(), "refresh.")
+    );
+}

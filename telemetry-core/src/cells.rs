@@ -10,52 +10,71 @@ use crate::buckets::{BUCKETS, GROUP, GROUPS, bucket_index};
 use std::ptr;
 use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering::*};
 
-/// 64 buckets of one power of two, and which of them are non-zero (bit `i` for bucket `i`),
-/// so that snapshots of sparse histograms read only the buckets that hold something.
-struct Group {
-    buckets: [AtomicU64; GROUP],
+/// The 64 buckets of one power of two: 512 bytes, aligned so that they span exactly 8 cache
+/// lines.
+#[repr(align(64))]
+struct Group([AtomicU64; GROUP]);
+
+/// One power of two of a histogram: its buckets (allocated on first use) and which of them are
+/// non-zero (bit `i` for bucket `i`), so that snapshots of sparse histograms read only the
+/// buckets that hold something. The mask sits next to the pointer, not in the group, so a
+/// reader finds both with one memory access instead of two dependent ones.
+struct GroupSlot {
+    buckets: AtomicPtr<Group>,
     occupied: AtomicU64,
 }
 
-impl Group {
+impl GroupSlot {
+    /// The buckets, if allocated.
+    fn get(&self) -> Option<&Group> {
+        let group = self.buckets.load(Acquire);
+        // SAFETY: a group is a live allocation owned by its cells; it is freed only when the
+        // cells are dropped, which needs `&mut` access.
+        (!group.is_null()).then(|| unsafe { &*group })
+    }
+
     /// The buckets that may be non-zero, as `(index in group, bucket)`.
-    fn occupied(&self) -> impl Iterator<Item = (usize, &AtomicU64)> {
+    fn occupied<'a>(&self, group: &'a Group) -> impl Iterator<Item = (usize, &'a AtomicU64)> {
         let mut mask = self.occupied.load(Relaxed);
         std::iter::from_fn(move || {
             (mask != 0).then(|| {
                 let i = mask.trailing_zeros() as usize;
                 mask &= mask - 1;
-                (i, &self.buckets[i])
+                (i, &group.0[i])
             })
         })
     }
 }
 
 fn new_group() -> *mut Group {
-    Box::into_raw(Box::new(Group {
-        buckets: [const { AtomicU64::new(0) }; GROUP],
-        occupied: AtomicU64::new(0),
-    }))
+    Box::into_raw(Box::new(Group([const { AtomicU64::new(0) }; GROUP])))
 }
 
-/// One histogram's values. 504 bytes, plus 520 bytes for each power of two that holds values.
+/// One histogram's values. 976 bytes, plus 512 bytes for each power of two that holds values.
+/// The four totals come first, so a reader usually finds them in one cache line.
+#[repr(C)]
 pub(crate) struct HistogramCells {
+    /// Bit `g` is set once group `g` is allocated, so readers visit only those.
+    allocated: AtomicU64,
     sum: AtomicU64,
     min: AtomicU64,
     max: AtomicU64,
-    /// Bit `g` is set once group `g` is allocated, so readers visit only those.
-    allocated: AtomicU64,
-    groups: [AtomicPtr<Group>; GROUPS],
+    groups: [GroupSlot; GROUPS],
 }
 
 impl HistogramCells {
     pub(crate) const fn new() -> Self {
         HistogramCells {
+            allocated: AtomicU64::new(0),
             sum: AtomicU64::new(0),
             min: AtomicU64::new(u64::MAX),
             max: AtomicU64::new(0),
-            allocated: AtomicU64::new(0),
-            groups: [const { AtomicPtr::new(ptr::null_mut()) }; GROUPS],
+            groups: [const {
+                GroupSlot {
+                    buckets: AtomicPtr::new(ptr::null_mut()),
+                    occupied: AtomicU64::new(0),
+                }
+            }; GROUPS],
         }
     }
 
@@ -63,19 +82,18 @@ impl HistogramCells {
     #[inline(always)]
     pub(crate) fn record_owned(&self, value: u64) {
         let index = bucket_index(value);
-        let mut group = self.groups[index / GROUP].load(Relaxed);
+        let slot = &self.groups[index / GROUP];
+        let mut group = slot.buckets.load(Relaxed);
         if group.is_null() {
             group = self.alloc_group_owned(index / GROUP);
         }
-        // SAFETY: `group` is a live allocation owned by these cells; it is freed only when the
-        // cells are dropped, which needs `&mut self`.
-        let group = unsafe { &*group };
-        let bucket = &group.buckets[index % GROUP];
+        // SAFETY: as in `GroupSlot::get`.
+        let bucket = unsafe { &(*group).0[index % GROUP] };
         let before = bucket.load(Relaxed);
         bucket.store(before + 1, Relaxed);
         if before == 0 {
             // The bucket's first value: rare, so the common path has no extra memory access.
-            let occupied = &group.occupied;
+            let occupied = &slot.occupied;
             occupied.store(occupied.load(Relaxed) | 1 << (index % GROUP), Relaxed);
         }
         self.sum
@@ -93,7 +111,7 @@ impl HistogramCells {
     fn alloc_group_owned(&self, group: usize) -> *mut Group {
         let fresh = new_group();
         // Release: a snapshot that sees the pointer sees zeroed buckets.
-        self.groups[group].store(fresh, Release);
+        self.groups[group].buckets.store(fresh, Release);
         self.allocated.fetch_or(1 << group, Release);
         fresh
     }
@@ -108,10 +126,10 @@ impl HistogramCells {
 
     fn add_shared(&self, index: usize, count: u64) {
         let slot = &self.groups[index / GROUP];
-        let mut group = slot.load(Acquire);
+        let mut group = slot.buckets.load(Acquire);
         if group.is_null() {
             let fresh = new_group();
-            group = match slot.compare_exchange(ptr::null_mut(), fresh, AcqRel, Acquire) {
+            group = match (slot.buckets).compare_exchange(ptr::null_mut(), fresh, AcqRel, Acquire) {
                 Ok(_) => {
                     self.allocated.fetch_or(1 << (index / GROUP), Release);
                     fresh
@@ -123,18 +141,18 @@ impl HistogramCells {
                 }
             };
         }
-        // SAFETY: as in `record_owned`.
-        let group = unsafe { &*group };
-        if group.buckets[index % GROUP].fetch_add(count, Relaxed) == 0 {
-            group.occupied.fetch_or(1 << (index % GROUP), Relaxed);
+        // SAFETY: as in `GroupSlot::get`.
+        let bucket = unsafe { &(*group).0[index % GROUP] };
+        if bucket.fetch_add(count, Relaxed) == 0 {
+            slot.occupied.fetch_or(1 << (index % GROUP), Relaxed);
         }
     }
 
     /// Adds these cells into `into` with atomic operations (thread exit, capture start).
     pub(crate) fn fold_into(&self, into: &HistogramCells) {
         let mut any = false;
-        for (g, group) in self.allocated_groups() {
-            for (i, bucket) in group.occupied() {
+        for (g, slot, group) in self.allocated_groups() {
+            for (i, bucket) in slot.occupied(group) {
                 let n = bucket.load(Relaxed);
                 if n != 0 {
                     into.add_shared(g * GROUP + i, n);
@@ -151,28 +169,27 @@ impl HistogramCells {
 
     /// Zeroes the cells; only the owning thread may call it, under the registry lock.
     pub(crate) fn reset_owned(&self) {
-        for (_, group) in self.allocated_groups() {
-            for (_, bucket) in group.occupied() {
+        for (_, slot, group) in self.allocated_groups() {
+            for (_, bucket) in slot.occupied(group) {
                 bucket.store(0, Relaxed);
             }
-            group.occupied.store(0, Relaxed);
+            slot.occupied.store(0, Relaxed);
         }
         self.sum.store(0, Relaxed);
         self.min.store(u64::MAX, Relaxed);
         self.max.store(0, Relaxed);
     }
 
-    /// The allocated groups as `(index, group)`.
-    fn allocated_groups(&self) -> impl Iterator<Item = (usize, &Group)> {
+    /// The allocated groups as `(index, slot, buckets)`.
+    fn allocated_groups(&self) -> impl Iterator<Item = (usize, &GroupSlot, &Group)> {
         let mut mask = self.allocated.load(Acquire);
         std::iter::from_fn(move || {
             while mask != 0 {
                 let g = mask.trailing_zeros() as usize;
                 mask &= mask - 1;
-                let group = self.groups[g].load(Acquire);
-                if !group.is_null() {
-                    // SAFETY: as in `record_owned`.
-                    return Some((g, unsafe { &*group }));
+                let slot = &self.groups[g];
+                if let Some(group) = slot.get() {
+                    return Some((g, slot, group));
                 }
             }
             None
@@ -180,25 +197,9 @@ impl HistogramCells {
     }
 
     /// Adds the current values into a plain accumulator (snapshots).
+    #[cfg(test)]
     pub(crate) fn read_into(&self, acc: &mut HistogramAccumulator) {
-        let mut any = false;
-        for (g, group) in self.allocated_groups() {
-            any = true;
-            acc.touched |= 1 << g;
-            let mut mask = group.occupied.load(Relaxed);
-            acc.occupied[g] |= mask;
-            let dense = &mut acc.buckets[g * GROUP..(g + 1) * GROUP];
-            while mask != 0 {
-                let i = mask.trailing_zeros() as usize;
-                mask &= mask - 1;
-                dense[i] = dense[i].wrapping_add(group.buckets[i].load(Relaxed));
-            }
-        }
-        if any {
-            acc.sum = acc.sum.saturating_add(self.sum.load(Relaxed));
-            acc.min = acc.min.min(self.min.load(Relaxed));
-            acc.max = acc.max.max(self.max.load(Relaxed));
-        }
+        acc.add_cells(&[self]);
     }
 
     /// Bytes of heap and inline memory these cells use now.
@@ -211,7 +212,7 @@ impl HistogramCells {
 impl Drop for HistogramCells {
     fn drop(&mut self) {
         for slot in &mut self.groups {
-            let group = *slot.get_mut();
+            let group = *slot.buckets.get_mut();
             if !group.is_null() {
                 // SAFETY: allocated by `new_group`, and `&mut self` means no reader is left.
                 drop(unsafe { Box::from_raw(group) });
@@ -233,6 +234,9 @@ pub(crate) struct HistogramAccumulator {
     pub(crate) sum: u64,
     pub(crate) min: u64,
     pub(crate) max: u64,
+    /// Scratch of [`add_cells`](Self::add_cells): the allocated groups found, as
+    /// `(group index, buckets, occupied mask)`.
+    found: Vec<(usize, *const Group, u64)>,
 }
 
 impl HistogramAccumulator {
@@ -244,6 +248,50 @@ impl HistogramAccumulator {
             sum: 0,
             min: u64::MAX,
             max: 0,
+            found: Vec::new(),
+        }
+    }
+
+    /// Adds the current values of `cells` (the cells of one histogram in several shards).
+    ///
+    /// The cells are scattered over the memory of many threads, so the time goes into cache
+    /// misses. The work is done in stages whose loads do not depend on each other's results,
+    /// so that the processor has many of them in flight at once, instead of one chain of
+    /// dependent misses per cell set: the group masks and totals of every cell set, then the
+    /// pointer and occupancy of every allocated group, then the buckets.
+    pub(crate) fn add_cells(&mut self, cells: &[&HistogramCells]) {
+        self.found.clear();
+        for c in cells {
+            let mut allocated = c.allocated.load(Acquire);
+            if allocated == 0 {
+                continue;
+            }
+            self.sum = self.sum.saturating_add(c.sum.load(Relaxed));
+            self.min = self.min.min(c.min.load(Relaxed));
+            self.max = self.max.max(c.max.load(Relaxed));
+            while allocated != 0 {
+                let g = allocated.trailing_zeros() as usize;
+                allocated &= allocated - 1;
+                let slot = &c.groups[g];
+                let group = slot.buckets.load(Acquire);
+                let occupied = slot.occupied.load(Relaxed);
+                self.found.push((g, group.cast_const(), occupied));
+            }
+        }
+        for &(g, group, mut mask) in &self.found {
+            if group.is_null() {
+                continue;
+            }
+            // SAFETY: as in `GroupSlot::get`; the cells outlive this call.
+            let group = unsafe { &*group };
+            self.touched |= 1 << g;
+            self.occupied[g] |= mask;
+            let dense = &mut self.buckets[g * GROUP..(g + 1) * GROUP];
+            while mask != 0 {
+                let i = mask.trailing_zeros() as usize;
+                mask &= mask - 1;
+                dense[i] = dense[i].wrapping_add(group.0[i].load(Relaxed));
+            }
         }
     }
 

@@ -262,6 +262,7 @@ pub mod __private {
     pub fn label_value<T: crate::LabelValue>(value: &T) -> &T {
         value
     }
+    pub use crate::__call_site as call_site;
     pub use crate::manifest::SECTIONS;
     pub use crate::metadata::{MetricKind, Unit};
     pub use linkme;

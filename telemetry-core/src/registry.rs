@@ -12,7 +12,7 @@ use crate::metadata::{
     Descriptor, InvalidName, LabelDescriptor, Location, MetricKind, Unit, validate_name,
 };
 use crate::shard::{self, MAX_SLOTS, Shard};
-use crate::snapshot::{Family, HistogramSnapshot, Labels, Series, Snapshot};
+use crate::snapshot::{Family, Labels, Series, Snapshot};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -361,11 +361,19 @@ impl Registry {
 
     /// A snapshot of everything (`shard == None`) or of one thread's shard only.
     pub(crate) fn snapshot(&self, only: Option<&Shard>) -> Snapshot {
+        let mut snapshot = Snapshot::default();
+        self.snapshot_into(only, &mut snapshot);
+        snapshot
+    }
+
+    /// Makes `into` a snapshot of everything (`shard == None`) or of one thread's shard,
+    /// reusing its allocations where it already holds the same metrics and series.
+    pub(crate) fn snapshot_into(&self, only: Option<&Shard>, into: &mut Snapshot) {
         let (state, deferred) = self.lock_loaded();
-        let (snapshot, callbacks) = state.snapshot(only);
+        let callbacks = state.snapshot_into(only, into);
         drop(state);
         emit(deferred);
-        evaluate_callbacks(snapshot, callbacks)
+        evaluate_callbacks(into, callbacks);
     }
 
     /// Bytes used by live thread shards: `(shards, total bytes)`.
@@ -381,10 +389,7 @@ impl Registry {
     }
 }
 
-fn evaluate_callbacks(
-    mut snapshot: Snapshot,
-    callbacks: Vec<(Arc<str>, GaugeCallback)>,
-) -> Snapshot {
+fn evaluate_callbacks(snapshot: &mut Snapshot, callbacks: Vec<(Arc<str>, GaugeCallback)>) {
     let mut failures = Vec::new();
     for (name, callback) in callbacks {
         // A panicking callback must not unwind into the code that asked for a snapshot.
@@ -403,7 +408,6 @@ fn evaluate_callbacks(
     for name in failures {
         log::error!(target: "telemetry", "callback gauge `{name}` panicked; it is left out of this snapshot");
     }
-    snapshot
 }
 
 impl State {
@@ -677,7 +681,14 @@ impl State {
         });
     }
 
-    fn snapshot(&self, only: Option<&Shard>) -> (Snapshot, Vec<(Arc<str>, GaugeCallback)>) {
+    /// Brings `into` up to date: in place where it already holds this registry's metrics (a
+    /// refreshed snapshot allocates nothing), rebuilt where it does not. Returns the callback
+    /// gauges, which the caller runs after the lock is released.
+    fn snapshot_into(
+        &self,
+        only: Option<&Shard>,
+        into: &mut Snapshot,
+    ) -> Vec<(Arc<str>, GaugeCallback)> {
         // SAFETY: shards in the list are alive while the lock is held.
         let shards: Vec<&Shard> = match only {
             Some(shard) => vec![shard],
@@ -693,80 +704,136 @@ impl State {
             });
         }
         let retired = only.is_none();
-        // Histograms are summed one at a time into one reused accumulator.
-        let mut acc = HistogramAccumulator::new();
-        let mut callbacks = Vec::new();
-        let mut snapshot = Snapshot::default();
-        // The registry is in name order, so each map is built in one sorted pass.
-        let mut counter_families = Vec::with_capacity(self.metrics.len());
-        let mut gauge_families = Vec::new();
-        let mut histogram_families = Vec::new();
-        for (name, metric) in &self.metrics {
-            let d = &metric.descriptor;
-            match d.kind {
-                MetricKind::Counter => {
-                    let series = metric.series.iter().filter_map(|(labels, storage)| {
-                        let Storage::Counter(core) = storage else {
-                            return None;
-                        };
+        update_families(
+            &self.metrics,
+            MetricKind::Counter,
+            &mut into.counters,
+            |_, metric, series| {
+                update_series(metric, series, |storage, value| {
+                    if let Storage::Counter(core) = storage {
                         let shards = counters.get(core.slot as usize).copied().unwrap_or(0);
                         let retired = if retired {
                             core.retired.load(Relaxed)
                         } else {
                             0
                         };
-                        Some(Series {
-                            labels: labels.clone(),
-                            value: retired.wrapping_add(shards),
-                        })
-                    });
-                    counter_families.push((name.clone(), family(metric, series.collect())));
-                }
-                MetricKind::Gauge => {
-                    let mut series = Vec::new();
-                    for (labels, storage) in &metric.series {
-                        match storage {
-                            Storage::Gauge(core) => series.push(Series {
-                                labels: labels.clone(),
-                                value: core.value.load(Relaxed),
-                            }),
-                            Storage::CallbackGauge(cb) => {
-                                callbacks.push((name.clone(), cb.clone()))
-                            }
-                            _ => {}
-                        }
+                        *value = retired.wrapping_add(shards);
                     }
-                    gauge_families.push((name.clone(), family(metric, series)));
-                }
-                MetricKind::Histogram => {
-                    let series = metric.series.iter().filter_map(|(labels, storage)| {
-                        let Storage::Histogram(core) = storage else {
-                            return None;
-                        };
-                        acc.reset();
-                        if core.slot != NO_SLOT {
-                            for shard in &shards {
-                                if let Some(cells) = shard.histogram_if_present(core.slot) {
-                                    cells.read_into(&mut acc);
-                                }
-                            }
-                        }
-                        if retired {
-                            core.retired.read_into(&mut acc);
-                        }
-                        Some(Series {
+                })
+            },
+        );
+        let mut callbacks = Vec::new();
+        update_families(
+            &self.metrics,
+            MetricKind::Gauge,
+            &mut into.gauges,
+            |name, metric, series| {
+                // Callback values are pushed after the lock is released, so the series are
+                // always rebuilt; gauges are few.
+                series.clear();
+                for (labels, storage) in &metric.series {
+                    match storage {
+                        Storage::Gauge(core) => series.push(Series {
                             labels: labels.clone(),
-                            value: HistogramSnapshot::from_accumulator(&acc),
-                        })
-                    });
-                    histogram_families.push((name.clone(), family(metric, series.collect())));
+                            value: core.value.load(Relaxed),
+                        }),
+                        Storage::CallbackGauge(cb) => callbacks.push((name.clone(), cb.clone())),
+                        _ => {}
+                    }
                 }
+            },
+        );
+        // Histograms are summed one at a time into one reused accumulator.
+        let mut acc = HistogramAccumulator::new();
+        let mut cells = Vec::with_capacity(shards.len() + 1);
+        update_families(
+            &self.metrics,
+            MetricKind::Histogram,
+            &mut into.histograms,
+            |_, metric, series| {
+                update_series(metric, series, |storage, value| {
+                    let Storage::Histogram(core) = storage else {
+                        return;
+                    };
+                    acc.reset();
+                    cells.clear();
+                    if core.slot != NO_SLOT {
+                        cells.extend(
+                            shards
+                                .iter()
+                                .filter_map(|s| s.histogram_if_present(core.slot)),
+                        );
+                    }
+                    if retired {
+                        cells.push(&core.retired);
+                    }
+                    acc.add_cells(&cells);
+                    value.set_from_accumulator(&acc);
+                })
+            },
+        );
+        callbacks
+    }
+}
+
+/// Updates `families`, one kind's map of a snapshot, to the registry's metrics of `kind`, with
+/// `fill(name, metric, series)` bringing each family's series up to date. When `families` holds
+/// exactly those metrics (a snapshot of this registry that no registration has outdated, which
+/// the shared name pointers show without comparing text), each family is updated in place;
+/// otherwise the map is rebuilt, in one sorted pass since the registry is in name order.
+fn update_families<V>(
+    metrics: &BTreeMap<Arc<str>, Metric>,
+    kind: MetricKind,
+    families: &mut BTreeMap<Arc<str>, Family<V>>,
+    mut fill: impl FnMut(&Arc<str>, &Metric, &mut Vec<Series<V>>),
+) {
+    let of_kind = || metrics.iter().filter(|(_, m)| m.descriptor.kind == kind);
+    let mut wanted = of_kind();
+    let mut have = families.iter_mut();
+    loop {
+        match (wanted.next(), have.next()) {
+            (None, None) => return,
+            (Some((name, metric)), Some((had, family))) if Arc::ptr_eq(name, had) => {
+                fill(name, metric, &mut family.series)
             }
+            _ => break,
         }
-        snapshot.counters = counter_families.into_iter().collect();
-        snapshot.gauges = gauge_families.into_iter().collect();
-        snapshot.histograms = histogram_families.into_iter().collect();
-        (snapshot, callbacks)
+    }
+    *families = of_kind()
+        .map(|(name, metric)| {
+            let mut series = Vec::new();
+            fill(name, metric, &mut series);
+            let family = Family {
+                unit: metric.descriptor.unit,
+                description: metric.description.clone(),
+                series,
+            };
+            (name.clone(), family)
+        })
+        .collect();
+}
+
+/// Updates `series` to the series of `metric`, with `read(storage, value)` writing each value.
+/// Values are overwritten in place when the label sets are those of last time; otherwise the
+/// series are rebuilt from the registry's label sets, in label order.
+fn update_series<V: Default>(
+    metric: &Metric,
+    series: &mut Vec<Series<V>>,
+    mut read: impl FnMut(&Storage, &mut V),
+) {
+    let same_labels = series.len() == metric.series.len()
+        && (series.iter())
+            .zip(metric.series.keys())
+            .all(|(s, labels)| s.labels == *labels);
+    if !same_labels {
+        series.clear();
+        series.extend(metric.series.keys().map(|labels| Series {
+            labels: labels.clone(),
+            value: V::default(),
+        }));
+    }
+    for (s, storage) in series.iter_mut().zip(metric.series.values()) {
+        read(storage, &mut s.value);
     }
 }
 
@@ -812,14 +879,6 @@ fn note_possible_values(descriptor: &mut Descriptor, series: &SeriesRequest) {
         if let (None, Some(values)) = (&label.values, possible) {
             label.values = Some(values.iter().map(|v| (*v).to_owned()).collect());
         }
-    }
-}
-
-fn family<V>(metric: &Metric, series: Vec<Series<V>>) -> Family<V> {
-    Family {
-        unit: metric.descriptor.unit,
-        description: metric.description.clone(),
-        series,
     }
 }
 

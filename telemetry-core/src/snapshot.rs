@@ -66,6 +66,18 @@ pub struct Series<V> {
 }
 
 impl Snapshot {
+    /// Replaces the values with the current ones, as `*self = telemetry_core::snapshot()`
+    /// would, but reusing this snapshot's allocations: when no metric or label set was added
+    /// since it was taken, a refresh only overwrites numbers and allocates nothing.
+    ///
+    /// For code that reads the values again and again, such as a `/metrics` endpoint (the
+    /// `Endpoints` of the `export` module keep one snapshot and refresh it for each scrape).
+    /// Works on any snapshot: one that holds other metrics (deserialized, or from
+    /// [`crate::testing::capture`]) is rebuilt, with the same result as a fresh snapshot.
+    pub fn refresh(&mut self) {
+        crate::registry::registry().snapshot_into(None, self);
+    }
+
     /// The total of counter `name` over all its series, `None` if no such counter is registered.
     pub fn counter(&self, name: &str) -> Option<u64> {
         let family = self.counters.get(name)?;
@@ -270,20 +282,24 @@ impl HistogramSnapshot {
     /// The bound on the relative error of [`quantile`](Self::quantile): 1/128.
     pub const RELATIVE_ERROR: f64 = MAX_RELATIVE_ERROR;
 
+    #[cfg(test)]
     pub(crate) fn from_accumulator(acc: &HistogramAccumulator) -> Self {
-        let mut buckets: Vec<(u32, u64)> = Vec::with_capacity(acc.occupied_count());
-        buckets.extend(acc.nonzero_buckets().map(|(index, n)| (index as u32, n)));
-        let count = total(&buckets);
-        if count == 0 {
-            return HistogramSnapshot::default();
-        }
-        HistogramSnapshot {
-            count,
-            sum: acc.sum,
-            min: acc.min,
-            max: acc.max,
-            buckets,
-        }
+        let mut h = HistogramSnapshot::default();
+        h.set_from_accumulator(acc);
+        h
+    }
+
+    /// Makes this the histogram of `acc`, reusing the bucket list's allocation.
+    pub(crate) fn set_from_accumulator(&mut self, acc: &HistogramAccumulator) {
+        self.buckets.clear();
+        self.buckets.reserve(acc.occupied_count());
+        (self.buckets).extend(acc.nonzero_buckets().map(|(index, n)| (index as u32, n)));
+        self.count = total(&self.buckets);
+        (self.sum, self.min, self.max) = if self.count == 0 {
+            (0, 0, 0)
+        } else {
+            (acc.sum, acc.min, acc.max)
+        };
     }
 
     /// How many values were recorded.

@@ -3,8 +3,9 @@
 //! Text parsed once by the compiler is the cheapest way for a proc macro (itself usually built
 //! without optimizations) to emit tokens, and the shape of the item is chosen for the user's
 //! compile time: one `static` with one `&str` of metadata (see `telemetry_core`'s
-//! `CallSite::new` for the layout) collected by the linker through the slice's own
-//! `macro_rules!` (no second proc macro per use). `scripts/compile-time.sh` measures it.
+//! `CallSite::new` for the layout) collected by the linker through `telemetry_core`'s
+//! `call_site!` (one `macro_rules!` hop that writes the section attribute, no second proc macro
+//! per use). `scripts/compile-time.sh` measures it.
 
 use crate::attr::Macro;
 use std::fmt::Write;
@@ -58,8 +59,7 @@ impl Site<'_> {
         let description = format!("{SEP}{}{SEP}", self.description.replace(SEP, " "));
         let ident = self.ident;
         format!(
-            "::telemetry_core::__private::CALL_SITES! {{ \
-                #![linkme_macro = ::telemetry_core::__private::CALL_SITES] \
+            "::telemetry_core::__private::call_site! {{ \
                 static {ident}: ::telemetry_core::__private::CallSite = \
                     ::telemetry_core::__private::CallSite::new(::core::concat!(\
                         {head:?}, {name}, {description:?}, ::core::module_path!(), {SEP_LITERAL}, \

@@ -43,7 +43,7 @@ use crate::report::{Application, Report};
 use crate::snapshot::{Family, HistogramSnapshot, Labels, Series, Snapshot};
 use serde_json::{Value, json};
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, TryLockError};
 
 /// The highest details level of `/telemetry`: the whole report. Higher levels are the same.
 pub const MAX_DETAILS_LEVEL: u8 = 3;
@@ -283,7 +283,41 @@ fn total<V>(value: V) -> Vec<Series<V>> {
     }]
 }
 
-type SnapshotSource = Arc<dyn Fn() -> Snapshot + Send + Sync>;
+/// Where `/metrics` gets its snapshot.
+#[derive(Clone)]
+enum SnapshotSource {
+    /// [`crate::snapshot()`], kept between scrapes and refreshed in place
+    /// ([`Snapshot::refresh`]), so that a scrape allocates only its text.
+    Global(Arc<Mutex<Snapshot>>),
+    /// A snapshot made by the program's own function.
+    Custom(Arc<dyn Fn() -> Snapshot + Send + Sync>),
+}
+
+impl SnapshotSource {
+    /// Renders the current snapshot with `render`.
+    fn with_current<R>(&self, render: impl FnOnce(&Snapshot) -> R) -> R {
+        match self {
+            SnapshotSource::Global(kept) => {
+                let kept = match kept.try_lock() {
+                    Ok(kept) => Some(kept),
+                    // A refresh overwrites every value, so a panic elsewhere while the lock
+                    // was held cannot leave anything stale behind.
+                    Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+                    // Another scrape is using it: never wait, take a fresh one.
+                    Err(TryLockError::WouldBlock) => None,
+                };
+                match kept {
+                    Some(mut snapshot) => {
+                        snapshot.refresh();
+                        render(&snapshot)
+                    }
+                    None => render(&crate::snapshot()),
+                }
+            }
+            SnapshotSource::Custom(source) => render(&source()),
+        }
+    }
+}
 type ReportSource = Arc<dyn Fn() -> Report + Send + Sync>;
 
 /// The `/metrics` and `/telemetry` endpoints of one program: where their data comes from and
@@ -309,7 +343,7 @@ impl Endpoints {
     pub fn new(application: Application) -> Self {
         Endpoints {
             exposition: Exposition::new(),
-            snapshot: Arc::new(crate::snapshot),
+            snapshot: SnapshotSource::Global(Arc::default()),
             report: Arc::new(move || Report::collect(application.clone())),
         }
     }
@@ -322,7 +356,7 @@ impl Endpoints {
 
     /// Serves the snapshots `source` makes on `/metrics`.
     pub fn with_snapshot(mut self, source: impl Fn() -> Snapshot + Send + Sync + 'static) -> Self {
-        self.snapshot = Arc::new(source);
+        self.snapshot = SnapshotSource::Custom(Arc::new(source));
         self
     }
 
@@ -378,11 +412,10 @@ impl Endpoints {
                 }
             }
         }
-        let snapshot = (self.snapshot)();
         Response {
             status: 200,
             content_type: format.content_type(),
-            body: self.exposition.render(&snapshot, format),
+            body: (self.snapshot).with_current(|s| self.exposition.render(s, format)),
         }
     }
 
