@@ -11,6 +11,10 @@
 # "full" sets CARGO_INCREMENTAL=0, so the whole crate is expanded and checked again.
 #
 #   scripts/compile-time.sh [--functions N] [--runs R] [--body small|typical|both] [--keep]
+#                           [--instructions]
+#
+# --instructions also counts the instructions rustc executes for each full check (needs
+# valgrind): unlike wall time, that count repeats on a busy machine.
 #
 # The crates are generated under target/compile-time/ (never committed) and share one target
 # directory there, so the workspace's own target/ is not touched. Prints a Markdown table and
@@ -21,13 +25,15 @@ functions=1000
 runs=3
 bodies=(small typical)
 keep=0
+count_instructions=0
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --functions) functions="$2"; shift 2 ;;
         --runs) runs="$2"; shift 2 ;;
         --body) if [[ "$2" == both ]]; then bodies=(small typical); else bodies=("$2"); fi; shift 2 ;;
         --keep) keep=1; shift ;;
-        -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --instructions) count_instructions=1; shift ;;
+        -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "unknown argument: $1" >&2; exit 2 ;;
     esac
 done
@@ -125,9 +131,13 @@ for mode in incremental full; do
     if [[ "$mode" == full ]]; then export CARGO_INCREMENTAL=0; else unset CARGO_INCREMENTAL; fi
     for body in "${bodies[@]}"; do
         for variant in "${variants[@]}"; do
-            dir="$work/$variant-$body"
-            check "$dir" # once in this mode, untimed
-            for ((r = 0; r < runs; r++)); do
+            check "$work/$variant-$body" # once in this mode, untimed
+        done
+        # Rounds interleave the variants, so that a slow stretch of a shared machine slows
+        # all of them rather than one.
+        for ((r = 0; r < runs; r++)); do
+            for variant in "${variants[@]}"; do
+                dir="$work/$variant-$body"
                 touch "$dir/src/lib.rs"
                 start=$(now)
                 check "$dir"
@@ -143,6 +153,36 @@ for mode in incremental full; do
     done
 done
 
+# Instructions executed by rustc for each full check (callgrind), which repeat to within 0.1%
+# on a busy machine where wall times vary by 10-20%.
+declare -A instructions
+if [[ "$count_instructions" == 1 ]]; then
+    wrapper="$work/count-instructions.sh"
+    cat >"$wrapper" <<'WRAPPER'
+#!/usr/bin/env bash
+# RUSTC_WRAPPER: runs rustc under callgrind for the generated crates only.
+rustc="$1"; shift
+name=""; prev=""
+for a in "$@"; do [[ "$prev" == "--crate-name" ]] && name="$a"; prev="$a"; done
+if [[ "$name" == compile_time_* ]]; then
+    exec valgrind --tool=callgrind --callgrind-out-file="$COMPILE_TIME_WORK/$name.callgrind" -q "$rustc" "$@"
+fi
+exec "$rustc" "$@"
+WRAPPER
+    chmod +x "$wrapper"
+    export CARGO_INCREMENTAL=0 COMPILE_TIME_WORK="$work"
+    for body in "${bodies[@]}"; do
+        for variant in "${variants[@]}"; do
+            dir="$work/$variant-$body"
+            touch "$dir/src/lib.rs"
+            RUSTC_WRAPPER="$wrapper" cargo check --offline --quiet --manifest-path "$dir/Cargo.toml" 2>/dev/null
+            out="$work/compile_time_${variant}_$body.callgrind"
+            instructions[$variant-$body]=$(awk '/^(summary|totals):/ { print $2; exit }' "$out")
+            rm -f "$out"
+        done
+    done
+fi
+
 ratio() { awk -v a="${best[$1/$2-$3]}" -v b="${best[$1/plain-$3]}" 'BEGIN { printf "%.2f", a / b }'; }
 echo "| Crate ($functions functions) | body | incremental re-check | ratio | full check (CARGO_INCREMENTAL=0) | ratio |"
 echo "|---|---|--:|--:|--:|--:|"
@@ -157,7 +197,24 @@ for body in "${bodies[@]}"; do
     done
 done
 echo
-echo "\`cargo check\` wall time, best of $runs, after \`touch src/lib.rs\`; target of the issue: <= 1.3x."
+echo "\`cargo check\` wall time, best of $runs (rounds interleave the variants), after \`touch src/lib.rs\`;"
+echo "target of the issue: <= 1.3x."
+if [[ "$count_instructions" == 1 ]]; then
+    echo
+    echo "| Crate ($functions functions) | body | rustc instructions, full check | ratio |"
+    echo "|---|---|--:|--:|"
+    for body in "${bodies[@]}"; do
+        for variant in "${variants[@]}"; do
+            case "$variant" in
+                plain) label="no attribute" ;;
+                *) label="\`#[$variant]\` on every function" ;;
+            esac
+            n="${instructions[$variant-$body]}"
+            r=$(awk -v a="$n" -v b="${instructions[plain-$body]}" 'BEGIN { printf "%.2f", a / b }')
+            echo "| $label | $body | $(awk -v n="$n" 'BEGIN { printf "%.2f G", n / 1e9 }') | ${r}x |"
+        done
+    done
+fi
 
 if [[ "$keep" == 0 ]]; then
     for body in "${bodies[@]}"; do

@@ -353,3 +353,41 @@ fn a_refreshed_snapshot_equals_a_fresh_one_and_reuses_its_allocations() {
         families_under(&snapshot(), "refresh.")
     );
 }
+
+#[test]
+fn a_refresh_after_new_gauges_runs_each_callback_once_and_picks_up_late_descriptions() {
+    let runs = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let counted = runs.clone();
+    Gauge::builder("refresh2.a_callback")
+        .register_callback(move || {
+            counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            3
+        })
+        .unwrap();
+    let undescribed = Counter::register("refresh2.counter").unwrap();
+    undescribed.increment();
+    let mut kept = snapshot();
+    assert_eq!(&*kept.counters["refresh2.counter"].description, "");
+
+    // A gauge that sorts after the callback gauge, and a description given by a later
+    // registration of the same counter.
+    Gauge::register("refresh2.b_plain").unwrap().set(5);
+    Counter::builder("refresh2.counter")
+        .description("Described later")
+        .register()
+        .unwrap();
+    let before = runs.load(std::sync::atomic::Ordering::Relaxed);
+    kept.refresh();
+    assert_eq!(runs.load(std::sync::atomic::Ordering::Relaxed), before + 1);
+    assert_eq!(kept.gauges["refresh2.a_callback"].series.len(), 1);
+    assert_eq!(kept.gauge("refresh2.a_callback"), Some(3));
+    assert_eq!(kept.gauge("refresh2.b_plain"), Some(5));
+    assert_eq!(
+        &*kept.counters["refresh2.counter"].description,
+        "Described later"
+    );
+    assert_eq!(
+        families_under(&kept, "refresh2."),
+        families_under(&snapshot(), "refresh2.")
+    );
+}

@@ -266,6 +266,9 @@ impl HistogramAccumulator {
             if allocated == 0 {
                 continue;
             }
+            // The totals share the mask's cache line. A value recorded while this runs may be
+            // in the buckets read but not in the min and max read, or the other way round; the
+            // snapshot clamps min and max to the buckets (`set_from_accumulator`).
             self.sum = self.sum.saturating_add(c.sum.load(Relaxed));
             self.min = self.min.min(c.min.load(Relaxed));
             self.max = self.max.max(c.max.load(Relaxed));

@@ -681,9 +681,9 @@ impl State {
         });
     }
 
-    /// Brings `into` up to date: in place where it already holds this registry's metrics (a
-    /// refreshed snapshot allocates nothing), rebuilt where it does not. Returns the callback
-    /// gauges, which the caller runs after the lock is released.
+    /// Brings `into` up to date: in place where it already holds this registry's metrics (no
+    /// name, series or label set is allocated again), rebuilt where it does not. Returns the
+    /// callback gauges, which the caller runs after the lock is released.
     fn snapshot_into(
         &self,
         only: Option<&Shard>,
@@ -777,10 +777,11 @@ impl State {
 }
 
 /// Updates `families`, one kind's map of a snapshot, to the registry's metrics of `kind`, with
-/// `fill(name, metric, series)` bringing each family's series up to date. When `families` holds
-/// exactly those metrics (a snapshot of this registry that no registration has outdated, which
-/// the shared name pointers show without comparing text), each family is updated in place;
-/// otherwise the map is rebuilt, in one sorted pass since the registry is in name order.
+/// `fill(name, metric, series)` bringing each family's series up to date (called once per
+/// metric). When `families` holds exactly those metrics (a snapshot of this registry that no
+/// registration has outdated, which the shared name pointers show without comparing text), each
+/// family is updated in place; otherwise the map is rebuilt, in one sorted pass since the
+/// registry is in name order.
 fn update_families<V>(
     metrics: &BTreeMap<Arc<str>, Metric>,
     kind: MetricKind,
@@ -788,16 +789,24 @@ fn update_families<V>(
     mut fill: impl FnMut(&Arc<str>, &Metric, &mut Vec<Series<V>>),
 ) {
     let of_kind = || metrics.iter().filter(|(_, m)| m.descriptor.kind == kind);
-    let mut wanted = of_kind();
-    let mut have = families.iter_mut();
-    loop {
+    let (mut wanted, mut have) = (of_kind(), families.keys());
+    let same_metrics = loop {
         match (wanted.next(), have.next()) {
-            (None, None) => return,
-            (Some((name, metric)), Some((had, family))) if Arc::ptr_eq(name, had) => {
-                fill(name, metric, &mut family.series)
-            }
-            _ => break,
+            (None, None) => break true,
+            (Some((name, _)), Some(had)) if Arc::ptr_eq(name, had) => {}
+            _ => break false,
         }
+    };
+    if same_metrics {
+        for ((name, metric), family) in of_kind().zip(families.values_mut()) {
+            // A description given by a later registration, or a field the caller changed.
+            family.unit = metric.descriptor.unit;
+            if !Arc::ptr_eq(&family.description, &metric.description) {
+                family.description = metric.description.clone();
+            }
+            fill(name, metric, &mut family.series);
+        }
+        return;
     }
     *families = of_kind()
         .map(|(name, metric)| {

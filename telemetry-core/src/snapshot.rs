@@ -68,7 +68,9 @@ pub struct Series<V> {
 impl Snapshot {
     /// Replaces the values with the current ones, as `*self = telemetry_core::snapshot()`
     /// would, but reusing this snapshot's allocations: when no metric or label set was added
-    /// since it was taken, a refresh only overwrites numbers and allocates nothing.
+    /// since it was taken, a refresh overwrites the numbers in place, allocating no name,
+    /// series or label set (only a few scratch buffers of its own). Gauges' series are
+    /// rebuilt each time, as callback gauges are run again.
     ///
     /// For code that reads the values again and again, such as a `/metrics` endpoint (the
     /// `Endpoints` of the `export` module keep one snapshot and refresh it for each scrape).
@@ -295,10 +297,17 @@ impl HistogramSnapshot {
         self.buckets.reserve(acc.occupied_count());
         (self.buckets).extend(acc.nonzero_buckets().map(|(index, n)| (index as u32, n)));
         self.count = total(&self.buckets);
-        (self.sum, self.min, self.max) = if self.count == 0 {
-            (0, 0, 0)
-        } else {
-            (acc.sum, acc.min, acc.max)
+        (self.sum, self.min, self.max) = match (self.buckets.first(), self.buckets.last()) {
+            (Some(&(first, _)), Some(&(last, _))) if self.count > 0 => {
+                // Exact min and max lie in the first and last buckets. Values recorded while
+                // the snapshot reads may be in the buckets read but not yet in min and max
+                // (or the other way round): clamping keeps them consistent.
+                let (first, last) = (first as usize, last as usize);
+                let min = acc.min.clamp(bucket_lower(first), bucket_upper(first));
+                let max = acc.max.clamp(bucket_lower(last), bucket_upper(last));
+                (acc.sum, min, max)
+            }
+            _ => (0, 0, 0),
         };
     }
 
@@ -480,6 +489,27 @@ mod tests {
         assert_eq!(h.quantile(1.5), None);
         assert_eq!(h.quantile(f64::NAN), None);
         assert_eq!(HistogramSnapshot::default().quantile(0.5), None);
+    }
+
+    #[test]
+    fn min_and_max_read_apart_from_their_buckets_are_clamped_to_them() {
+        let cells = HistogramCells::new();
+        for v in [1_000, 50_000] {
+            cells.record_owned(v);
+        }
+        let mut acc = HistogramAccumulator::new();
+        cells.read_into(&mut acc);
+        // As if the snapshot read the buckets of a value whose min and max were not written
+        // yet (a record racing with the snapshot).
+        (acc.min, acc.max) = (u64::MAX, 0);
+        let h = HistogramSnapshot::from_accumulator(&acc);
+        let (first, last) = (h.buckets().next().unwrap(), h.buckets().last().unwrap());
+        assert!((first.lower..=first.upper).contains(&h.min().unwrap()));
+        assert!((last.lower..=last.upper).contains(&h.max().unwrap()));
+        assert!(h.quantile(0.5).unwrap() <= 50_000 * 129 / 128);
+        // Consistent values are kept exactly.
+        let exact = histogram([1_000, 50_000]);
+        assert_eq!((exact.min(), exact.max()), (Some(1_000), Some(50_000)));
     }
 
     #[test]

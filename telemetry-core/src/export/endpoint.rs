@@ -287,7 +287,7 @@ fn total<V>(value: V) -> Vec<Series<V>> {
 #[derive(Clone)]
 enum SnapshotSource {
     /// [`crate::snapshot()`], kept between scrapes and refreshed in place
-    /// ([`Snapshot::refresh`]), so that a scrape allocates only its text.
+    /// ([`Snapshot::refresh`]), so that a scrape does not build a new one.
     Global(Arc<Mutex<Snapshot>>),
     /// A snapshot made by the program's own function.
     Custom(Arc<dyn Fn() -> Snapshot + Send + Sync>),
