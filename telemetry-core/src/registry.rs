@@ -697,8 +697,9 @@ impl State {
         // Counters: dense per-slot totals, one pass over each shard's cells.
         let mut counters = vec![0u64; self.counter_slots.len()];
         for shard in &shards {
-            shard.counters.for_each(|slot, cell| {
-                if let Some(total) = counters.get_mut(slot as usize) {
+            shard.counters.for_each_chunk(|first, cells| {
+                let totals = counters.get_mut(first..).unwrap_or_default();
+                for (total, cell) in totals.iter_mut().zip(cells) {
                     *total = total.wrapping_add(cell.load(Relaxed));
                 }
             });
@@ -833,7 +834,8 @@ fn update_series<V: Default>(
     let same_labels = series.len() == metric.series.len()
         && (series.iter())
             .zip(metric.series.keys())
-            .all(|(s, labels)| s.labels == *labels);
+            // Most metrics are unlabeled: compare lengths before contents.
+            .all(|(s, labels)| s.labels.len() == labels.len() && s.labels == *labels);
     if !same_labels {
         series.clear();
         series.extend(metric.series.keys().map(|labels| Series {

@@ -82,18 +82,26 @@ impl<T: Zeroed> SlotTable<T> {
         (!chunk.is_null()).then(|| unsafe { &*chunk.add(slot % CHUNK) })
     }
 
-    /// Visits every allocated cell as `(slot, cell)`.
-    pub(crate) fn for_each(&self, mut f: impl FnMut(u32, &T)) {
+    /// Visits every allocated chunk as `(its first slot, its cells)`.
+    pub(crate) fn for_each_chunk(&self, mut f: impl FnMut(usize, &[T])) {
         for (c, chunk) in self.chunks.iter().enumerate() {
             let chunk = chunk.load(Acquire);
-            if chunk.is_null() {
-                continue;
-            }
-            for i in 0..CHUNK {
+            if !chunk.is_null() {
                 // SAFETY: as in `get_owned`.
-                f((c * CHUNK + i) as u32, unsafe { &*chunk.add(i) });
+                f(c * CHUNK, unsafe {
+                    std::slice::from_raw_parts(chunk, CHUNK)
+                });
             }
         }
+    }
+
+    /// Visits every allocated cell as `(slot, cell)`.
+    pub(crate) fn for_each(&self, mut f: impl FnMut(u32, &T)) {
+        self.for_each_chunk(|first, cells| {
+            for (i, cell) in cells.iter().enumerate() {
+                f((first + i) as u32, cell);
+            }
+        });
     }
 
     fn allocated_chunks(&self) -> usize {

@@ -37,7 +37,7 @@
 //! accepted. The endpoints serve the local machine's operator: bind them to loopback or put
 //! them behind the same protection as the product's other admin endpoints.
 
-use super::prometheus::{Exposition, Format};
+use super::prometheus::{Exposition, FamilyNames, Format};
 use crate::anonymize::Anonymizer;
 use crate::report::{Application, Report};
 use crate::snapshot::{Family, HistogramSnapshot, Labels, Series, Snapshot};
@@ -287,37 +287,48 @@ fn total<V>(value: V) -> Vec<Series<V>> {
 #[derive(Clone)]
 enum SnapshotSource {
     /// [`crate::snapshot()`], kept between scrapes and refreshed in place
-    /// ([`Snapshot::refresh`]), so that a scrape does not build a new one.
-    Global(Arc<Mutex<Snapshot>>),
+    /// ([`Snapshot::refresh`]) so that a scrape does not build a new one, with the family names
+    /// of the last scrape.
+    Global(Arc<Mutex<KeptScrape>>),
     /// A snapshot made by the program's own function.
     Custom(Arc<dyn Fn() -> Snapshot + Send + Sync>),
 }
 
+/// What a scrape of [`crate::snapshot()`] keeps for the next one.
+#[derive(Default)]
+struct KeptScrape {
+    snapshot: Snapshot,
+    names: FamilyNames,
+}
+
 impl SnapshotSource {
-    /// Renders the current snapshot with `render`.
-    fn with_current<R>(&self, render: impl FnOnce(&Snapshot) -> R) -> R {
+    /// The current snapshot as text.
+    fn render(&self, exposition: &Exposition, format: Format) -> String {
         match self {
             SnapshotSource::Global(kept) => {
                 let kept = match kept.try_lock() {
                     Ok(kept) => Some(kept),
-                    // A refresh overwrites every value, so a panic elsewhere while the lock
-                    // was held cannot leave anything stale behind.
+                    // A refresh overwrites every value, and the names are checked against the
+                    // snapshot before use, so a panic elsewhere while the lock was held cannot
+                    // leave anything stale behind.
                     Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
                     // Another scrape is using it: never wait, take a fresh one.
                     Err(TryLockError::WouldBlock) => None,
                 };
                 match kept {
-                    Some(mut snapshot) => {
+                    Some(mut kept) => {
+                        let KeptScrape { snapshot, names } = &mut *kept;
                         snapshot.refresh();
-                        render(&snapshot)
+                        exposition.render_cached(snapshot, format, names)
                     }
-                    None => render(&crate::snapshot()),
+                    None => exposition.render(&crate::snapshot(), format),
                 }
             }
-            SnapshotSource::Custom(source) => render(&source()),
+            SnapshotSource::Custom(source) => exposition.render(&source(), format),
         }
     }
 }
+
 type ReportSource = Arc<dyn Fn() -> Report + Send + Sync>;
 
 /// The `/metrics` and `/telemetry` endpoints of one program: where their data comes from and
@@ -415,7 +426,7 @@ impl Endpoints {
         Response {
             status: 200,
             content_type: format.content_type(),
-            body: (self.snapshot).with_current(|s| self.exposition.render(s, format)),
+            body: self.snapshot.render(&self.exposition, format),
         }
     }
 
