@@ -183,16 +183,17 @@ WRAPPER
     done
 fi
 
+# The table label of a variant.
+label() {
+    if [[ "$1" == plain ]]; then echo "no attribute"; else echo "\`#[$1]\` on every function"; fi
+}
+
 ratio() { awk -v a="${best[$1/$2-$3]}" -v b="${best[$1/plain-$3]}" 'BEGIN { printf "%.2f", a / b }'; }
 echo "| Crate ($functions functions) | body | incremental re-check | ratio | full check (CARGO_INCREMENTAL=0) | ratio |"
 echo "|---|---|--:|--:|--:|--:|"
 for body in "${bodies[@]}"; do
     for variant in "${variants[@]}"; do
-        case "$variant" in
-            plain) label="no attribute" ;;
-            *) label="\`#[$variant]\` on every function" ;;
-        esac
-        echo "| $label | $body | ${best[incremental/$variant-$body]} s | $(ratio incremental "$variant" "$body")x" \
+        echo "| $(label "$variant") | $body | ${best[incremental/$variant-$body]} s | $(ratio incremental "$variant" "$body")x" \
             "| ${best[full/$variant-$body]} s | $(ratio full "$variant" "$body")x |"
     done
 done
@@ -205,13 +206,9 @@ if [[ "$count_instructions" == 1 ]]; then
     echo "|---|---|--:|--:|"
     for body in "${bodies[@]}"; do
         for variant in "${variants[@]}"; do
-            case "$variant" in
-                plain) label="no attribute" ;;
-                *) label="\`#[$variant]\` on every function" ;;
-            esac
             n="${instructions[$variant-$body]}"
             r=$(awk -v a="$n" -v b="${instructions[plain-$body]}" 'BEGIN { printf "%.2f", a / b }')
-            echo "| $label | $body | $(awk -v n="$n" 'BEGIN { printf "%.2f G", n / 1e9 }') | ${r}x |"
+            echo "| $(label "$variant") | $body | $(awk -v n="$n" 'BEGIN { printf "%.2f G", n / 1e9 }') | ${r}x |"
         done
     done
 fi
