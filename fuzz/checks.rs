@@ -18,7 +18,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 use std::sync::OnceLock;
 
-use serde_json::Value;
+use serde_json::{Number, Value};
 use telemetry_core::anonymize::{
     self, Anonymizer, HashKey, KEPT_URL_SCHEMES, anonymize_snapshot, round_f64, round_i64,
     round_json_numbers, round_u64,
@@ -319,21 +319,27 @@ fn check_rounded_json(original: &Value, rounded: &Value, a: &Anonymizer, path: &
     }
 }
 
-/// Equal JSON values, taking any two floats as equal.
-fn same_except_floats(a: &Value, b: &Value) -> bool {
+/// Equal JSON values, with pairs of numbers that `numbers` decides on (`Some`) compared by
+/// it, and all else (other numbers included) compared exactly.
+fn json_equal(a: &Value, b: &Value, numbers: &impl Fn(&Number, &Number) -> Option<bool>) -> bool {
     match (a, b) {
-        (Value::Number(x), Value::Number(y)) if x.is_f64() && y.is_f64() => true,
+        (Value::Number(x), Value::Number(y)) => numbers(x, y).unwrap_or(x == y),
         (Value::Array(xs), Value::Array(ys)) => {
-            xs.len() == ys.len() && xs.iter().zip(ys).all(|(x, y)| same_except_floats(x, y))
+            xs.len() == ys.len() && xs.iter().zip(ys).all(|(x, y)| json_equal(x, y, numbers))
         }
         (Value::Object(xs), Value::Object(ys)) => {
             xs.len() == ys.len()
                 && xs
                     .iter()
-                    .all(|(k, x)| ys.get(k).is_some_and(|y| same_except_floats(x, y)))
+                    .all(|(k, x)| ys.get(k).is_some_and(|y| json_equal(x, y, numbers)))
         }
         (x, y) => x == y,
     }
+}
+
+/// Equal JSON values, taking any two floats as equal.
+fn same_except_floats(a: &Value, b: &Value) -> bool {
+    json_equal(a, b, &|x, y| (x.is_f64() && y.is_f64()).then_some(true))
 }
 
 /// Input: 1 byte of significant digits, then a JSON document.
@@ -1365,24 +1371,12 @@ pub fn snapshot(data: &[u8]) {
 
 /// JSON values equal up to float rounding in JSON's text form.
 fn same_json(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) if x.is_f64() || y.is_f64() => {
-            match (x.as_f64(), y.as_f64()) {
-                (Some(x), Some(y)) => x == y || (x - y).abs() <= x.abs().max(y.abs()) * 1e-15,
-                _ => false,
-            }
-        }
-        (Value::Array(xs), Value::Array(ys)) => {
-            xs.len() == ys.len() && xs.iter().zip(ys).all(|(x, y)| same_json(x, y))
-        }
-        (Value::Object(xs), Value::Object(ys)) => {
-            xs.len() == ys.len()
-                && xs
-                    .iter()
-                    .all(|(k, x)| ys.get(k).is_some_and(|y| same_json(x, y)))
-        }
-        (x, y) => x == y,
-    }
+    json_equal(a, b, &|x, y| {
+        (x.is_f64() || y.is_f64()).then(|| match (x.as_f64(), y.as_f64()) {
+            (Some(x), Some(y)) => x == y || (x - y).abs() <= x.abs().max(y.abs()) * 1e-15,
+            _ => false,
+        })
+    })
 }
 
 fn same_report(a: &Report, b: &Report) -> bool {

@@ -35,15 +35,21 @@ impl GroupSlot {
 
     /// The buckets that may be non-zero, as `(index in group, bucket)`.
     fn occupied<'a>(&self, group: &'a Group) -> impl Iterator<Item = (usize, &'a AtomicU64)> {
-        let mut mask = self.occupied.load(Relaxed);
-        std::iter::from_fn(move || {
-            (mask != 0).then(|| {
-                let i = mask.trailing_zeros() as usize;
-                mask &= mask - 1;
-                (i, &group.0[i])
-            })
-        })
+        set_bits(self.occupied.load(Relaxed)).map(|i| (i, &group.0[i]))
     }
+}
+
+/// The indexes of the bits set in `mask`, lowest first: how groups and buckets are found from
+/// their masks.
+#[inline]
+fn set_bits(mut mask: u64) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        (mask != 0).then(|| {
+            let i = mask.trailing_zeros() as usize;
+            mask &= mask - 1;
+            i
+        })
+    })
 }
 
 fn new_group() -> *mut Group {
@@ -182,17 +188,9 @@ impl HistogramCells {
 
     /// The allocated groups as `(index, slot, buckets)`.
     fn allocated_groups(&self) -> impl Iterator<Item = (usize, &GroupSlot, &Group)> {
-        let mut mask = self.allocated.load(Acquire);
-        std::iter::from_fn(move || {
-            while mask != 0 {
-                let g = mask.trailing_zeros() as usize;
-                mask &= mask - 1;
-                let slot = &self.groups[g];
-                if let Some(group) = slot.get() {
-                    return Some((g, slot, group));
-                }
-            }
-            None
+        set_bits(self.allocated.load(Acquire)).filter_map(|g| {
+            let slot = &self.groups[g];
+            slot.get().map(|group| (g, slot, group))
         })
     }
 
@@ -262,37 +260,28 @@ impl HistogramAccumulator {
     pub(crate) fn add_cells(&mut self, cells: &[&HistogramCells]) {
         self.found.clear();
         for c in cells {
-            let mut allocated = c.allocated.load(Acquire);
-            if allocated == 0 {
-                continue;
-            }
-            // The totals share the mask's cache line. A value recorded while this runs may be
-            // in the buckets read but not in the min and max read, or the other way round; the
-            // snapshot clamps min and max to the buckets (`set_from_accumulator`).
-            self.sum = self.sum.saturating_add(c.sum.load(Relaxed));
-            self.min = self.min.min(c.min.load(Relaxed));
-            self.max = self.max.max(c.max.load(Relaxed));
-            while allocated != 0 {
-                let g = allocated.trailing_zeros() as usize;
-                allocated &= allocated - 1;
-                let slot = &c.groups[g];
-                let group = slot.buckets.load(Acquire);
-                let occupied = slot.occupied.load(Relaxed);
-                self.found.push((g, group.cast_const(), occupied));
+            let before = self.found.len();
+            self.found.extend(
+                c.allocated_groups().map(|(g, slot, group)| {
+                    (g, group as *const Group, slot.occupied.load(Relaxed))
+                }),
+            );
+            if self.found.len() > before {
+                // The totals share the mask's cache line. A value recorded while this runs may
+                // be in the buckets read but not in the min and max read, or the other way
+                // round; the snapshot clamps min and max to the buckets (`set_from_accumulator`).
+                self.sum = self.sum.saturating_add(c.sum.load(Relaxed));
+                self.min = self.min.min(c.min.load(Relaxed));
+                self.max = self.max.max(c.max.load(Relaxed));
             }
         }
-        for &(g, group, mut mask) in &self.found {
-            if group.is_null() {
-                continue;
-            }
-            // SAFETY: as in `GroupSlot::get`; the cells outlive this call.
+        for &(g, group, mask) in &self.found {
+            // SAFETY: found by `allocated_groups` (so not null); the cells outlive this call.
             let group = unsafe { &*group };
             self.touched |= 1 << g;
             self.occupied[g] |= mask;
             let dense = &mut self.buckets[g * GROUP..(g + 1) * GROUP];
-            while mask != 0 {
-                let i = mask.trailing_zeros() as usize;
-                mask &= mask - 1;
+            for i in set_bits(mask) {
                 dense[i] = dense[i].wrapping_add(group.0[i].load(Relaxed));
             }
         }
@@ -300,14 +289,9 @@ impl HistogramAccumulator {
 
     /// Back to empty.
     pub(crate) fn reset(&mut self) {
-        let mut touched = std::mem::take(&mut self.touched);
-        while touched != 0 {
-            let g = touched.trailing_zeros() as usize;
-            touched &= touched - 1;
-            let mut mask = std::mem::take(&mut self.occupied[g]);
-            while mask != 0 {
-                self.buckets[g * GROUP + mask.trailing_zeros() as usize] = 0;
-                mask &= mask - 1;
+        for g in set_bits(std::mem::take(&mut self.touched)) {
+            for i in set_bits(std::mem::take(&mut self.occupied[g])) {
+                self.buckets[g * GROUP + i] = 0;
             }
         }
         self.sum = 0;
@@ -317,21 +301,11 @@ impl HistogramAccumulator {
 
     /// The indexes of the buckets that may be non-zero, in index order, as `(index, count)`.
     fn occupied_buckets(&self) -> impl Iterator<Item = (usize, u64)> + '_ {
-        let mut touched = self.touched;
-        let mut mask = 0u64;
-        let mut group = 0usize;
-        std::iter::from_fn(move || {
-            while mask == 0 {
-                if touched == 0 {
-                    return None;
-                }
-                group = touched.trailing_zeros() as usize;
-                touched &= touched - 1;
-                mask = self.occupied[group];
-            }
-            let index = group * GROUP + mask.trailing_zeros() as usize;
-            mask &= mask - 1;
-            Some((index, self.buckets[index]))
+        set_bits(self.touched).flat_map(move |g| {
+            set_bits(self.occupied[g]).map(move |i| {
+                let index = g * GROUP + i;
+                (index, self.buckets[index])
+            })
         })
     }
 
