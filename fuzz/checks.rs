@@ -24,8 +24,8 @@ use telemetry_core::anonymize::{
     round_json_numbers, round_u64,
 };
 use telemetry_core::consent::{
-    Category, Consent, ConsentBuilder, ConsentDecision, ConsentError, NO, Polarity, SourceKind,
-    ValueRule, YES, parse_value,
+    Category, Combine, Consent, ConsentBuilder, ConsentDecision, ConsentError, NO, Polarity,
+    SourceKind, ValueRule, YES, parse_value,
 };
 use telemetry_core::reporter::{parse_version_notice, validate_endpoint};
 use telemetry_core::{HistogramSnapshot, MAX_NAME_LEN, Report, Snapshot, validate_name};
@@ -551,10 +551,16 @@ enum DocSource {
         polarity: Polarity,
         rule: ValueRule,
     },
+    Switch {
+        name: String,
+        present: bool,
+        polarity: Polarity,
+    },
 }
 
 #[derive(Clone, Debug, Default)]
 struct ConsentInput {
+    any_disables: bool,
     flag: Option<String>,
     executable: String,
     environment: HashMap<String, String>,
@@ -595,6 +601,8 @@ fn category(word: &str) -> Option<Category> {
 /// env <NAME> <in|out> <ferretdb|unleash>        .env(..)
 /// env-for <version|usage|errors> <NAME> <in|out> <ferretdb|unleash>   .env_for(..)
 /// config <name> <in|out> <ferretdb|unleash>[=<value>]                 .config(..)
+/// switch <name> <in|out> <on|off>               .switch(name, on, ..)
+/// combine any                                   .combine(Combine::AnyDisables)
 /// ```
 fn parse_consent_input(text: &str) -> ConsentInput {
     let mut input = ConsentInput {
@@ -607,6 +615,19 @@ fn parse_consent_input(text: &str) -> ConsentInput {
             "flag" if line == "flag" => input.flag = None,
             "flag" => input.flag = Some(rest.to_owned()),
             "exe" => input.executable = rest.to_owned(),
+            "combine" => input.any_disables = rest == "any",
+            "switch" => {
+                if let [name, p, on] = rest.split(' ').collect::<Vec<_>>()[..]
+                    && let Some(polarity) = polarity(p)
+                    && (on == "on" || on == "off")
+                {
+                    input.sources.push(DocSource::Switch {
+                        name: name.to_owned(),
+                        present: on == "on",
+                        polarity,
+                    });
+                }
+            }
             "set" => {
                 if let Some((name, value)) = rest.split_once('=') {
                     input.environment.insert(name.to_owned(), value.to_owned());
@@ -661,6 +682,9 @@ fn builder(input: &ConsentInput) -> ConsentBuilder {
         .environment(move |name| environment.get(name).cloned())
         .executable(&input.executable)
         .flag(FLAG, input.flag.as_deref());
+    if input.any_disables {
+        b = b.combine(Combine::AnyDisables);
+    }
     for source in &input.sources {
         b = match source {
             DocSource::Env {
@@ -681,6 +705,11 @@ fn builder(input: &ConsentInput) -> ConsentBuilder {
                 polarity,
                 rule,
             } => b.config(name, value.as_deref(), *polarity, *rule),
+            DocSource::Switch {
+                name,
+                present,
+                polarity,
+            } => b.switch(name, *present, *polarity),
         };
     }
     b
@@ -745,7 +774,17 @@ fn doc_resolve(input: &ConsentInput) -> Expected {
             Consent::Disabled
         }
     };
-    let mut decision = flag.map(|yes| (state(yes), SourceKind::Flag(FLAG.to_owned())));
+    // Every decision, in order: the flag, then the product's sources. An opt-out source's
+    // "no" is no decision.
+    let meaning = |polarity: Polarity, yes: bool| match (polarity, yes) {
+        (Polarity::OptIn, yes) => Some(state(yes)),
+        (Polarity::OptOut, true) => Some(Consent::Disabled),
+        (Polarity::OptOut, false) => None,
+    };
+    let mut said: Vec<(Consent, SourceKind)> = flag
+        .map(|yes| (state(yes), SourceKind::Flag(FLAG.to_owned())))
+        .into_iter()
+        .collect();
     let mut narrowed = BTreeMap::new();
     for source in &input.sources {
         match source {
@@ -762,18 +801,16 @@ fn doc_resolve(input: &ConsentInput) -> Expected {
                     Ok(yes) => yes,
                     Err(e) => return e,
                 };
-                let enabled = yes == (*polarity == Polarity::OptIn);
+                let Some(decided) = meaning(*polarity, yes) else {
+                    continue;
+                };
                 match scope {
                     Some(c) => {
-                        if !enabled {
+                        if decided == Consent::Disabled {
                             narrowed.entry(*c).or_insert(SourceKind::Env(name.clone()));
                         }
                     }
-                    None => {
-                        if decision.is_none() {
-                            decision = Some((state(enabled), SourceKind::Env(name.clone())));
-                        }
-                    }
+                    None => said.push((decided, SourceKind::Env(name.clone()))),
                 }
             }
             DocSource::Config {
@@ -787,13 +824,29 @@ fn doc_resolve(input: &ConsentInput) -> Expected {
                     Ok(yes) => yes,
                     Err(e) => return e,
                 };
-                let enabled = yes == (*polarity == Polarity::OptIn);
-                if decision.is_none() {
-                    decision = Some((state(enabled), SourceKind::Config(name.clone())));
+                if let Some(decided) = meaning(*polarity, yes) {
+                    said.push((decided, SourceKind::Config(name.clone())));
+                }
+            }
+            DocSource::Switch {
+                name,
+                present,
+                polarity,
+            } => {
+                if *present && let Some(decided) = meaning(*polarity, true) {
+                    said.push((decided, SourceKind::Flag(name.clone())));
                 }
             }
         }
     }
+    let decision = if input.any_disables {
+        said.iter()
+            .find(|(s, _)| *s == Consent::Disabled)
+            .or(said.first())
+            .cloned()
+    } else {
+        said.first().cloned()
+    };
     let (consent, by) = decision.unwrap_or((Consent::Undecided, SourceKind::Default));
     Expected::Decided(consent, by, narrowed)
 }

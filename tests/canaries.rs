@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use telemetry_core::anonymize::HashedLabel;
-use telemetry_core::consent::{Consent, ConsentBuilder, ConsentDecision, Polarity, ValueRule};
+use telemetry_core::consent::{ConsentBuilder, ConsentDecision, Polarity, ValueRule};
 use telemetry_core::crash::{PanicHookConfig, install_panic_hook};
 use telemetry_core::disclosure::Disclosure;
 use telemetry_core::export::otlp::{Encoding, OtlpExporter};
@@ -305,10 +305,11 @@ fn no_canary_reaches_any_output() {
         let mut http = HttpConfig::new(url);
         http.retries = 0;
         let reporter = Reporter::builder(Application::new("canary-app", "1.0.0"))
-            .consent(ConsentDecision {
-                state: Consent::Enabled,
-                ..ConsentDecision::undecided()
-            })
+            .consent(
+                ConsentBuilder::new()
+                    .environment(|_| None)
+                    .flag("--telemetry", Some("enable")),
+            )
             .disclosure(disclosure.clone())
             .endpoint(http)
             .state_dir(&state)

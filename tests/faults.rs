@@ -20,7 +20,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use telemetry_core::consent::{Consent, ConsentDecision};
+use telemetry_core::consent::{Consent, ConsentBuilder};
 use telemetry_core::disclosure::Disclosure;
 use telemetry_core::reporter::{
     Clock, FakeClock, HttpConfig, Reporter, ReporterBuilder, SpoolLimits,
@@ -56,11 +56,12 @@ fn host_call(x: u64) -> u64 {
 /// A number unique to each report of this process, so that two reports never look the same.
 static SEQUENCE: AtomicU64 = AtomicU64::new(0);
 
-fn enabled() -> ConsentDecision {
-    ConsentDecision {
-        state: Consent::Enabled,
-        ..ConsentDecision::undecided()
-    }
+/// Consent enabled by the `--telemetry` flag, read from an empty environment (so a
+/// `DO_NOT_TRACK` set where the tests run does not change them).
+fn enabled() -> ConsentBuilder {
+    ConsentBuilder::new()
+        .environment(|_| None)
+        .flag("--telemetry", Some("enable"))
 }
 
 fn http(url: &str) -> HttpConfig {

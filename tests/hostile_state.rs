@@ -18,7 +18,7 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-use telemetry_core::consent::{Consent, ConsentBuilder, ConsentDecision};
+use telemetry_core::consent::{Consent, ConsentBuilder};
 use telemetry_core::disclosure::Disclosure;
 use telemetry_core::identity::Identity;
 use telemetry_core::reporter::{Clock, FakeClock, HttpConfig, Reporter, ReporterBuilder};
@@ -36,11 +36,12 @@ fn serial() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn enabled() -> ConsentDecision {
-    ConsentDecision {
-        state: Consent::Enabled,
-        ..ConsentDecision::undecided()
-    }
+/// Consent enabled by the `--telemetry` flag, read from an empty environment (so a
+/// `DO_NOT_TRACK` set where the tests run does not change them).
+fn enabled() -> ConsentBuilder {
+    ConsentBuilder::new()
+        .environment(|_| None)
+        .flag("--telemetry", Some("enable"))
 }
 
 fn builder(app: &str, url: &str, clock: &Arc<FakeClock>, state: &Path) -> ReporterBuilder {
@@ -163,8 +164,7 @@ fn an_unwritable_state_dir_is_logged_once_and_nothing_breaks() {
     let mark = lines.mark();
     let decision = ConsentBuilder::new()
         .environment(|_| None)
-        .state_dir(StateDir::new(&state))
-        .resolve()
+        .resolve_in(Some(&StateDir::new(&state)))
         .unwrap();
     assert!(lines.problems_since(mark, &path).len() <= 1);
     assert_ne!(decision.state, Consent::Enabled);
@@ -410,8 +410,7 @@ fn a_garbage_consent_file_means_off_said_once_until_decided_again() {
         let resolve = || {
             ConsentBuilder::new()
                 .environment(|_| None)
-                .state_dir(StateDir::new(&state))
-                .resolve()
+                .resolve_in(Some(&StateDir::new(&state)))
                 .unwrap()
         };
         let mark = lines.mark();
@@ -425,7 +424,7 @@ fn a_garbage_consent_file_means_off_said_once_until_decided_again() {
         let server = FaultServer::start(Mode::Ok);
         let clock = Arc::new(FakeClock::new());
         let reporter = builder("bad-consent", &server.url(), &clock, &state)
-            .consent(decision)
+            .consent(ConsentBuilder::new().environment(|_| None))
             .start()
             .unwrap();
         for _ in 0..3 {

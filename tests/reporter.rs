@@ -5,7 +5,7 @@ mod receiver;
 use receiver::{Mode, Receiver, eventually};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
-use telemetry_core::consent::{Consent, ConsentBuilder, ConsentDecision, Polarity, ValueRule};
+use telemetry_core::consent::{Consent, ConsentBuilder, Polarity, ValueRule};
 use telemetry_core::disclosure::Disclosure;
 use telemetry_core::reporter::{FakeClock, HttpConfig, Reporter, ReporterBuilder};
 use telemetry_core::{Application, Report, Sink, SinkError};
@@ -46,11 +46,16 @@ impl Sink for Collect {
     }
 }
 
-fn decision(state: Consent) -> ConsentDecision {
-    ConsentDecision {
-        state,
-        ..ConsentDecision::undecided()
-    }
+/// Consent from the `--telemetry` flag (`None`: undecided), read from an empty environment.
+fn decision(state: Consent) -> ConsentBuilder {
+    let flag = match state {
+        Consent::Enabled => Some("enable"),
+        Consent::Disabled => Some("disable"),
+        Consent::Undecided => None,
+    };
+    ConsentBuilder::new()
+        .environment(|_| None)
+        .flag("--telemetry", flag)
 }
 
 fn temp_dir(name: &str) -> std::path::PathBuf {
@@ -228,6 +233,7 @@ fn no_connection_is_ever_made_when_an_opt_out_source_says_so() {
     for source in sources {
         let decision = source.resolve().unwrap();
         assert_eq!(decision.state, Consent::Disabled, "{decision:?}");
+        let decision = source;
         let clock = Arc::new(FakeClock::new());
         let local = Collect::default();
         let reporter = builder("optout-app", &receiver.url(), &clock)
@@ -249,10 +255,7 @@ fn no_connection_is_ever_made_when_an_opt_out_source_says_so() {
     }
     assert_eq!(receiver.connections(), 0, "zero connections");
 
-    let dnt = ConsentBuilder::new()
-        .environment(env(&[("DO_NOT_TRACK", "true")]))
-        .resolve()
-        .unwrap();
+    let dnt = ConsentBuilder::new().environment(env(&[("DO_NOT_TRACK", "true")]));
     let clock = Arc::new(FakeClock::new());
     let reporter = builder("optout-app", &receiver.url(), &clock)
         .consent(dnt)
@@ -422,9 +425,7 @@ fn version_check_only_sends_no_usage_statistics() {
             "SEND_TELEMETRY",
             Polarity::OptIn,
             ValueRule::Unleash,
-        )
-        .resolve()
-        .unwrap();
+        );
     let clock = Arc::new(FakeClock::new());
     let counter = telemetry_core::Counter::register("reporter.version_only").unwrap();
     counter.increment();

@@ -4,6 +4,7 @@
 //! ```text
 //! cargo run --example docstore [-- [--anonymized | --manifest] [--telemetry=VALUE]
 //!                                  [--endpoint URL] [--state-dir DIR] [OPERATIONS]]
+//! cargo run --example docstore -- [--state-dir DIR] telemetry <status|enable|disable|show|manifest|clean>
 //! ```
 //!
 //! The store has collections of JSON documents, an inverted index per collection (terms,
@@ -17,9 +18,11 @@
 //!
 //! Telemetry is wired as a product would wire it: the disclosure is shown at start (on
 //! stderr); consent comes from `--telemetry`, `DOCSTORE_TELEMETRY_OPTOUT`, `DO_NOT_TRACK` and
-//! the state directory; with `--endpoint`, the reporter sends the anonymized report when the
-//! run ends, if consent is enabled (the regular schedule starts after one hour, longer than
-//! this run).
+//! the decision saved in the state directory; with `--endpoint`, the reporter sends the
+//! anonymized report when the run ends, if consent is enabled (the regular schedule starts
+//! after one hour, longer than this run). `docstore telemetry ...` is the end-user control
+//! (`status`, `enable`, `disable`, `show`, `manifest`, `clean`), and `TELEMETRY_DEBUG=1` or
+//! `DOCSTORE_TELEMETRY_DEBUG=1` prints the report that would be sent instead of sending it.
 
 mod collection;
 mod export;
@@ -40,7 +43,7 @@ use store::{Config, Store, StoreError, StoreStats};
 use telemetry_core::consent::{ConsentBuilder, Polarity, TelemetryArgs, ValueRule};
 use telemetry_core::disclosure::Disclosure;
 use telemetry_core::identity::Identity;
-use telemetry_core::reporter::{HttpConfig, Reporter};
+use telemetry_core::reporter::{HttpConfig, Reporter, ReporterBuilder, TelemetryCommand};
 use telemetry_core::{Application, Report, Telemetry};
 use workload::{Op, Workload};
 
@@ -85,6 +88,8 @@ struct Tally {
 /// A small document store under a synthetic workload, with its usage telemetry.
 #[derive(Parser)]
 struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
     /// Operations to run after the initial import.
     #[arg(default_value_t = DEFAULT_OPERATIONS)]
     operations: usize,
@@ -105,23 +110,31 @@ struct Cli {
     telemetry: TelemetryArgs,
 }
 
+/// The example's subcommands.
+#[derive(clap::Subcommand)]
+enum Command {
+    /// Show or change what telemetry this installation sends.
+    Telemetry {
+        #[command(subcommand)]
+        action: TelemetryCommand,
+    },
+}
+
 /// The report sections, filled in when the run ends and read by the reporter.
 type Sections = Arc<Mutex<Option<(Configuration, StoreStats)>>>;
 
-/// Resolves consent and starts the reporter: the disclosure is shown here, before any work.
-fn start_telemetry(cli: &Cli, sections: &Sections) -> Result<Reporter, Box<dyn Error>> {
-    let mut consent = ConsentBuilder::new()
+/// The reporter's configuration: the same for the run and for `docstore telemetry ...`.
+fn telemetry(cli: &Cli, sections: &Sections) -> ReporterBuilder {
+    let consent = ConsentBuilder::new()
         .flag("--telemetry", cli.telemetry.value())
         .env(
             "DOCSTORE_TELEMETRY_OPTOUT",
             Polarity::OptOut,
             ValueRule::FerretDb,
-        );
-    if let Some(dir) = &cli.state_dir {
-        consent = consent.state_dir(telemetry_core::StateDir::new(dir));
-    }
+        )
+        .debug_env("DOCSTORE_TELEMETRY_DEBUG");
     let mut reporter = Reporter::builder(Application::new("docstore", "1.0.0"))
-        .consent(consent.resolve()?)
+        .consent(consent)
         .disclosure(Disclosure::new(
             "DocStore",
             "the DocStore example's authors",
@@ -145,7 +158,7 @@ fn start_telemetry(cli: &Cli, sections: &Sections) -> Result<Reporter, Box<dyn E
     if let Some(dir) = &cli.state_dir {
         reporter = reporter.state_dir(dir);
     }
-    Ok(reporter.start()?)
+    reporter
 }
 
 fn main() -> std::process::ExitCode {
@@ -160,7 +173,12 @@ fn main() -> std::process::ExitCode {
 
 fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
     let sections = Sections::default();
-    let reporter = start_telemetry(&cli, &sections)?;
+    if let Some(Command::Telemetry { action }) = cli.command {
+        telemetry(&cli, &sections).run_command(action, &mut std::io::stdout())?;
+        return Ok(());
+    }
+    // Consent is resolved and the disclosure shown here, before any work.
+    let reporter = telemetry(&cli, &sections).start()?;
     let operations = cli.operations;
     let output = if cli.anonymized {
         Output::Anonymized

@@ -1,39 +1,62 @@
-//! Consent and opt-out: three states, named sources resolved in a fixed order, categories
-//! under one kill switch, and the decision persisted with its date.
+//! Consent and opt-out: three states, named sources combined by a product's rule, categories
+//! under one kill switch, and the decision persisted with its date and manifest version.
 //!
-//! # States (FerretDB seed)
+//! # States (FerretDB's "Telemetry reporting" page)
 //! [`Consent::Enabled`], [`Consent::Disabled`] and [`Consent::Undecided`] (the default). The
 //! reporter waits its undecided delay (default 1 hour) before the first report of an
 //! undecided installation; a decision made during that delay takes effect at once.
 //!
-//! # Sources, in the order they are asked ([`ConsentBuilder::resolve`])
-//! 1. `DO_NOT_TRACK` (any truthy value: `1`, `t`, `true`, `y`, `yes`, `on`, `enable`, ...):
-//!    disables everything, always. A CLI flag asking to enable at the same time is a startup
-//!    error ([`ConsentError::Conflict`]), as in FerretDB.
+//! # Sources, in the order they are asked
+//! 1. `DO_NOT_TRACK` (any value but an empty or a false one: `1`, `t`, `true`, `enable`, and
+//!    unknown words too, erring on the side of not tracking): disables everything, always. A
+//!    CLI flag asking to enable at the same time is a startup error
+//!    ([`ConsentError::Conflict`]), as in FerretDB.
 //! 2. The executable's file name containing `donottrack` (FerretDB): the same.
 //! 3. The CLI flag value (`--telemetry=<value>`, FerretDB spellings).
-//! 4. The product's environment variables, in the order the product lists them.
-//! 5. The product's config file value.
-//! 6. The persisted decision in the state directory.
-//! 7. Otherwise: undecided.
+//! 4. The product's own sources, in the order the product adds them: environment variables
+//!    ([`ConsentBuilder::env`]), config values ([`ConsentBuilder::config`]) and valueless
+//!    switches such as Qdrant's `--disable-telemetry` ([`ConsentBuilder::switch`]).
+//! 5. The decision persisted in the reporter's state directory (a runtime
+//!    [`set_consent`](crate::reporter::Reporter::set_consent), or `myapp telemetry disable`).
+//! 6. Otherwise: undecided.
 //!
-//! The first source that has a value decides the kill switch. Sources scoped to one
-//! [`Category`] (Unleash's `SEND_TELEMETRY` for usage statistics) decide only that category,
-//! and can only narrow what the kill switch allows: a category is sent only if both agree.
+//! How sources 3 to 5 combine is the product's [`Combine`] rule: the first source that decides
+//! ([`Combine::FirstDecisive`], the default), or "any one of them disables"
+//! ([`Combine::AnyDisables`], Qdrant's three switches). Sources scoped to one [`Category`]
+//! (Unleash's `SEND_TELEMETRY` for usage statistics) decide only that category, and can only
+//! narrow what the kill switch allows: a category is sent only if both agree.
 //!
-//! # Values
+//! # What a source's value means
 //! [`ValueRule::FerretDb`]: case-insensitive `1 t true y yes on enable enabled optin opt-in
 //! allow` and `0 f false n no off disable disabled optout opt-out disallow forbid`; anything
-//! else is an error naming the source and the accepted values. [`ValueRule::Unleash`]: `true`,
-//! `t` or `1` (case-insensitive) enable; anything else disables.
-//! A source is either an opt-in (`TELEMETRY_ENABLED=true` enables, as in Automatisch) or an
-//! opt-out (`EVENTSTORE_TELEMETRY_OPTOUT=true` disables, as in EventStoreDB): [`Polarity`].
+//! else is an error naming the source and the accepted values. FerretDB's page also lists
+//! `forbid` among the values that enable; a word that means "forbid" never enables here.
+//! [`ValueRule::Unleash`]: `true`, `t` or `1` (case-insensitive) say yes; anything else no.
+//!
+//! [`Polarity`] says what yes and no mean:
+//! - [`Polarity::OptIn`] (`TELEMETRY_ENABLED`, Automatisch; `--telemetry`, FerretDB): yes
+//!   enables, no disables. Both are decisions.
+//! - [`Polarity::OptOut`] (`EVENTSTORE_TELEMETRY_OPTOUT`, EventStoreDB;
+//!   `QDRANT__TELEMETRY_DISABLED`, Qdrant): yes disables; no (`=false`) is **no decision**: the
+//!   source is as if unset, so it neither consents nor skips an undecided delay.
+//!
+//! # Versioned consent
+//! A decision is saved with the manifest version it was given under
+//! ([`crate::manifest::Manifest::version`]). With [`ConsentBuilder::ask_again_on_change`], a
+//! saved "enabled" given under another version counts as undecided, so the user is asked again
+//! when what is collected changes. A saved "disabled" stays disabled whatever changes.
+//!
+//! # Debug mode
+//! `TELEMETRY_DEBUG` (or the product's own variable, [`ConsentBuilder::debug_env`]) set to a
+//! yes value makes the reporter print every report it would send to standard error and send
+//! nothing (Homebrew's `HOMEBREW_DEBUG`-style semantics: printing never also sends).
 
 use crate::state::{StateDir, files};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 /// An installation's telemetry consent.
@@ -89,13 +112,26 @@ pub enum ValueRule {
     Unleash,
 }
 
-/// What a "yes" from a source means.
+/// What a "yes" and a "no" from a source mean.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Polarity {
-    /// Yes enables (`TELEMETRY_ENABLED=true`, `--telemetry=enable`).
+    /// Yes enables and no disables (`TELEMETRY_ENABLED=true|false`, `--telemetry=enable|disable`).
     OptIn,
-    /// Yes disables (`EVENTSTORE_TELEMETRY_OPTOUT=true`, `DO_NOT_TRACK=1`).
+    /// Yes disables; no is no decision (`EVENTSTORE_TELEMETRY_OPTOUT=true` disables,
+    /// `EVENTSTORE_TELEMETRY_OPTOUT=false` is as if unset).
     OptOut,
+}
+
+/// How the flag, the product's sources and the persisted decision combine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Combine {
+    /// The first source that decides wins: flag, then the product's sources in the order they
+    /// were added, then the persisted decision (FerretDB, EventStoreDB, Automatisch, Unleash).
+    #[default]
+    FirstDecisive,
+    /// Any source that disables wins over every source that enables (Qdrant: "any of these
+    /// options will prevent Qdrant from sending"); without one, the first that enables.
+    AnyDisables,
 }
 
 /// The values [`ValueRule::FerretDb`] reads as yes.
@@ -138,8 +174,8 @@ pub enum ConsentError {
         /// What it held.
         value: String,
     },
-    /// The CLI flag asks to enable while `DO_NOT_TRACK` or a `donottrack` executable name
-    /// disables.
+    /// The CLI flag (or a request to enable) asks to enable while `DO_NOT_TRACK` or a
+    /// `donottrack` executable name disables.
     Conflict {
         /// What disables (`DO_NOT_TRACK` or the executable name).
         disabled_by: String,
@@ -177,7 +213,7 @@ pub enum SourceKind {
     DoNotTrack,
     /// The executable's name contains `donottrack`.
     ExecutableName,
-    /// A command-line flag.
+    /// A command-line flag (with a value, or a valueless switch).
     Flag(String),
     /// An environment variable.
     Env(String),
@@ -217,6 +253,9 @@ pub struct ConsentDecision {
     pub decided_by: SourceKind,
     /// Per-category decisions of category-scoped sources that said no.
     pub narrowed: BTreeMap<Category, SourceKind>,
+    /// When a persisted or runtime decision was made (RFC 3339 UTC); `None` for the others,
+    /// which are read afresh at every start.
+    pub decided_at: Option<String>,
 }
 
 impl ConsentDecision {
@@ -226,6 +265,7 @@ impl ConsentDecision {
             state: Consent::Undecided,
             decided_by: SourceKind::Default,
             narrowed: BTreeMap::new(),
+            decided_at: None,
         }
     }
 
@@ -244,6 +284,15 @@ impl ConsentDecision {
             .iter()
             .all(|c| self.category(*c) == Consent::Disabled)
     }
+
+    /// True if `DO_NOT_TRACK` or the executable's name decided: nothing can enable telemetry
+    /// in this run.
+    pub fn is_locked(&self) -> bool {
+        matches!(
+            self.decided_by,
+            SourceKind::DoNotTrack | SourceKind::ExecutableName
+        )
+    }
 }
 
 /// One product-defined source.
@@ -261,11 +310,21 @@ enum Source {
         polarity: Polarity,
         rule: ValueRule,
     },
+    Switch {
+        name: String,
+        present: bool,
+        polarity: Polarity,
+    },
 }
 
-type EnvReader = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
+type EnvReader = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
 
-/// Collects the sources of a product, then resolves them ([`ConsentBuilder::resolve`]).
+/// The environment variable that turns on debug mode in every product.
+pub const DEBUG_ENV: &str = "TELEMETRY_DEBUG";
+
+/// Collects the sources of a product. The reporter resolves them at start
+/// ([`crate::reporter::ReporterBuilder::consent`]), with the persisted decision of its own
+/// state directory; [`resolve`](Self::resolve) resolves them without one.
 ///
 /// ```
 /// use telemetry_core::consent::{Consent, ConsentBuilder, Polarity, ValueRule};
@@ -278,12 +337,30 @@ type EnvReader = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
 /// assert_eq!(decision.state, Consent::Enabled);
 /// # Ok::<(), telemetry_core::consent::ConsentError>(())
 /// ```
+#[derive(Clone)]
 pub struct ConsentBuilder {
     flag: Option<(String, String)>,
+    persist_flag: bool,
     sources: Vec<Source>,
-    state_dir: Option<StateDir>,
+    combine: Combine,
     environment: EnvReader,
     executable: Option<PathBuf>,
+    debug_envs: Vec<String>,
+    ask_again_on_change: bool,
+}
+
+impl fmt::Debug for ConsentBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConsentBuilder")
+            .field("flag", &self.flag)
+            .field("persist_flag", &self.persist_flag)
+            .field("sources", &self.sources)
+            .field("combine", &self.combine)
+            .field("executable", &self.executable)
+            .field("debug_envs", &self.debug_envs)
+            .field("ask_again_on_change", &self.ask_again_on_change)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for ConsentBuilder {
@@ -293,21 +370,47 @@ impl Default for ConsentBuilder {
 }
 
 impl ConsentBuilder {
-    /// No sources yet, reading the process's environment and executable name.
+    /// No product sources yet, reading the process's environment and executable name:
+    /// `DO_NOT_TRACK`, a `donottrack` executable name and the persisted decision are always
+    /// asked.
     pub fn new() -> Self {
         ConsentBuilder {
             flag: None,
+            persist_flag: false,
             sources: Vec::new(),
-            state_dir: None,
-            environment: Box::new(|name| std::env::var(name).ok()),
+            combine: Combine::FirstDecisive,
+            environment: Arc::new(|name| std::env::var(name).ok()),
             executable: std::env::current_exe().ok(),
+            debug_envs: Vec::new(),
+            ask_again_on_change: false,
         }
     }
 
     /// The CLI flag `name` (e.g. `--telemetry`) and its value if given; FerretDB spellings,
-    /// yes enables.
+    /// yes enables, no disables. It decides this run only, as FerretDB's flag does, unless
+    /// [`persist_flag`](Self::persist_flag) is set.
     pub fn flag(mut self, name: &str, value: Option<&str>) -> Self {
         self.flag = value.map(|v| (name.to_owned(), v.to_owned()));
+        self
+    }
+
+    /// Whether a decision made by the CLI flag is saved in the state directory like a runtime
+    /// decision, so later starts without the flag keep it (default false).
+    pub fn persist_flag(mut self, persist: bool) -> Self {
+        self.persist_flag = persist;
+        self
+    }
+
+    /// A valueless command-line switch: Qdrant's `--disable-telemetry` is
+    /// `switch("--disable-telemetry", cli.disable_telemetry, Polarity::OptOut)`. Present, it
+    /// disables ([`Polarity::OptOut`]) or enables ([`Polarity::OptIn`]); absent, it says
+    /// nothing.
+    pub fn switch(mut self, name: &str, present: bool, polarity: Polarity) -> Self {
+        self.sources.push(Source::Switch {
+            name: name.to_owned(),
+            present,
+            polarity,
+        });
         self
     }
 
@@ -358,9 +461,25 @@ impl ConsentBuilder {
         self
     }
 
-    /// The state directory holding a persisted decision.
-    pub fn state_dir(mut self, dir: StateDir) -> Self {
-        self.state_dir = Some(dir);
+    /// How the flag, the product's sources and the persisted decision combine (default
+    /// [`Combine::FirstDecisive`]).
+    pub fn combine(mut self, combine: Combine) -> Self {
+        self.combine = combine;
+        self
+    }
+
+    /// The product's own debug variable (e.g. `MYAPP_TELEMETRY_DEBUG`), asked besides
+    /// [`DEBUG_ENV`]: set to a yes value (FerretDB spellings), reports are printed to standard
+    /// error and nothing is sent.
+    pub fn debug_env(mut self, name: &str) -> Self {
+        self.debug_envs.push(name.to_owned());
+        self
+    }
+
+    /// Whether a saved "enabled" given under another manifest version counts as undecided, so
+    /// the user is asked again when what is collected changes (default false).
+    pub fn ask_again_on_change(mut self, ask: bool) -> Self {
+        self.ask_again_on_change = ask;
         self
     }
 
@@ -369,7 +488,7 @@ impl ConsentBuilder {
         mut self,
         read: impl Fn(&str) -> Option<String> + Send + Sync + 'static,
     ) -> Self {
-        self.environment = Box::new(read);
+        self.environment = Arc::new(read);
         self
     }
 
@@ -380,26 +499,51 @@ impl ConsentBuilder {
         self
     }
 
-    /// Resolves the sources in the documented order.
+    /// Whether the flag's decision is saved ([`persist_flag`](Self::persist_flag)).
+    pub fn persists_flag(&self) -> bool {
+        self.persist_flag
+    }
+
+    /// The debug variable that is set to a yes value, if any: [`DEBUG_ENV`] first, then the
+    /// product's ([`debug_env`](Self::debug_env)). Values that are not yes (including unknown
+    /// words) leave debug mode off.
+    pub fn debug_mode(&self) -> Option<String> {
+        std::iter::once(DEBUG_ENV)
+            .chain(self.debug_envs.iter().map(String::as_str))
+            .find(|name| {
+                (self.environment)(name)
+                    .is_some_and(|v| parse_value(name, &v, ValueRule::FerretDb) == Ok(true))
+            })
+            .map(str::to_owned)
+    }
+
+    /// Resolves the sources without a persisted decision (the reporter resolves with its
+    /// state directory's).
     ///
     /// # Errors
     /// [`ConsentError::InvalidValue`] for a value that is neither yes nor no, and
     /// [`ConsentError::Conflict`] for a flag asking to enable what `DO_NOT_TRACK` or the
-    /// executable's name disables. A persisted decision that cannot be read is not an error:
-    /// it counts as absent, with one log line.
+    /// executable's name disables.
     pub fn resolve(&self) -> Result<ConsentDecision, ConsentError> {
+        self.resolve_in(None)
+    }
+
+    /// Resolves the sources, with the decision persisted in `dir` as the last source. A
+    /// persisted decision that cannot be read counts as "disabled", with one log line.
+    ///
+    /// # Errors
+    /// As [`resolve`](Self::resolve).
+    pub fn resolve_in(&self, dir: Option<&StateDir>) -> Result<ConsentDecision, ConsentError> {
         let flag = match &self.flag {
             Some((name, value)) => Some((name, parse_value(name, value, ValueRule::FerretDb)?)),
             None => None,
         };
-        let do_not_track = match (self.environment)("DO_NOT_TRACK") {
-            // DO_NOT_TRACK's convention: set to a truthy value means "do not track"; an empty
-            // or falsy value means nothing. Unknown values err on the side of not tracking.
-            Some(v) if !v.trim().is_empty() => {
-                parse_value("DO_NOT_TRACK", &v, ValueRule::FerretDb).unwrap_or(true)
-            }
-            _ => false,
-        };
+        // DO_NOT_TRACK's convention: set to a truthy value means "do not track"; an empty or
+        // falsy value means nothing. Unknown values err on the side of not tracking.
+        let do_not_track = (self.environment)("DO_NOT_TRACK").is_some_and(|v| {
+            !v.trim().is_empty()
+                && parse_value("DO_NOT_TRACK", &v, ValueRule::FerretDb) != Ok(false)
+        });
         let executable = self
             .executable
             .as_ref()
@@ -430,11 +574,15 @@ impl ConsentBuilder {
                 state: Consent::Disabled,
                 decided_by: kind,
                 narrowed: BTreeMap::new(),
+                decided_at: None,
             });
         }
 
-        let mut decision: Option<(Consent, SourceKind)> =
-            flag.map(|(name, yes)| (enabled_if(yes), SourceKind::Flag(name.clone())));
+        // Every decision of the flag and the product's sources, in order.
+        let mut said: Vec<(Consent, SourceKind)> = Vec::new();
+        if let Some((name, yes)) = flag {
+            said.push((enabled_if(yes), SourceKind::Flag(name.clone())));
+        }
         let mut narrowed = BTreeMap::new();
         for source in &self.sources {
             match source {
@@ -448,17 +596,18 @@ impl ConsentBuilder {
                         continue;
                     };
                     let yes = parse_value(name, &value, *rule)?;
-                    let enabled = (*polarity == Polarity::OptIn) == yes;
+                    let Some(state) = meaning(*polarity, yes) else {
+                        continue;
+                    };
                     match scope {
-                        Some(category) if !enabled => {
-                            narrowed
-                                .entry(*category)
-                                .or_insert(SourceKind::Env(name.clone()));
+                        Some(category) => {
+                            if state == Consent::Disabled {
+                                narrowed
+                                    .entry(*category)
+                                    .or_insert(SourceKind::Env(name.clone()));
+                            }
                         }
-                        None if decision.is_none() => {
-                            decision = Some((enabled_if(enabled), SourceKind::Env(name.clone())));
-                        }
-                        _ => {}
+                        None => said.push((state, SourceKind::Env(name.clone()))),
                     }
                 }
                 Source::Config {
@@ -468,27 +617,66 @@ impl ConsentBuilder {
                     rule,
                 } => {
                     let Some(value) = value else { continue };
-                    let yes = parse_value(name, value, *rule)?;
-                    if decision.is_none() {
-                        let enabled = (*polarity == Polarity::OptIn) == yes;
-                        decision = Some((enabled_if(enabled), SourceKind::Config(name.clone())));
+                    if let Some(state) = meaning(*polarity, parse_value(name, value, *rule)?) {
+                        said.push((state, SourceKind::Config(name.clone())));
+                    }
+                }
+                Source::Switch {
+                    name,
+                    present,
+                    polarity,
+                } => {
+                    if *present && let Some(state) = meaning(*polarity, true) {
+                        said.push((state, SourceKind::Flag(name.clone())));
                     }
                 }
             }
         }
-        if decision.is_none() {
-            decision = self
-                .state_dir
-                .as_ref()
-                .and_then(load_persisted)
-                .map(|p| (p.state, SourceKind::Persisted));
+        let mut decided_at = None;
+        // Read only when it can matter: a first decisive source before it makes it moot.
+        let asked = self.combine == Combine::AnyDisables || said.is_empty();
+        if let Some(persisted) = dir.filter(|_| asked).and_then(|d| self.load_persisted(d)) {
+            said.push((persisted.state, SourceKind::Persisted));
+            decided_at = Some(persisted.set_at);
         }
-        let (state, decided_by) = decision.unwrap_or((Consent::Undecided, SourceKind::Default));
+        let chosen = match self.combine {
+            Combine::FirstDecisive => said.into_iter().next(),
+            Combine::AnyDisables => {
+                let disabling = said.iter().position(|(s, _)| *s == Consent::Disabled);
+                said.into_iter().nth(disabling.unwrap_or(0))
+            }
+        };
+        let (state, decided_by) = chosen.unwrap_or((Consent::Undecided, SourceKind::Default));
         Ok(ConsentDecision {
+            decided_at: decided_at.filter(|_| decided_by == SourceKind::Persisted),
             state,
             decided_by,
             narrowed,
         })
+    }
+
+    /// The persisted decision, as a source: a broken file counts as "disabled"; a saved
+    /// "enabled" under another manifest version counts as absent when asked to ask again.
+    fn load_persisted(&self, dir: &StateDir) -> Option<PersistedConsent> {
+        let persisted = load_persisted(dir)?;
+        if self.ask_again_on_change
+            && persisted.state == Consent::Enabled
+            && persisted.manifest_version.as_deref()
+                != Some(crate::manifest::manifest().version.as_str())
+        {
+            log::info!(target: "telemetry", "what telemetry collects has changed since it was enabled: asking again (undecided)");
+            return None;
+        }
+        Some(persisted)
+    }
+}
+
+/// What a source's yes or no means under `polarity`: `None` is no decision.
+fn meaning(polarity: Polarity, yes: bool) -> Option<Consent> {
+    match (polarity, yes) {
+        (Polarity::OptIn, yes) => Some(enabled_if(yes)),
+        (Polarity::OptOut, true) => Some(Consent::Disabled),
+        (Polarity::OptOut, false) => None,
     }
 }
 
@@ -507,9 +695,18 @@ pub struct PersistedConsent {
     pub state: Consent,
     /// When it was made, RFC 3339 UTC.
     pub set_at: String,
+    /// The manifest version ([`crate::manifest::Manifest::version`]) it was given under;
+    /// absent in files written before versions were recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest_version: Option<String>,
 }
 
 fn load_persisted(dir: &StateDir) -> Option<PersistedConsent> {
+    let broken = || PersistedConsent {
+        state: Consent::Disabled,
+        set_at: String::new(),
+        manifest_version: None,
+    };
     match dir.read(files::CONSENT) {
         Ok(None) => None,
         Ok(Some(text)) => match serde_json::from_str(&text) {
@@ -520,10 +717,7 @@ fn load_persisted(dir: &StateDir) -> Option<PersistedConsent> {
                     "ignoring the saved telemetry decision in {}: {e}; telemetry stays off until decided",
                     dir.file(files::CONSENT).display()
                 );
-                Some(PersistedConsent {
-                    state: Consent::Disabled,
-                    set_at: String::new(),
-                })
+                Some(broken())
             }
         },
         Err(e) => {
@@ -532,15 +726,17 @@ fn load_persisted(dir: &StateDir) -> Option<PersistedConsent> {
                 "cannot read the saved telemetry decision in {}: {e}; telemetry stays off",
                 dir.path().display()
             );
-            Some(PersistedConsent {
-                state: Consent::Disabled,
-                set_at: String::new(),
-            })
+            Some(broken())
         }
     }
 }
 
-/// Saves a decision with today's date in `dir`.
+/// The decision saved in `dir`, if any, as written (a broken file is `None` here).
+pub fn persisted(dir: &StateDir) -> Option<PersistedConsent> {
+    serde_json::from_str(&dir.read(files::CONSENT).ok()??).ok()
+}
+
+/// Saves a decision with today's date and the current manifest version in `dir`.
 ///
 /// # Errors
 /// The I/O error (read-only or missing directory, full disk); the caller logs it once and
@@ -549,6 +745,7 @@ pub fn persist(dir: &StateDir, state: Consent) -> std::io::Result<PersistedConse
     let persisted = PersistedConsent {
         state,
         set_at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+        manifest_version: Some(crate::manifest::manifest().version),
     };
     let json = serde_json::to_vec_pretty(&persisted).map_err(std::io::Error::other)?;
     dir.write(files::CONSENT, &json)?;
@@ -767,31 +964,236 @@ mod tests {
             std::env::temp_dir().join(format!("telemetry-consent-{}", uuid::Uuid::new_v4())),
         );
         assert_eq!(
-            with_env(&[])
-                .state_dir(dir.clone())
-                .resolve()
-                .unwrap()
-                .state,
+            with_env(&[]).resolve_in(Some(&dir)).unwrap().state,
             Consent::Undecided
         );
         let saved = persist(&dir, Consent::Enabled).unwrap();
         assert!(saved.set_at.ends_with('Z'));
-        let d = with_env(&[]).state_dir(dir.clone()).resolve().unwrap();
         assert_eq!(
-            (d.state, d.decided_by),
-            (Consent::Enabled, SourceKind::Persisted)
+            saved.manifest_version,
+            Some(crate::manifest::manifest().version)
+        );
+        let d = with_env(&[]).resolve_in(Some(&dir)).unwrap();
+        assert_eq!(
+            (d.state, d.decided_by, d.decided_at),
+            (Consent::Enabled, SourceKind::Persisted, Some(saved.set_at))
+        );
+        assert_eq!(
+            with_env(&[]).resolve().unwrap().state,
+            Consent::Undecided,
+            "resolve() alone reads no state directory"
         );
         std::fs::write(dir.file(files::CONSENT), b"{not json").unwrap();
         assert_eq!(
-            with_env(&[])
-                .state_dir(dir.clone())
-                .resolve()
-                .unwrap()
-                .state,
+            with_env(&[]).resolve_in(Some(&dir)).unwrap().state,
             Consent::Disabled
         );
         std::fs::remove_dir_all(dir.path()).unwrap();
         let missing = StateDir::new("/proc/no/such/dir");
         assert!(persist(&missing, Consent::Enabled).is_err());
+    }
+
+    #[test]
+    fn a_saved_yes_under_another_manifest_is_asked_again_if_the_product_wants() {
+        let dir = StateDir::new(
+            std::env::temp_dir().join(format!("telemetry-consent-{}", uuid::Uuid::new_v4())),
+        );
+        let old = |state| PersistedConsent {
+            state,
+            set_at: "2026-01-01T00:00:00Z".into(),
+            manifest_version: Some("0000000000000000".into()),
+        };
+        dir.write(
+            files::CONSENT,
+            &serde_json::to_vec(&old(Consent::Enabled)).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            with_env(&[]).resolve_in(Some(&dir)).unwrap().state,
+            Consent::Enabled
+        );
+        assert_eq!(
+            with_env(&[])
+                .ask_again_on_change(true)
+                .resolve_in(Some(&dir))
+                .unwrap()
+                .state,
+            Consent::Undecided
+        );
+        dir.write(
+            files::CONSENT,
+            &serde_json::to_vec(&old(Consent::Disabled)).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            with_env(&[])
+                .ask_again_on_change(true)
+                .resolve_in(Some(&dir))
+                .unwrap()
+                .state,
+            Consent::Disabled,
+            "an opt-out is never asked again"
+        );
+        std::fs::remove_dir_all(dir.path()).unwrap();
+    }
+
+    /// Qdrant's "Usage statistics" page: `QDRANT__TELEMETRY_DISABLED=true`, the config option
+    /// `telemetry_disabled: true` or the `--disable-telemetry` switch: any of them disables.
+    #[test]
+    fn qdrant_any_of_three_switches_disables() {
+        let qdrant = |env: &[(&str, &str)], config: Option<&str>, switch: bool| {
+            with_env(env)
+                .combine(Combine::AnyDisables)
+                .env(
+                    "QDRANT__TELEMETRY_DISABLED",
+                    Polarity::OptOut,
+                    ValueRule::FerretDb,
+                )
+                .config(
+                    "telemetry_disabled",
+                    config,
+                    Polarity::OptOut,
+                    ValueRule::FerretDb,
+                )
+                .switch("--disable-telemetry", switch, Polarity::OptOut)
+                .resolve()
+                .unwrap()
+        };
+        let off = qdrant(
+            &[("QDRANT__TELEMETRY_DISABLED", "false")],
+            Some("true"),
+            false,
+        );
+        assert_eq!(
+            (off.state, off.decided_by),
+            (
+                Consent::Disabled,
+                SourceKind::Config("telemetry_disabled".into())
+            )
+        );
+        let off = qdrant(&[], Some("false"), true);
+        assert_eq!(
+            (off.state, off.decided_by),
+            (
+                Consent::Disabled,
+                SourceKind::Flag("--disable-telemetry".into())
+            )
+        );
+        assert_eq!(
+            qdrant(&[("QDRANT__TELEMETRY_DISABLED", "true")], None, false).state,
+            Consent::Disabled
+        );
+        assert_eq!(
+            qdrant(
+                &[("QDRANT__TELEMETRY_DISABLED", "false")],
+                Some("false"),
+                false
+            )
+            .state,
+            Consent::Undecided,
+            "`false` everywhere is no decision: Qdrant's default applies"
+        );
+        // The same sources, first decisive: here `false` is no decision too, so the config wins.
+        let first = with_env(&[("QDRANT__TELEMETRY_DISABLED", "false")])
+            .env(
+                "QDRANT__TELEMETRY_DISABLED",
+                Polarity::OptOut,
+                ValueRule::FerretDb,
+            )
+            .config(
+                "telemetry_disabled",
+                Some("true"),
+                Polarity::OptOut,
+                ValueRule::FerretDb,
+            )
+            .resolve()
+            .unwrap();
+        assert_eq!(first.state, Consent::Disabled);
+    }
+
+    /// Any-disables still lets a flag enable when nothing disables, and puts a saved opt-out
+    /// above a flag that enables.
+    #[test]
+    fn any_disables_with_a_flag_and_a_saved_decision() {
+        let dir = StateDir::new(
+            std::env::temp_dir().join(format!("telemetry-consent-{}", uuid::Uuid::new_v4())),
+        );
+        let b = || {
+            with_env(&[])
+                .combine(Combine::AnyDisables)
+                .flag("--telemetry", Some("enable"))
+        };
+        assert_eq!(b().resolve_in(Some(&dir)).unwrap().state, Consent::Enabled);
+        persist(&dir, Consent::Disabled).unwrap();
+        let d = b().resolve_in(Some(&dir)).unwrap();
+        assert_eq!(
+            (d.state, d.decided_by),
+            (Consent::Disabled, SourceKind::Persisted)
+        );
+        let d = with_env(&[])
+            .flag("--telemetry", Some("enable"))
+            .resolve_in(Some(&dir))
+            .unwrap();
+        assert_eq!(
+            d.state,
+            Consent::Enabled,
+            "first decisive: the flag overrides the saved decision for this run"
+        );
+        std::fs::remove_dir_all(dir.path()).unwrap();
+    }
+
+    /// EventStoreDB's page: "setting the EVENTSTORE_TELEMETRY_OPTOUT environment variable to
+    /// true" opts out; `false` is not a consent.
+    #[test]
+    fn an_opt_out_variable_set_to_false_is_no_decision() {
+        let d = with_env(&[("EVENTSTORE_TELEMETRY_OPTOUT", "false")])
+            .env(
+                "EVENTSTORE_TELEMETRY_OPTOUT",
+                Polarity::OptOut,
+                ValueRule::FerretDb,
+            )
+            .resolve()
+            .unwrap();
+        assert_eq!(
+            (d.state, d.decided_by),
+            (Consent::Undecided, SourceKind::Default)
+        );
+        let d = with_env(&[("EVENTSTORE_TELEMETRY_OPTOUT", "TRUE")])
+            .env(
+                "EVENTSTORE_TELEMETRY_OPTOUT",
+                Polarity::OptOut,
+                ValueRule::FerretDb,
+            )
+            .resolve()
+            .unwrap();
+        assert_eq!(d.state, Consent::Disabled);
+        // Automatisch's TELEMETRY_ENABLED is an opt-in: false is a decision.
+        let d = with_env(&[("TELEMETRY_ENABLED", "false")])
+            .env("TELEMETRY_ENABLED", Polarity::OptIn, ValueRule::FerretDb)
+            .resolve()
+            .unwrap();
+        assert_eq!(d.state, Consent::Disabled);
+    }
+
+    #[test]
+    fn debug_mode_reads_the_generic_and_the_product_variable() {
+        assert_eq!(
+            with_env(&[]).debug_env("APP_TELEMETRY_DEBUG").debug_mode(),
+            None
+        );
+        assert_eq!(
+            with_env(&[("TELEMETRY_DEBUG", "1")])
+                .debug_mode()
+                .as_deref(),
+            Some(DEBUG_ENV)
+        );
+        assert_eq!(
+            with_env(&[("APP_TELEMETRY_DEBUG", "yes"), ("TELEMETRY_DEBUG", "0")])
+                .debug_env("APP_TELEMETRY_DEBUG")
+                .debug_mode()
+                .as_deref(),
+            Some("APP_TELEMETRY_DEBUG")
+        );
+        assert_eq!(with_env(&[("TELEMETRY_DEBUG", "maybe")]).debug_mode(), None);
     }
 }

@@ -13,6 +13,7 @@
 //! else, and never sends a report before it has been shown.
 
 use crate::consent::{Consent, ConsentDecision};
+use std::time::Duration;
 
 /// The wording of a product's disclosure. [`Disclosure::text`] fills the default template;
 /// [`Disclosure::with_texts`] replaces it.
@@ -32,6 +33,12 @@ pub struct Disclosure {
     pub custom_disabled: Option<String>,
     /// Also print the disclosure to standard error (default true), besides logging it.
     pub to_stderr: bool,
+    /// How long an undecided installation waits before its first report (the reporter sets
+    /// it from [`crate::reporter::ReporterBuilder::undecided_delay`]; default 1 hour).
+    pub undecided_delay: Duration,
+    /// Whether what is recorded during the undecided delay is sent once it ends (the reporter
+    /// sets it from [`crate::reporter::ReporterBuilder::send_undecided_period`]).
+    pub undecided_period_sent: bool,
 }
 
 impl Disclosure {
@@ -50,6 +57,8 @@ impl Disclosure {
             custom_enabled: None,
             custom_disabled: None,
             to_stderr: true,
+            undecided_delay: Duration::from_secs(3600),
+            undecided_period_sent: false,
         }
     }
 
@@ -85,8 +94,15 @@ impl Disclosure {
                 decision.decided_by
             )
         } else if decision.state == Consent::Undecided {
+            let from = if self.undecided_period_sent {
+                "what was recorded since start"
+            } else {
+                "what is recorded from then on"
+            };
             format!(
-                "Nothing is sent during the first hour. You can opt out of sending telemetry by {}.",
+                "Nothing is sent for {} after start-up; then {from} is sent unless you opt \
+                 out. You can opt out of sending telemetry by {}.",
+                describe_duration(self.undecided_delay),
                 self.how_to_opt_out
             )
         } else {
@@ -99,6 +115,13 @@ impl Disclosure {
             "Telemetry\n---------\n{first}\n{second}\nFor more information visit {}",
             self.link
         )
+    }
+
+    /// Sets the undecided delay and whether that period's data is sent, as the text states them.
+    pub fn undecided(mut self, delay: Duration, period_sent: bool) -> Self {
+        self.undecided_delay = delay;
+        self.undecided_period_sent = period_sent;
+        self
     }
 
     /// Logs the text (target `telemetry`, level info, one record per line) and prints it to
@@ -115,6 +138,18 @@ impl Disclosure {
     }
 }
 
+/// `delay` in words: `1 hour`, `90 minutes`, `30 seconds`, `2 days`.
+pub(crate) fn describe_duration(delay: Duration) -> String {
+    let secs = delay.as_secs();
+    let (n, unit) = match secs {
+        s if s >= 86_400 && s % 86_400 == 0 => (s / 86_400, "day"),
+        s if s >= 3600 && s % 3600 == 0 => (s / 3600, "hour"),
+        s if s >= 60 && s % 60 == 0 => (s / 60, "minute"),
+        s => (s, "second"),
+    };
+    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,6 +161,7 @@ mod tests {
             state,
             decided_by: by,
             narrowed: BTreeMap::new(),
+            decided_at: None,
         }
     }
 
@@ -157,5 +193,23 @@ mod tests {
             custom.text(&decision(Consent::Undecided, SourceKind::Default)),
             "on"
         );
+    }
+
+    #[test]
+    fn the_undecided_text_states_the_actual_delay() {
+        let d = Disclosure::new("P", "C", "setting X=1", "L");
+        let undecided = decision(Consent::Undecided, SourceKind::Default);
+        assert!(d.text(&undecided).contains(
+            "Nothing is sent for 1 hour after start-up; then what is recorded from then on"
+        ));
+        let d = d.undecided(Duration::from_secs(90 * 60), true);
+        assert!(
+            d.text(&undecided)
+                .contains("for 90 minutes after start-up; then what was recorded since start"),
+            "{}",
+            d.text(&undecided)
+        );
+        assert_eq!(describe_duration(Duration::from_secs(2 * 86_400)), "2 days");
+        assert_eq!(describe_duration(Duration::from_secs(1)), "1 second");
     }
 }

@@ -47,6 +47,12 @@ pub fn installation_id(dir: &StateDir) -> std::io::Result<Uuid> {
     Ok(id)
 }
 
+/// The installation id stored in `dir`, if there is a valid one; never creates one.
+pub fn existing_installation_id(dir: &StateDir) -> Option<Uuid> {
+    let text = dir.read(files::INSTALLATION_ID).ok()??;
+    Uuid::parse_str(text.trim()).ok()
+}
+
 /// The name-hashing key stored in `dir` (created on first use), installed as the process's
 /// anonymizer key so hashes are stable across restarts of one installation and differ
 /// between installations.

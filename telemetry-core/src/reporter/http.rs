@@ -1,6 +1,8 @@
 //! Sending a report over HTTP: one JSON POST with connect and total timeouts, HTTPS required
 //! except to loopback addresses, and a bounded read of the answer.
 
+use super::gate::Permit;
+use std::io::Read;
 use std::time::Duration;
 
 /// Where and how reports are posted.
@@ -137,13 +139,68 @@ pub(crate) struct Answer {
 /// The most bytes of an answer read: a version notice is small; anything larger is ignored.
 pub(crate) const MAX_ANSWER_BYTES: u64 = 64 << 10;
 
-/// Posts `body` once.
+/// Why a request did not get a 2xx answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Failure {
+    /// Consent was withdrawn (or changed) before the report's bytes were written.
+    Withdrawn,
+    /// The collector answered with this status.
+    Status(u16),
+    /// No answer: connection, TLS or timeout error.
+    Transport(String),
+    /// The shutdown bound ran out before another attempt could start.
+    OutOfTime,
+}
+
+impl Failure {
+    /// A 4xx other than 429: the collector refuses this report, and sending it again will not
+    /// help.
+    pub(crate) fn is_refusal(&self) -> bool {
+        matches!(self, Failure::Status(s) if (400..500).contains(s) && *s != 429)
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Withdrawn => f.write_str("consent was withdrawn"),
+            Failure::Status(s) => write!(f, "HTTP {s}"),
+            Failure::Transport(e) => f.write_str(e),
+            Failure::OutOfTime => f.write_str("out of time"),
+        }
+    }
+}
+
+/// The request body: asks the permit once more right before its first byte is written, so a
+/// withdrawal that arrives while the connection is being set up stops the report.
+struct GatedBody<'p, 'g> {
+    permit: &'p Permit<'g>,
+    body: std::io::Cursor<Vec<u8>>,
+    released: bool,
+    withdrawn: bool,
+}
+
+impl Read for GatedBody<'_, '_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if !self.released {
+            if !self.permit.release_body() {
+                self.withdrawn = true;
+                return Err(std::io::Error::other("telemetry consent was withdrawn"));
+            }
+            self.released = true;
+        }
+        self.body.read(buf)
+    }
+}
+
+/// Posts `body` once, under `permit`.
 #[cfg(feature = "http")]
 pub(crate) fn post(
+    permit: &Permit<'_>,
     config: &HttpConfig,
     body: &[u8],
     total_timeout: Duration,
-) -> Result<Answer, String> {
+) -> Result<Answer, Failure> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_connect(Some(config.connect_timeout.min(total_timeout)))
         .timeout_global(Some(total_timeout))
@@ -152,11 +209,22 @@ pub(crate) fn post(
         .user_agent(concat!("telemetry-core/", env!("CARGO_PKG_VERSION")))
         .build()
         .into();
-    let mut response = agent
+    let mut gated = GatedBody {
+        permit,
+        body: std::io::Cursor::new(body.to_vec()),
+        released: false,
+        withdrawn: false,
+    };
+    let result = agent
         .post(&config.endpoint)
         .header("content-type", "application/json")
-        .send(body)
-        .map_err(|e| e.to_string())?;
+        .header("content-length", body.len())
+        .send(ureq::SendBody::from_reader(&mut gated));
+    let mut response = match result {
+        Ok(response) => response,
+        Err(_) if gated.withdrawn => return Err(Failure::Withdrawn),
+        Err(e) => return Err(Failure::Transport(e.to_string())),
+    };
     let status = response.status().as_u16();
     let retry_after = response
         .headers()
@@ -180,8 +248,15 @@ pub(crate) fn post(
 
 /// Without the `http` feature there is no client: every post fails, and reports are spooled.
 #[cfg(not(feature = "http"))]
-pub(crate) fn post(_: &HttpConfig, _: &[u8], _: Duration) -> Result<Answer, String> {
-    Err("built without the `http` feature".to_owned())
+pub(crate) fn post(
+    _: &Permit<'_>,
+    _: &HttpConfig,
+    _: &[u8],
+    _: Duration,
+) -> Result<Answer, Failure> {
+    Err(Failure::Transport(
+        "built without the `http` feature".to_owned(),
+    ))
 }
 
 /// The latest version announced in an answer (FerretDB's version notification):

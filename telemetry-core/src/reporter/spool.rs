@@ -175,6 +175,43 @@ impl Spool {
         fs::remove_file(path).is_ok()
     }
 
+    /// Removes every file in the spool: waiting and claimed reports, partial writes and files
+    /// set aside (an opt-out: nothing made under the old decision is kept). Returns how many
+    /// reports were removed.
+    pub(crate) fn clear(&self) -> usize {
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return 0;
+        };
+        let mut removed = 0;
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let report = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("report-"));
+            if path.is_file() && fs::remove_file(&path).is_ok() && report {
+                removed += 1;
+            }
+        }
+        removed
+    }
+
+    /// The number of reports on disk, waiting or being sent.
+    pub(crate) fn count(&self) -> usize {
+        fs::read_dir(&self.dir).map_or(0, |entries| {
+            entries
+                .flatten()
+                .filter(|e| {
+                    e.file_name().to_str().is_some_and(|n| {
+                        n.starts_with("report-")
+                            && !n.ends_with(".partial")
+                            && !n.ends_with(".corrupt")
+                    })
+                })
+                .count()
+        })
+    }
+
     /// Puts back in line the reports claimed by processes that no longer run (or claimed more
     /// than an hour ago). Returns how many.
     pub(crate) fn reclaim_abandoned(&self) -> usize {

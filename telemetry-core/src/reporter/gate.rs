@@ -1,0 +1,121 @@
+//! The consent gate: the one place that decides whether a request may start, and the
+//! [`Permit`] that the HTTP sink requires. Only [`Gate::permit`] makes a permit, so no code
+//! path can open a connection without asking the current consent first.
+
+use super::ReporterStatus;
+use crate::consent::{Category, Consent, ConsentDecision};
+use std::collections::VecDeque;
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::Instant;
+
+/// What the reporter's thread and its handle share, behind one lock.
+pub(crate) struct Control {
+    pub(crate) consent: ConsentDecision,
+    /// Bumped by every consent change: a payload built under an older generation never leaves.
+    pub(crate) generation: u64,
+    /// Counts runtime decisions, changed or not: each one reschedules the first report.
+    pub(crate) decisions: u64,
+    /// The undecided delay has passed without a decision: an undecided installation may send.
+    pub(crate) undecided_expired: bool,
+    /// Debug mode: reports are printed, never sent.
+    pub(crate) debug: bool,
+    pub(crate) events: VecDeque<String>,
+    /// When shutdown was asked for (real time), if it was.
+    pub(crate) shutdown: Option<Instant>,
+    pub(crate) latest_version: Option<String>,
+    pub(crate) status: ReporterStatus,
+    /// Events are being dropped (logged once until the queue has room again).
+    pub(crate) events_overflowing: bool,
+}
+
+impl Control {
+    /// Whether consent lets data of `category` leave now, debug mode aside.
+    pub(crate) fn consents(&self, category: Category) -> bool {
+        match self.consent.category(category) {
+            Consent::Enabled => true,
+            Consent::Disabled => false,
+            Consent::Undecided => self.undecided_expired,
+        }
+    }
+
+    /// The category a report made now travels under: usage statistics, or only the version
+    /// check (Unleash's `SEND_TELEMETRY=false`); `None` if nothing may leave.
+    pub(crate) fn report_category(&self) -> Option<Category> {
+        [Category::UsageStatistics, Category::VersionCheck]
+            .into_iter()
+            .find(|c| self.consents(*c))
+    }
+}
+
+/// The shared state and the condition variable that wakes the reporter's thread.
+pub(crate) struct Gate {
+    control: Mutex<Control>,
+    pub(crate) wake: Condvar,
+    /// Serializes spool changes with the clearing an opt-out does, so that a report the
+    /// thread puts back in line after an opt-out cannot survive it.
+    spool: Mutex<()>,
+}
+
+impl Gate {
+    pub(crate) fn new(control: Control) -> Self {
+        Gate {
+            control: Mutex::new(control),
+            wake: Condvar::new(),
+            spool: Mutex::new(()),
+        }
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Control> {
+        self.control.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn lock_spool(&self) -> MutexGuard<'_, ()> {
+        self.spool.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The current consent generation.
+    pub(crate) fn generation(&self) -> u64 {
+        self.lock().generation
+    }
+
+    /// A permit for one request carrying data of `category` built under `generation`, if the
+    /// current consent allows it now and has not changed since. Counted as an attempt.
+    pub(crate) fn permit(&self, category: Category, generation: u64) -> Option<Permit<'_>> {
+        let mut control = self.lock();
+        if !Self::open(&control, category, generation) {
+            return None;
+        }
+        control.status.attempts += 1;
+        Some(Permit {
+            gate: self,
+            category,
+            generation,
+        })
+    }
+
+    fn open(control: &Control, category: Category, generation: u64) -> bool {
+        !control.debug && control.generation == generation && control.consents(category)
+    }
+}
+
+/// Leave to make one request. Made only by [`Gate::permit`]; the HTTP sink takes one, and asks
+/// it again ([`Permit::release_body`]) right before the report's bytes go to the connection.
+pub(crate) struct Permit<'g> {
+    gate: &'g Gate,
+    category: Category,
+    generation: u64,
+}
+
+impl Permit<'_> {
+    /// Asks the gate again, immediately before the body is written: false if consent was
+    /// withdrawn while the connection was being set up (the request is then abandoned before
+    /// any of the report leaves). Counted as a released body.
+    pub(crate) fn release_body(&self) -> bool {
+        let mut control = self.gate.lock();
+        if !Gate::open(&control, self.category, self.generation) {
+            return false;
+        }
+        control.status.released += 1;
+        true
+    }
+}

@@ -1,0 +1,89 @@
+//! Building reports: the local view, and the one function that makes what leaves.
+
+use crate::consent::{Category, Consent, ConsentDecision};
+use crate::facts::{BuildFacts, SystemFacts};
+use crate::report::{Application, Report};
+use crate::snapshot::Snapshot;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, Mutex};
+
+/// Metric names in the error-reports category ([`Category::ErrorReports`]): left out of the
+/// report when that category is disabled.
+pub const ERROR_METRIC_PREFIXES: &[&str] = &["telemetry.panics", "telemetry.errors"];
+
+pub(crate) type SectionProvider = Arc<dyn Fn(&mut Report) + Send + Sync>;
+
+/// Builds reports: the same for the reporter's thread, [`super::Reporter::payload`] and the
+/// end-user `show` command.
+pub(crate) struct ReportMaker {
+    pub(crate) application: Application,
+    pub(crate) installation_id: Option<uuid::Uuid>,
+    pub(crate) sections: Vec<SectionProvider>,
+    pub(crate) system_facts: Option<BuildFacts>,
+    /// The metric values at the moment sending last became allowed in this process (an opt-in
+    /// after an opt-out or during the undecided delay): what leaves is counted from there, so
+    /// nothing recorded before an opt-in is sent.
+    baseline: Mutex<Option<Snapshot>>,
+}
+
+impl ReportMaker {
+    pub(crate) fn new(
+        application: Application,
+        installation_id: Option<uuid::Uuid>,
+        sections: Vec<SectionProvider>,
+        system_facts: Option<BuildFacts>,
+    ) -> Self {
+        ReportMaker {
+            application,
+            installation_id,
+            sections,
+            system_facts,
+            baseline: Mutex::new(None),
+        }
+    }
+
+    /// The local (not rounded) report, tagged with its trigger: cumulative values since the
+    /// process started.
+    pub(crate) fn build(&self, trigger: Option<&str>) -> Report {
+        let mut report = Report::collect(self.application.clone());
+        report.installation_id = self.installation_id;
+        report.trigger = trigger.map(str::to_owned);
+        for provider in &self.sections {
+            if catch_unwind(AssertUnwindSafe(|| provider(&mut report))).is_err() {
+                log::error!(target: "telemetry", "a telemetry section provider panicked; its section is left out");
+            }
+        }
+        if let Some(build) = &self.system_facts {
+            report.add_section("environment", &SystemFacts::collect(build.clone()));
+        }
+        report
+    }
+
+    /// Counts from `baseline` on: reports leave with what was recorded after it.
+    pub(crate) fn set_baseline(&self, baseline: Snapshot) {
+        *self.baseline.lock().unwrap_or_else(|e| e.into_inner()) = Some(baseline);
+    }
+
+    /// Exactly what leaves the machine for a report made now under `decision`: the values
+    /// recorded since the last opt-in, anonymized, without what consent withholds (with usage
+    /// statistics disabled only the header is left, for the version check; with error reports
+    /// disabled the error and panic counters are removed). The HTTP body, the debug print,
+    /// [`super::Reporter::payload`] and the `show` command all come from here.
+    pub(crate) fn outgoing(&self, trigger: Option<&str>, decision: &ConsentDecision) -> Report {
+        let mut local = self.build(trigger);
+        if let Some(baseline) = &*self.baseline.lock().unwrap_or_else(|e| e.into_inner()) {
+            local.metrics = local.metrics.delta(baseline);
+        }
+        let mut report = local.anonymized();
+        if decision.category(Category::UsageStatistics) == Consent::Disabled {
+            report.metrics = Snapshot::default();
+            report.sections.clear();
+        }
+        if decision.category(Category::ErrorReports) == Consent::Disabled {
+            let is_error = |name: &str| ERROR_METRIC_PREFIXES.iter().any(|p| name.starts_with(p));
+            report.metrics.counters.retain(|name, _| !is_error(name));
+            report.metrics.histograms.retain(|name, _| !is_error(name));
+        }
+        report
+    }
+}
