@@ -1,6 +1,8 @@
 //! The main example, run as a user runs it: its report, its anonymized report and its
 //! manifest agree with each other and keep the privacy promises.
 
+mod receiver;
+
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::Command;
@@ -117,4 +119,108 @@ fn the_anonymized_report_has_no_raw_name_and_no_unrounded_big_number() {
         .unwrap();
     assert_eq!(anon_sum, telemetry_core::anonymize::round_u64(anon_sum, 6));
     assert!(raw_sum >= 1_000_000, "{raw_sum}");
+}
+
+/// Runs the example with `args` in a clean telemetry environment plus `vars`: (exit success,
+/// stdout, stderr).
+fn run_with(args: &[&str], vars: &[(&str, &str)]) -> (bool, String, String) {
+    let mut command = Command::new(example());
+    command
+        .args(args)
+        .env_remove("DO_NOT_TRACK")
+        .env_remove("TELEMETRY_DEBUG")
+        .env_remove("DOCSTORE_TELEMETRY_DEBUG")
+        .env_remove("DOCSTORE_TELEMETRY_OPTOUT");
+    for (k, v) in vars {
+        command.env(k, v);
+    }
+    let out = command.output().expect("run the docstore example");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn the_telemetry_subcommand_and_the_debug_variable_work_in_the_example() {
+    let state = std::env::temp_dir().join(format!("docstore-telemetry-{}", uuid::Uuid::new_v4()));
+    let dir = state.to_str().unwrap();
+    let telemetry = |action: &str| {
+        let (ok, out, err) = run_with(&["--state-dir", dir, "telemetry", action], &[]);
+        assert!(ok, "telemetry {action}: {err}");
+        out
+    };
+    assert!(telemetry("status").starts_with("telemetry: undecided, set by the default"));
+
+    // Debug mode: the report is printed on stderr, and nothing reaches the endpoint.
+    let receiver = receiver::Receiver::start(receiver::Mode::Ok("{}".into()));
+    let url = receiver.url();
+    let (ok, _, err) = run_with(
+        &[
+            "--telemetry=enable",
+            "--endpoint",
+            &url,
+            "--state-dir",
+            dir,
+            "50",
+        ],
+        &[("DOCSTORE_TELEMETRY_DEBUG", "1")],
+    );
+    assert!(ok, "{err}");
+    assert!(
+        err.contains("telemetry debug mode: this report would be sent"),
+        "{err}"
+    );
+    assert!(err.contains("\"trigger\":\"shutdown\""), "{err}");
+    // Without it, the same run sends its final report.
+    let (ok, _, err) = run_with(
+        &[
+            "--telemetry=enable",
+            "--endpoint",
+            &url,
+            "--state-dir",
+            dir,
+            "50",
+        ],
+        &[],
+    );
+    assert!(ok, "{err}");
+    assert_eq!(
+        receiver.requests(),
+        1,
+        "only the run without debug mode sent"
+    );
+
+    let status = telemetry("status");
+    assert!(status.contains("installation id: "), "{status}");
+    assert!(
+        status.contains("last report: ") && status.contains("(sent)"),
+        "{status}"
+    );
+
+    let shown = telemetry("show");
+    let payload: serde_json::Value = serde_json::from_str(&shown).expect("`show` prints JSON");
+    assert_eq!(payload["application"]["name"], "docstore");
+
+    assert!(telemetry("disable").starts_with("telemetry disabled"));
+    let status = telemetry("status");
+    assert!(
+        status.starts_with(
+            "telemetry: disabled, set by the decision saved in the state directory on "
+        ),
+        "{status}"
+    );
+    // The decision holds at the next run: nothing is sent.
+    let (ok, _, err) = run_with(&["--endpoint", &url, "--state-dir", dir, "50"], &[]);
+    assert!(ok, "{err}");
+    assert!(err.contains("You have opted out"), "{err}");
+    assert_eq!(receiver.requests(), 1);
+
+    assert!(telemetry("clean").starts_with("telemetry state cleaned"));
+    for gone in ["installation_id", "hash.key", "telemetry.json"] {
+        assert!(!state.join(gone).exists(), "{gone} is still there");
+    }
+    assert!(telemetry("manifest").contains("docstore.search"));
+    std::fs::remove_dir_all(&state).unwrap();
 }

@@ -18,7 +18,8 @@
 //!    switches such as Qdrant's `--disable-telemetry` ([`ConsentBuilder::switch`]).
 //! 5. The decision persisted in the reporter's state directory (a runtime
 //!    [`set_consent`](crate::reporter::Reporter::set_consent), or `myapp telemetry disable`).
-//! 6. Otherwise: undecided.
+//! 6. Otherwise: the product's default ([`ConsentBuilder::default_consent`]), undecided unless
+//!    it says otherwise.
 //!
 //! How sources 3 to 5 combine is the product's [`Combine`] rule: the first source that decides
 //! ([`Combine::FirstDecisive`], the default), or "any one of them disables"
@@ -347,6 +348,7 @@ pub struct ConsentBuilder {
     executable: Option<PathBuf>,
     debug_envs: Vec<String>,
     ask_again_on_change: bool,
+    default: Consent,
 }
 
 impl fmt::Debug for ConsentBuilder {
@@ -359,6 +361,7 @@ impl fmt::Debug for ConsentBuilder {
             .field("executable", &self.executable)
             .field("debug_envs", &self.debug_envs)
             .field("ask_again_on_change", &self.ask_again_on_change)
+            .field("default", &self.default)
             .finish_non_exhaustive()
     }
 }
@@ -383,7 +386,17 @@ impl ConsentBuilder {
             executable: std::env::current_exe().ok(),
             debug_envs: Vec::new(),
             ask_again_on_change: false,
+            default: Consent::Undecided,
         }
+    }
+
+    /// What applies when no source decides (default [`Consent::Undecided`]). Automatisch's
+    /// "Telemetry is enabled by default" is `default_consent(Consent::Enabled)`: an opt-out
+    /// model without an undecided delay. `DO_NOT_TRACK`, the product's sources and a saved
+    /// decision all come first.
+    pub fn default_consent(mut self, state: Consent) -> Self {
+        self.default = state;
+        self
     }
 
     /// The CLI flag `name` (e.g. `--telemetry`) and its value if given; FerretDB spellings,
@@ -646,7 +659,7 @@ impl ConsentBuilder {
                 said.into_iter().nth(disabling.unwrap_or(0))
             }
         };
-        let (state, decided_by) = chosen.unwrap_or((Consent::Undecided, SourceKind::Default));
+        let (state, decided_by) = chosen.unwrap_or((self.default, SourceKind::Default));
         Ok(ConsentDecision {
             decided_at: decided_at.filter(|_| decided_by == SourceKind::Persisted),
             state,

@@ -119,3 +119,69 @@ impl Permit<'_> {
         true
     }
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A gate whose consent is `state`.
+    pub(crate) fn gate(state: Consent) -> Gate {
+        Gate::new(Control {
+            consent: ConsentDecision {
+                state,
+                ..ConsentDecision::undecided()
+            },
+            generation: 0,
+            decisions: 0,
+            undecided_expired: false,
+            debug: false,
+            events: VecDeque::new(),
+            shutdown: None,
+            latest_version: None,
+            status: ReporterStatus::default(),
+            events_overflowing: false,
+        })
+    }
+
+    #[test]
+    fn permits_follow_consent_generation_and_debug_mode() {
+        let g = gate(Consent::Enabled);
+        assert!(g.permit(Category::UsageStatistics, 0).is_some());
+        assert!(
+            g.permit(Category::UsageStatistics, 1).is_none(),
+            "stale payload"
+        );
+        g.lock().debug = true;
+        assert!(
+            g.permit(Category::UsageStatistics, 0).is_none(),
+            "debug mode"
+        );
+        let g = gate(Consent::Disabled);
+        assert!(Category::ALL.iter().all(|c| g.permit(*c, 0).is_none()));
+        let g = gate(Consent::Undecided);
+        assert!(
+            g.permit(Category::UsageStatistics, 0).is_none(),
+            "during the delay"
+        );
+        g.lock().undecided_expired = true;
+        assert!(g.permit(Category::UsageStatistics, 0).is_some());
+        assert_eq!(g.lock().status.attempts, 1);
+    }
+
+    #[test]
+    fn a_withdrawal_after_the_permit_stops_the_body() {
+        let g = gate(Consent::Enabled);
+        let permit = g.permit(Category::UsageStatistics, 0).unwrap();
+        {
+            let mut control = g.lock();
+            control.consent.state = Consent::Disabled;
+            control.generation += 1;
+        }
+        assert!(!permit.release_body());
+        assert_eq!(g.lock().status.released, 0);
+        let g = gate(Consent::Enabled);
+        let permit = g.permit(Category::UsageStatistics, 0).unwrap();
+        assert!(permit.release_body());
+        assert_eq!(g.lock().status.released, 1);
+    }
+}

@@ -311,6 +311,45 @@ mod tests {
         }
     }
 
+    /// Consent withdrawn while the connection is set up: the request is abandoned before any
+    /// byte of the report reaches the server.
+    #[cfg(feature = "http")]
+    #[test]
+    fn a_withdrawal_during_connect_sends_no_byte_of_the_report() {
+        use super::super::gate::tests::gate;
+        use crate::consent::{Category, Consent};
+        use std::io::Read;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/r", listener.local_addr().unwrap());
+        let received = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            stream
+                .set_read_timeout(Some(Duration::from_secs(5)))
+                .unwrap();
+            let mut all = Vec::new();
+            let _ = stream.read_to_end(&mut all);
+            String::from_utf8_lossy(&all).into_owned()
+        });
+        let g = gate(Consent::Enabled);
+        let permit = g.permit(Category::UsageStatistics, 0).unwrap();
+        // The opt-out lands after the permit, before the body is written.
+        {
+            let mut control = g.lock();
+            control.consent.state = Consent::Disabled;
+            control.generation += 1;
+        }
+        let config = HttpConfig::new(url);
+        let result = post(
+            &permit,
+            &config,
+            b"{\"secret\":\"CANARY\"}",
+            Duration::from_secs(5),
+        );
+        assert_eq!(result.unwrap_err(), Failure::Withdrawn);
+        let seen = received.join().unwrap();
+        assert!(!seen.contains("CANARY"), "the server saw: {seen}");
+    }
+
     #[test]
     fn version_notices_are_parsed_strictly() {
         assert_eq!(

@@ -567,9 +567,12 @@ impl Reporter {
             }
             control.decisions += 1;
             control.consent.state = state;
-            control.consent.decided_by = SourceKind::Runtime;
-            control.consent.decided_at =
-                Some(humantime::format_rfc3339_seconds(SystemTime::now()).to_string());
+            // DO_NOT_TRACK keeps deciding (an opt-out under it must not unlock a later opt-in).
+            if !control.consent.is_locked() {
+                control.consent.decided_by = SourceKind::Runtime;
+                control.consent.decided_at =
+                    Some(humantime::format_rfc3339_seconds(SystemTime::now()).to_string());
+            }
             let now_sending = control.consents(Category::UsageStatistics);
             if now_sending
                 && !was_sending
