@@ -14,7 +14,7 @@
 
 mod receiver;
 
-use receiver::{Mode, Receiver, eventually};
+use receiver::{Mode, Receiver, settle};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use telemetry_core::consent::{Consent, ConsentBuilder, Polarity, ValueRule};
 use telemetry_core::disclosure::Disclosure;
-use telemetry_core::reporter::{Clock, FakeClock, HttpConfig, Reporter};
+use telemetry_core::reporter::{FakeClock, HttpConfig, Reporter};
 use telemetry_core::{Application, Counter};
 
 const HOUR: Duration = Duration::from_secs(3600);
@@ -167,17 +167,6 @@ struct Stats {
     opt_outs: usize,
     restarts: usize,
     bodies_with_counts: usize,
-}
-
-fn settle(reporter: &Reporter, clock: &FakeClock) {
-    let now = clock.now();
-    eventually("the reporter to catch up with the clock", || {
-        reporter.status().observed >= now
-    });
-    std::thread::sleep(Duration::from_millis(15));
-    eventually("the reporter to be idle", || {
-        reporter.status().observed >= now
-    });
 }
 
 fn spooled_reports(dir: &Path) -> Vec<String> {

@@ -4,7 +4,7 @@
 
 mod receiver;
 
-use receiver::{Mode, Receiver, eventually};
+use receiver::{Mode, Receiver, eventually, settle};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -13,9 +13,7 @@ use telemetry_core::consent::{
     Category, Combine, Consent, ConsentBuilder, Polarity, SourceKind, ValueRule,
 };
 use telemetry_core::disclosure::Disclosure;
-use telemetry_core::reporter::{
-    Clock, FakeClock, HttpConfig, Reporter, ReporterBuilder, ReporterError,
-};
+use telemetry_core::reporter::{FakeClock, HttpConfig, Reporter, ReporterBuilder, ReporterError};
 use telemetry_core::{Application, Counter, Report, Sink, SinkError};
 
 const HOUR: Duration = Duration::from_secs(3600);
@@ -54,17 +52,6 @@ fn builder(
         .endpoint(HttpConfig::new(receiver.url()))
         .state_dir(state)
         .clock(clock.clone())
-}
-
-fn settle(reporter: &Reporter, clock: &FakeClock) {
-    let now = clock.now();
-    eventually("the reporter to catch up with the clock", || {
-        reporter.status().observed >= now
-    });
-    std::thread::sleep(Duration::from_millis(20));
-    eventually("the reporter to be idle", || {
-        reporter.status().observed >= now
-    });
 }
 
 /// Lets `days` of fake time pass in hour steps, with an event every hour.

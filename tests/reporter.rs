@@ -2,7 +2,7 @@
 
 mod receiver;
 
-use receiver::{Mode, Receiver, eventually};
+use receiver::{Mode, Receiver, eventually, settle};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use telemetry_core::consent::{Consent, ConsentBuilder, Polarity, ValueRule};
@@ -75,19 +75,6 @@ fn builder(app: &str, receiver_url: &str, clock: &Arc<FakeClock>) -> ReporterBui
         )
         .endpoint(http)
         .clock(clock.clone())
-}
-
-/// Waits until the reporter has looked at its schedule at the fake clock's current time.
-fn settle(reporter: &Reporter, clock: &FakeClock) {
-    let now = telemetry_core::reporter::Clock::now(clock);
-    eventually("the reporter to catch up with the clock", || {
-        reporter.status().observed >= now
-    });
-    // One more pass, so that anything due at `now` has been started and finished.
-    std::thread::sleep(Duration::from_millis(30));
-    eventually("the reporter to be idle", || {
-        reporter.status().observed >= now
-    });
 }
 
 #[test]

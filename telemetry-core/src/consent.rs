@@ -1050,80 +1050,6 @@ mod tests {
         std::fs::remove_dir_all(dir.path()).unwrap();
     }
 
-    /// Qdrant's "Usage statistics" page: `QDRANT__TELEMETRY_DISABLED=true`, the config option
-    /// `telemetry_disabled: true` or the `--disable-telemetry` switch: any of them disables.
-    #[test]
-    fn qdrant_any_of_three_switches_disables() {
-        let qdrant = |env: &[(&str, &str)], config: Option<&str>, switch: bool| {
-            with_env(env)
-                .combine(Combine::AnyDisables)
-                .env(
-                    "QDRANT__TELEMETRY_DISABLED",
-                    Polarity::OptOut,
-                    ValueRule::FerretDb,
-                )
-                .config(
-                    "telemetry_disabled",
-                    config,
-                    Polarity::OptOut,
-                    ValueRule::FerretDb,
-                )
-                .switch("--disable-telemetry", switch, Polarity::OptOut)
-                .resolve()
-                .unwrap()
-        };
-        let off = qdrant(
-            &[("QDRANT__TELEMETRY_DISABLED", "false")],
-            Some("true"),
-            false,
-        );
-        assert_eq!(
-            (off.state, off.decided_by),
-            (
-                Consent::Disabled,
-                SourceKind::Config("telemetry_disabled".into())
-            )
-        );
-        let off = qdrant(&[], Some("false"), true);
-        assert_eq!(
-            (off.state, off.decided_by),
-            (
-                Consent::Disabled,
-                SourceKind::Flag("--disable-telemetry".into())
-            )
-        );
-        assert_eq!(
-            qdrant(&[("QDRANT__TELEMETRY_DISABLED", "true")], None, false).state,
-            Consent::Disabled
-        );
-        assert_eq!(
-            qdrant(
-                &[("QDRANT__TELEMETRY_DISABLED", "false")],
-                Some("false"),
-                false
-            )
-            .state,
-            Consent::Undecided,
-            "`false` everywhere is no decision: Qdrant's default applies"
-        );
-        // The same sources, first decisive: here `false` is no decision too, so the config wins.
-        let first = with_env(&[("QDRANT__TELEMETRY_DISABLED", "false")])
-            .env(
-                "QDRANT__TELEMETRY_DISABLED",
-                Polarity::OptOut,
-                ValueRule::FerretDb,
-            )
-            .config(
-                "telemetry_disabled",
-                Some("true"),
-                Polarity::OptOut,
-                ValueRule::FerretDb,
-            )
-            .resolve()
-            .unwrap();
-        assert_eq!(first.state, Consent::Disabled);
-    }
-
     /// Any-disables still lets a flag enable when nothing disables, and puts a saved opt-out
     /// above a flag that enables.
     #[test]
@@ -1155,37 +1081,30 @@ mod tests {
         std::fs::remove_dir_all(dir.path()).unwrap();
     }
 
-    /// EventStoreDB's page: "setting the EVENTSTORE_TELEMETRY_OPTOUT environment variable to
-    /// true" opts out; `false` is not a consent.
     #[test]
-    fn an_opt_out_variable_set_to_false_is_no_decision() {
-        let d = with_env(&[("EVENTSTORE_TELEMETRY_OPTOUT", "false")])
-            .env(
-                "EVENTSTORE_TELEMETRY_OPTOUT",
-                Polarity::OptOut,
-                ValueRule::FerretDb,
-            )
+    fn an_opt_out_source_saying_no_is_no_decision_and_an_opt_in_saying_no_is_one() {
+        let d = with_env(&[("X_OPTOUT", "false")])
+            .env("X_OPTOUT", Polarity::OptOut, ValueRule::FerretDb)
             .resolve()
             .unwrap();
         assert_eq!(
             (d.state, d.decided_by),
             (Consent::Undecided, SourceKind::Default)
         );
-        let d = with_env(&[("EVENTSTORE_TELEMETRY_OPTOUT", "TRUE")])
-            .env(
-                "EVENTSTORE_TELEMETRY_OPTOUT",
-                Polarity::OptOut,
-                ValueRule::FerretDb,
-            )
+        let d = with_env(&[("X_ENABLED", "false")])
+            .env("X_ENABLED", Polarity::OptIn, ValueRule::FerretDb)
             .resolve()
             .unwrap();
         assert_eq!(d.state, Consent::Disabled);
-        // Automatisch's TELEMETRY_ENABLED is an opt-in: false is a decision.
-        let d = with_env(&[("TELEMETRY_ENABLED", "false")])
-            .env("TELEMETRY_ENABLED", Polarity::OptIn, ValueRule::FerretDb)
+        let d = with_env(&[])
+            .switch("--no-telemetry", false, Polarity::OptOut)
+            .switch("--telemetry-on", true, Polarity::OptIn)
             .resolve()
             .unwrap();
-        assert_eq!(d.state, Consent::Disabled);
+        assert_eq!(
+            (d.state, d.decided_by),
+            (Consent::Enabled, SourceKind::Flag("--telemetry-on".into()))
+        );
     }
 
     #[test]

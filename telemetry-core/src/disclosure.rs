@@ -90,7 +90,8 @@ impl Disclosure {
         );
         let second = if opted_out {
             format!(
-                "You have opted out of sending telemetry, through {}. Nothing is sent.",
+                "You have opted out of sending telemetry, through {}. Nothing is sent; if you \
+                 opt in later, only what is recorded from then on is sent.",
                 decision.decided_by
             )
         } else if decision.state == Consent::Undecided {

@@ -161,3 +161,20 @@ pub fn eventually(what: &str, mut done: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(5));
     }
 }
+
+/// Waits until `reporter` has looked at its schedule at `clock`'s current time, then for one
+/// more pass, so that anything due at that time has been started and finished.
+#[allow(dead_code)]
+pub fn settle(
+    reporter: &telemetry_core::reporter::Reporter,
+    clock: &telemetry_core::reporter::FakeClock,
+) {
+    let now = telemetry_core::reporter::Clock::now(clock);
+    eventually("the reporter to catch up with the clock", || {
+        reporter.status().observed >= now
+    });
+    std::thread::sleep(Duration::from_millis(30));
+    eventually("the reporter to be idle", || {
+        reporter.status().observed >= now
+    });
+}

@@ -69,6 +69,19 @@ impl Gate {
         self.control.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Waits on the condition variable for at most `timeout` (consent changes, events and
+    /// shutdown wake it earlier).
+    pub(crate) fn wait<'a>(
+        &self,
+        control: MutexGuard<'a, Control>,
+        timeout: std::time::Duration,
+    ) -> MutexGuard<'a, Control> {
+        self.wake
+            .wait_timeout(control, timeout)
+            .unwrap_or_else(|e| e.into_inner())
+            .0
+    }
+
     pub(crate) fn lock_spool(&self) -> MutexGuard<'_, ()> {
         self.spool.lock().unwrap_or_else(|e| e.into_inner())
     }

@@ -123,12 +123,7 @@ impl Worker {
                         due = due.min(undecided_until);
                     }
                     let wait = self.clock.real_wait(due.saturating_sub(now));
-                    control = self
-                        .gate
-                        .wake
-                        .wait_timeout(control, wait)
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0;
+                    control = self.gate.wait(control, wait);
                 }
             };
             match step {
@@ -460,12 +455,7 @@ impl Worker {
                 .clock
                 .real_wait(until - now)
                 .min(Duration::from_millis(100));
-            control = self
-                .gate
-                .wake
-                .wait_timeout(control, wait)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
+            control = self.gate.wait(control, wait);
         }
     }
 
