@@ -111,14 +111,16 @@ impl Gate {
     }
 }
 
-/// Leave to make one request. Made only by [`Gate::permit`]; the HTTP sink takes one, and asks
+/// Leave to make one request. (Without the `http` feature there is no client to hand it to.) Made only by [`Gate::permit`]; the HTTP sink takes one, and asks
 /// it again ([`Permit::release_body`]) right before the report's bytes go to the connection.
+#[cfg_attr(not(feature = "http"), allow(dead_code))]
 pub(crate) struct Permit<'g> {
     gate: &'g Gate,
     category: Category,
     generation: u64,
 }
 
+#[cfg_attr(not(feature = "http"), allow(dead_code))]
 impl Permit<'_> {
     /// Asks the gate again, immediately before the body is written: false if consent was
     /// withdrawn while the connection was being set up (the request is then abandoned before

@@ -2,6 +2,7 @@
 //! except to loopback addresses, and a bounded read of the answer.
 
 use super::gate::Permit;
+#[cfg(feature = "http")]
 use std::io::Read;
 use std::time::Duration;
 
@@ -173,6 +174,7 @@ impl std::fmt::Display for Failure {
 
 /// The request body: asks the permit once more right before its first byte is written, so a
 /// withdrawal that arrives while the connection is being set up stops the report.
+#[cfg(feature = "http")]
 struct GatedBody<'p, 'g> {
     permit: &'p Permit<'g>,
     body: std::io::Cursor<Vec<u8>>,
@@ -180,6 +182,7 @@ struct GatedBody<'p, 'g> {
     withdrawn: bool,
 }
 
+#[cfg(feature = "http")]
 impl Read for GatedBody<'_, '_> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         if !self.released {
