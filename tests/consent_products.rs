@@ -39,7 +39,7 @@ fn temp_dir(name: &str) -> PathBuf {
 }
 
 fn builder(
-    app: &str,
+    app: &'static str,
     receiver: &Receiver,
     clock: &Arc<FakeClock>,
     state: &PathBuf,
@@ -64,7 +64,7 @@ fn run_for(reporter: &Reporter, clock: &FakeClock, days: u32) {
 }
 
 /// Starts a reporter with `consent`, runs it for two days, shuts it down: the requests seen.
-fn requests_under(app: &str, consent: ConsentBuilder) -> usize {
+fn requests_under(app: &'static str, consent: ConsentBuilder) -> usize {
     let receiver = Receiver::start(Mode::Ok("{}".into()));
     let clock = Arc::new(FakeClock::new());
     let state = temp_dir(app);

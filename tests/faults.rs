@@ -72,7 +72,12 @@ fn http(url: &str) -> HttpConfig {
     http
 }
 
-fn builder(app: &str, http: HttpConfig, clock: &Arc<FakeClock>, state: &Path) -> ReporterBuilder {
+fn builder(
+    app: &'static str,
+    http: HttpConfig,
+    clock: &Arc<FakeClock>,
+    state: &Path,
+) -> ReporterBuilder {
     Reporter::builder(Application::new(app, "1.0.0"))
         .disclosure(
             Disclosure::new(app, "Test Ltd", "setting NO=1", "https://example.invalid")
@@ -154,7 +159,7 @@ fn delivers_anyway(mode: &Mode) -> bool {
 
 /// Runs the reporter against `mode` from start to shutdown, then restarts it on the same state
 /// directory against a working endpoint.
-fn run_fault(name: &str, mode: Mode, target: Target) -> Outcome {
+fn run_fault(name: &'static str, mode: Mode, target: Target) -> Outcome {
     let server = FaultServer::start(mode.clone());
     let url = match target {
         Target::Http => server.url(),
@@ -438,14 +443,13 @@ fn name_that_does_not_resolve() {
 
 #[test]
 fn retry_after_is_honoured_then_the_report_is_spooled_and_delivered() {
-    for code in [429, 500] {
-        let name = format!("retry-after-{code}");
+    for (code, name) in [(429, "retry-after-429"), (500, "retry-after-500")] {
         let server = FaultServer::start(Mode::Status(code, Some(30)));
-        let state = temp_dir(&name);
+        let state = temp_dir(name);
         let clock = Arc::new(FakeClock::new());
         let mut config = http(&server.url());
         config.retries = 1;
-        let reporter = builder(&name, config, &clock, &state).start().unwrap();
+        let reporter = builder(name, config, &clock, &state).start().unwrap();
         reporter.send_event("once");
         eventually("the first answer to be read", || server.finished() == 1);
         std::thread::sleep(Duration::from_millis(50));

@@ -44,7 +44,7 @@ fn enabled() -> ConsentBuilder {
         .flag("--telemetry", Some("enable"))
 }
 
-fn builder(app: &str, url: &str, clock: &Arc<FakeClock>, state: &Path) -> ReporterBuilder {
+fn builder(app: &'static str, url: &str, clock: &Arc<FakeClock>, state: &Path) -> ReporterBuilder {
     log_lines();
     let mut http = HttpConfig::new(url);
     http.retries = 0;

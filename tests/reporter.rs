@@ -64,7 +64,7 @@ fn temp_dir(name: &str) -> std::path::PathBuf {
     dir
 }
 
-fn builder(app: &str, receiver_url: &str, clock: &Arc<FakeClock>) -> ReporterBuilder {
+fn builder(app: &'static str, receiver_url: &str, clock: &Arc<FakeClock>) -> ReporterBuilder {
     let mut http = HttpConfig::new(receiver_url);
     http.retries = 0;
     http.total_timeout = Duration::from_secs(2);

@@ -147,7 +147,7 @@ impl HashKey {
                     }
                     log::warn!(target: "telemetry", "{} does not hold a name-hashing key; replacing it (hashes made before will differ)", path.display());
                     let key = Self::generate();
-                    crate::state::write_atomically(path, key.to_hex().as_bytes())?;
+                    crate::state::write_private(path, key.to_hex().as_bytes())?;
                     return Ok(key);
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -205,6 +205,13 @@ impl HashKey {
         }
         Some(HashKey(bytes))
     }
+}
+
+/// A clock reading in seconds (an uptime) rounded down to the whole hour: exact uptimes let a
+/// collector subtract them from the report's timestamp and link the per-start instance ids of
+/// one machine.
+pub fn round_clock(seconds: u64) -> u64 {
+    seconds - seconds % 3600
 }
 
 /// Schemes kept in front of a URL's hash: see the module docs.
@@ -641,9 +648,21 @@ mod tests {
         let first = HashKey::load_or_create(&path).unwrap();
         assert_eq!(HashKey::load_or_create(&path).unwrap(), first);
         assert_eq!(format!("{first:?}"), "HashKey(<secret>)");
+        #[cfg(unix)]
+        let mode = || {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777
+        };
+        #[cfg(unix)]
+        assert_eq!(mode(), 0o600, "created owner-only");
         std::fs::write(&path, "not a key").unwrap();
+        #[cfg(unix)]
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o644))
+            .unwrap();
         let replaced = HashKey::load_or_create(&path).unwrap();
         assert_ne!(replaced, first);
+        #[cfg(unix)]
+        assert_eq!(mode(), 0o600, "a replaced key is owner-only too");
         assert_eq!(
             HashKey::load_or_create(&path).unwrap(),
             replaced,

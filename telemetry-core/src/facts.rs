@@ -31,7 +31,8 @@ pub struct SystemFacts {
     pub is_container: bool,
     /// Running in a Kubernetes pod.
     pub is_kubernetes: bool,
-    /// Time since the machine booted, seconds.
+    /// Time since the machine booted, seconds, rounded down to the hour
+    /// ([`crate::anonymize::round_clock`]).
     pub system_uptime_seconds: Option<u64>,
     /// The product's build.
     pub build: BuildFacts,
@@ -44,7 +45,7 @@ pub struct SystemFacts {
 pub struct BuildFacts {
     /// The product's version (`CARGO_PKG_VERSION`).
     pub version: &'static str,
-    /// A release tag, if the build set one (e.g. `oss-v23.10.0`).
+    /// A release tag the product set ([`BuildFacts::with_tag`], e.g. `oss-v23.10.0`).
     pub tag: Option<&'static str>,
     /// `debug` or `release`.
     pub profile: &'static str,
@@ -54,9 +55,10 @@ pub struct BuildFacts {
     pub features: Vec<&'static str>,
 }
 
-/// [`BuildFacts`] of the calling crate: its `CARGO_PKG_VERSION`, the `BUILD_TAG` environment
-/// variable at compile time if set, the profile from `debug_assertions`, the target, and the
-/// feature names given.
+/// [`BuildFacts`] of the calling crate: its `CARGO_PKG_VERSION`, the profile from
+/// `debug_assertions`, the target, and the feature names given. No tag: a tag comes only from
+/// the product ([`BuildFacts::with_tag`]), never from the build environment (CI systems set
+/// variables such as Jenkins' `BUILD_TAG` to `jenkins-{job}-{number}` on their own).
 ///
 /// ```
 /// let build = telemetry_core::build_facts!("tls", "metrics");
@@ -67,7 +69,7 @@ macro_rules! build_facts {
     ($($feature:expr),* $(,)?) => {
         $crate::facts::BuildFacts {
             version: env!("CARGO_PKG_VERSION"),
-            tag: option_env!("BUILD_TAG"),
+            tag: None,
             profile: if cfg!(debug_assertions) { "debug" } else { "release" },
             target: $crate::facts::TARGET,
             features: vec![$($feature),*],
@@ -89,6 +91,25 @@ pub const TARGET: &str = match (
     (b"aarch64", b"windows") => "aarch64-windows",
     _ => std::env::consts::ARCH,
 };
+
+impl BuildFacts {
+    /// These facts with a release tag, e.g. `oss-v23.10.0`: 1 to 64 ASCII letters, digits,
+    /// `.`, `-`, `_` and `+`, fixed at compile time.
+    ///
+    /// # Errors
+    /// [`crate::ApplicationError::Version`] for a tag outside that grammar.
+    pub fn with_tag(mut self, tag: &'static str) -> Result<Self, crate::ApplicationError> {
+        let ok = (1..=64).contains(&tag.len())
+            && tag
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b'+'));
+        if !ok {
+            return Err(crate::ApplicationError::Version);
+        }
+        self.tag = Some(tag);
+        Ok(self)
+    }
+}
 
 impl SystemFacts {
     /// Reads the facts now (a few milliseconds: sysinfo reads `/proc` and the mount table).
@@ -113,7 +134,8 @@ impl SystemFacts {
             system.refresh_memory();
             facts.total_memory_bytes = Some(system.total_memory()).filter(|m| *m > 0);
             facts.os_version = sysinfo::System::long_os_version();
-            facts.system_uptime_seconds = Some(sysinfo::System::uptime());
+            facts.system_uptime_seconds =
+                Some(crate::anonymize::round_clock(sysinfo::System::uptime()));
             let disks = sysinfo::Disks::new_with_refreshed_list();
             let total: u64 = disks.list().iter().map(sysinfo::Disk::total_space).sum();
             facts.total_disk_bytes = Some(total).filter(|t| *t > 0);

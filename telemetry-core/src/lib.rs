@@ -115,7 +115,10 @@ pub use metadata::{
 };
 pub use pii::Pii;
 pub use registry::RegistryError;
-pub use report::{Application, REPORT_SCHEMA_VERSION, Report, instance_id, uptime};
+pub use report::{
+    Application, ApplicationError, INVALID_APPLICATION_TEXT, REPORT_SCHEMA_VERSION, Report,
+    instance_id, uptime,
+};
 pub use sink::{JsonFileSink, LogSink, Sink, SinkError, StdoutSink};
 pub use snapshot::{Bucket, Family, HistogramSnapshot, Labels, Series, Snapshot};
 pub use state::StateDir;
@@ -179,15 +182,13 @@ pub use telemetry_macros::ErrorKind;
 ///   is not (`address_count`);
 /// - `#[telemetry(rename = "key")]`: the key in the report.
 ///
-/// A field of type [`Pii`], or whose name contains one of the words of the PII name list
-/// (email, mail, password, passwd, pwd, passphrase, secret, token, api_key, apikey, access_key,
-/// private_key, credential(s), ip, ip_addr, ip_address, ipv4, ipv6, mac_address, hostname,
-/// host_name, host, username, user_name, login, first_name, last_name, full_name, display_name,
-/// phone, phone_number, mobile, address, street, postcode, zip_code, ssn, social_security,
-/// passport, credit_card, card_number, iban, birthday, birth_date, date_of_birth, dob, url,
-/// uri, path, filename, file_name, directory, dir, home, cookie, session, geo, latitude,
-/// longitude; matched as whole `_`-separated words), is PII too. Emitting a PII field is a
-/// compile error at the field; all of an item's bad fields are reported at once.
+/// A field of type [`Pii`], or whose name (or `rename`) contains one of the entries of the PII
+/// name list below, is PII too; that includes numbers whose names say identifiers, postal codes
+/// or coordinates (`user_id`, `postal_code`, `lat`), which need an explicit rule as well.
+/// Emitting a PII field is a compile error at the field; all of an item's bad fields are
+/// reported at once.
+///
+#[doc = telemetry_macros::__pii_names_doc!()]
 ///
 /// ```
 /// use telemetry_core::{Pii, Telemetry, LabelValue, anonymize::{Anonymize, Anonymizer, HashKey}};

@@ -41,13 +41,84 @@ pub struct Application {
     pub version: String,
 }
 
+/// A name or version that does not fit its grammar ([`Application::try_new`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ApplicationError {
+    /// The name is not 1 to 64 ASCII letters, digits, `-` and `_`, starting with a letter.
+    Name,
+    /// The version is not 1 to 64 ASCII letters, digits, `.`, `-` and `+`, starting with a
+    /// digit or `v`.
+    Version,
+}
+
+impl std::fmt::Display for ApplicationError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ApplicationError::Name => {
+                "an application name is 1 to 64 ASCII letters, digits, `-` and `_`, starting with a letter"
+            }
+            ApplicationError::Version => {
+                "an application version is 1 to 64 ASCII letters, digits, `.`, `-` and `+`, starting with a digit or `v`"
+            }
+        })
+    }
+}
+
+impl std::error::Error for ApplicationError {}
+
+/// What [`Application::new`] records for a name or version that does not fit its grammar.
+pub const INVALID_APPLICATION_TEXT: &str = "other";
+
+fn is_name(text: &str) -> bool {
+    (1..=64).contains(&text.len())
+        && text.starts_with(|c: char| c.is_ascii_alphabetic())
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+fn is_version(text: &str) -> bool {
+    (1..=64).contains(&text.len())
+        && text.starts_with(|c: char| c.is_ascii_digit() || c == 'v')
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'+'))
+}
+
 impl Application {
-    /// An application of this name and version.
-    pub fn new(name: impl Into<String>, version: impl Into<String>) -> Self {
+    /// An application of this name and version: text fixed at compile time, never free text
+    /// made at run time. The name is 1 to 64 ASCII letters, digits, `-` and `_` (starting with
+    /// a letter), the version 1 to 64 letters, digits, `.`, `-` and `+` (starting with a digit
+    /// or `v`), as Cargo package names and SemVer versions are; either one that does not fit
+    /// is recorded as [`INVALID_APPLICATION_TEXT`] (and logged once, without the text), so a
+    /// host name or an e-mail address passed by mistake never leaves. [`try_new`](Self::try_new)
+    /// returns the error instead.
+    pub fn new(name: &'static str, version: &'static str) -> Self {
+        let checked = |text: &'static str, ok: bool, what: &str| {
+            if !ok {
+                log::warn!(target: "telemetry", "the application {what} does not fit its grammar; it is reported as `{INVALID_APPLICATION_TEXT}`");
+            }
+            if ok { text } else { INVALID_APPLICATION_TEXT }.to_owned()
+        };
         Application {
-            name: name.into(),
-            version: version.into(),
+            name: checked(name, is_name(name), "name"),
+            version: checked(version, is_version(version), "version"),
         }
+    }
+
+    /// As [`new`](Self::new), but a name or version that does not fit is an error.
+    ///
+    /// # Errors
+    /// [`ApplicationError`] saying which one and the grammar.
+    pub fn try_new(name: &'static str, version: &'static str) -> Result<Self, ApplicationError> {
+        if !is_name(name) {
+            return Err(ApplicationError::Name);
+        }
+        if !is_version(version) {
+            return Err(ApplicationError::Version);
+        }
+        Ok(Self::new(name, version))
     }
 }
 
@@ -96,7 +167,8 @@ pub struct Report {
     pub trigger: Option<String>,
     /// When the report was made, RFC 3339 in UTC with whole seconds.
     pub timestamp: String,
-    /// Whole seconds since start-up ([`uptime`]).
+    /// Whole seconds since start-up ([`uptime`]); rounded down to the hour when anonymized, so
+    /// that the timestamp minus the uptime cannot link the reports of different starts.
     pub uptime_seconds: u64,
     /// Product-defined sections, by name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -146,7 +218,7 @@ impl Report {
         let a = crate::anonymize::global();
         let mut out = self.clone();
         out.metrics = crate::anonymize::anonymize_snapshot(&self.metrics, &a);
-        out.uptime_seconds = a.round(self.uptime_seconds);
+        out.uptime_seconds = crate::anonymize::round_clock(self.uptime_seconds);
         for section in out.sections.values_mut() {
             crate::anonymize::round_json_numbers(section, &a);
         }
@@ -190,5 +262,38 @@ mod tests {
         let json: serde_json::Value = serde_json::from_str(&report.to_json_pretty()).unwrap();
         assert_eq!(json["sections"]["configuration"][0], 3);
         assert_eq!(json["framework"]["name"], "telemetry-core");
+    }
+
+    #[test]
+    fn application_text_fits_its_grammar_or_is_recorded_as_other() {
+        let ok = Application::new("my-server_2", "1.4.2-rc.1+build.5");
+        assert_eq!(
+            (ok.name.as_str(), ok.version.as_str()),
+            ("my-server_2", "1.4.2-rc.1+build.5")
+        );
+        for (name, version) in [
+            ("alice@example.com", "1.0.0"),
+            ("db01.corp.example.com", "1.0.0"),
+            ("/home/alice", "1.0.0"),
+            ("", "1.0.0"),
+            ("app", "1.0 beta"),
+            ("app", "jenkins/job"),
+        ] {
+            let app = Application::new(name, version);
+            assert!(
+                app.name == INVALID_APPLICATION_TEXT || app.version == INVALID_APPLICATION_TEXT,
+                "{name} {version}"
+            );
+            assert!(Application::try_new(name, version).is_err());
+        }
+    }
+
+    #[test]
+    fn uptimes_are_rounded_down_to_the_hour_when_anonymized() {
+        let mut report = Report::new(Application::new("app", "1.0.0"), Snapshot::default());
+        report.uptime_seconds = 999_999;
+        assert_eq!(report.anonymized().uptime_seconds, 997_200);
+        report.uptime_seconds = 3_599;
+        assert_eq!(report.anonymized().uptime_seconds, 0);
     }
 }

@@ -79,6 +79,16 @@ impl StateDir {
 
 /// Writes `path` through a unique temporary file and a rename.
 pub(crate) fn write_atomically(path: &Path, contents: &[u8]) -> io::Result<()> {
+    write_with_mode(path, contents, None)
+}
+
+/// As [`write_atomically`], readable and writable by the owner only (mode 0600 on Unix),
+/// whatever the file's mode was before: for secrets such as the hashing key.
+pub(crate) fn write_private(path: &Path, contents: &[u8]) -> io::Result<()> {
+    write_with_mode(path, contents, Some(0o600))
+}
+
+fn write_with_mode(path: &Path, contents: &[u8], mode: Option<u32>) -> io::Result<()> {
     let mut partial = path.as_os_str().to_owned();
     partial.push(format!(
         ".{}.{}.partial",
@@ -87,7 +97,15 @@ pub(crate) fn write_atomically(path: &Path, contents: &[u8]) -> io::Result<()> {
     ));
     let partial = PathBuf::from(partial);
     let result = (|| {
-        let mut file = fs::File::create(&partial)?;
+        let mut options = fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        if let Some(mode) = mode {
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, mode);
+        }
+        #[cfg(not(unix))]
+        let _ = mode;
+        let mut file = options.open(&partial)?;
         file.write_all(contents)?;
         file.sync_all()?;
         fs::rename(&partial, path)

@@ -226,7 +226,9 @@ fn struct_body(
         let hashed = matches!(attrs.mode, Mode::Hash | Mode::HashUrl);
         let leaves = attrs.mode != Mode::Skip;
         let pii_type = is_pii_type(&field.ty);
-        let pii_name = pii_word(&ident.to_string()).filter(|_| attrs.not_pii.is_none());
+        let pii_name = pii_word(&ident.to_string())
+            .or_else(|| pii_word(&key))
+            .filter(|_| attrs.not_pii.is_none());
         if leaves && !hashed {
             let why = if attrs.marked_pii {
                 Some("is marked #[pii]".to_owned())
@@ -295,7 +297,10 @@ fn struct_body(
             Some(reason) => quote!(::core::option::Option::Some(#reason)),
             None => quote!(::core::option::Option::None),
         };
-        let pii = attrs.marked_pii || pii_type || pii_word(&ident.to_string()).is_some();
+        let pii = attrs.marked_pii
+            || pii_type
+            || pii_word(&ident.to_string()).is_some()
+            || pii_word(&key).is_some();
         let type_name = quote!(#ty).to_string().replace(' ', "");
         let description = doc_summary(&field.attrs);
         schema.push(quote! {

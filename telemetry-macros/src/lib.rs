@@ -56,3 +56,12 @@ pub fn derive_error_kind(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as syn::DeriveInput);
     derive_label::derive_error_kind(input).into()
 }
+
+/// The PII name list as documentation text, so `telemetry_core`'s docs show the list the
+/// derive uses instead of a copy. Not a stable API.
+#[doc(hidden)]
+#[proc_macro]
+pub fn __pii_names_doc(_: TokenStream) -> TokenStream {
+    let text = pii_names::doc_text();
+    quote::quote!(#text).into()
+}

@@ -25,6 +25,20 @@ pub struct HttpConfig {
     pub max_payload_bytes: usize,
 }
 
+/// `endpoint` as the framework writes it in logs and in `telemetry.json`: scheme, host, port
+/// and path, without user information, query or fragment (a `?token=` stays out of logs).
+pub(crate) fn redacted(endpoint: &str) -> String {
+    let cut = endpoint.split(['?', '#']).next().unwrap_or("");
+    match cut.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            let host = authority.rsplit('@').next().unwrap_or("");
+            format!("{scheme}://{host}{path}")
+        }
+        None => cut.to_owned(),
+    }
+}
+
 impl HttpConfig {
     /// Defaults for `endpoint`.
     pub fn new(endpoint: impl Into<String>) -> Self {
@@ -351,6 +365,16 @@ mod tests {
         assert_eq!(result.unwrap_err(), Failure::Withdrawn);
         let seen = received.join().unwrap();
         assert!(!seen.contains("CANARY"), "the server saw: {seen}");
+    }
+
+    #[test]
+    fn endpoints_are_logged_without_queries_or_user_information() {
+        assert_eq!(
+            redacted("https://user:pw@t.example.com:8443/v1/report?token=s3cr3t#x"),
+            "https://t.example.com:8443/v1/report"
+        );
+        assert_eq!(redacted("http://127.0.0.1:9/r"), "http://127.0.0.1:9/r");
+        assert_eq!(redacted("https://h?a@b"), "https://h");
     }
 
     #[test]

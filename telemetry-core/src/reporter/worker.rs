@@ -2,7 +2,7 @@
 
 use super::clock::Clock;
 use super::gate::Gate;
-use super::http::{self, Failure, HttpConfig, parse_version_notice};
+use super::http::{self, Failure, HttpConfig, parse_version_notice, redacted};
 use super::maker::ReportMaker;
 use super::spool::Spool;
 use crate::consent::{Category, Consent};
@@ -200,7 +200,8 @@ impl Worker {
             self.write_last(&report, None, "the report is larger than the payload cap");
             return;
         }
-        log::log!(target: "telemetry", self.log_level, "sending telemetry report to {}: {}", http.endpoint, String::from_utf8_lossy(&payload));
+        let endpoint = redacted(&http.endpoint);
+        log::log!(target: "telemetry", self.log_level, "sending telemetry report to {endpoint}: {}", String::from_utf8_lossy(&payload));
         // On disk before it is sent: if the send outlives the shutdown bound and the process
         // exits, the next start sends it.
         let claimed = self.keep_claimed(&payload, generation);
@@ -209,7 +210,7 @@ impl Worker {
                 if let Some(claimed) = &claimed {
                     self.forget(claimed);
                 }
-                self.write_last(&report, Some(&http.endpoint), "sent");
+                self.write_last(&report, Some(&endpoint), "sent");
                 self.drain_spool(&http, deadline);
             }
             Err(Failure::Withdrawn) => {
@@ -227,7 +228,7 @@ impl Worker {
                 } else {
                     "delivery failed; not kept (no usable spool, or consent changed)"
                 };
-                log::warn!(target: "telemetry", "telemetry report not delivered to {} ({e}): {outcome}", http.endpoint);
+                log::warn!(target: "telemetry", "telemetry report not delivered to {endpoint} ({e}): {outcome}");
                 // The local record first: whoever sees the status change finds it written.
                 self.write_last(&report, None, outcome);
                 let mut control = self.gate.lock();
