@@ -12,7 +12,7 @@ use std::hint::black_box;
 use std::sync::Barrier;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
-use telemetry_core::{Counter, Histogram, LabelValue, count_usage, timed};
+use telemetry_core::{Bounded, Counter, Histogram, LabelValue, count_usage, timed};
 
 static BARE: AtomicU64 = AtomicU64::new(0);
 
@@ -246,10 +246,10 @@ fn scaling(c: &mut Criterion) {
         let family = Counter::builder("bench.scaling")
             .labels(&["series"])
             .max_series(100_000)
-            .register_labeled::<(u64,)>()
+            .register_labeled::<(Bounded<100_000>,)>()
             .unwrap();
         while registered < series {
-            family.increment((registered as u64,));
+            family.increment((Bounded::new(registered as u64),));
             registered += 1;
         }
         g.bench_function(format!("snapshot_series_{series}"), |b| {

@@ -5,6 +5,8 @@
 mod support;
 
 use std::collections::BTreeMap;
+/// Text label values written in the source, as the attributes' string literals are.
+use telemetry_core::__private::LiteralLabel;
 use telemetry_core::export::prometheus::{
     BucketLayout, Exposition, Format, OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE,
     render_openmetrics, render_prometheus, sanitize_name,
@@ -40,7 +42,7 @@ fn golden_snapshot() -> Snapshot {
     let errors = Counter::builder("golden::api.errors")
         .description("Failed calls, by \"code\" \\ reason\nsecond line")
         .labels(&["code"])
-        .register_labeled::<(&'static str,)>()
+        .register_labeled::<(LiteralLabel,)>()
         .unwrap();
     let queue = Gauge::builder("golden.queue").register().unwrap();
     let sizes = Histogram::builder("golden.size")
@@ -55,8 +57,8 @@ fn golden_snapshot() -> Snapshot {
         .unwrap();
     let snap = capture(|| {
         orders.increment_by(3);
-        errors.increment(("timeout",));
-        errors.increment_by(("quote\"back\\slash\nnewline",), 2);
+        errors.increment((LiteralLabel("timeout"),));
+        errors.increment_by((LiteralLabel("quote\"back\\slash\nnewline"),), 2);
         queue.set(-4);
         for v in [1, 100, 1000] {
             sizes.record(v);

@@ -12,6 +12,8 @@ use std::process::Command;
 use std::sync::mpsc;
 use std::time::Duration;
 use support::TempDir;
+/// Text label values written in the source, as the attributes' string literals are.
+use telemetry_core::__private::LiteralLabel;
 use telemetry_core::export::otlp::{Encoding, OtlpError, OtlpExporter};
 use telemetry_core::testing::capture;
 use telemetry_core::{Application, Counter, Gauge, Histogram, Snapshot, Unit};
@@ -178,7 +180,7 @@ fn workload() -> Snapshot {
     let requests = Counter::register("otlp::it.requests").unwrap();
     let errors = Counter::builder("otlp.it.errors")
         .labels(&["code"])
-        .register_labeled::<(&'static str,)>()
+        .register_labeled::<(LiteralLabel,)>()
         .unwrap();
     let queue = Gauge::builder("otlp.it.queue")
         .description("Jobs waiting")
@@ -199,8 +201,8 @@ fn workload() -> Snapshot {
         .unwrap();
     let snap = capture(|| {
         requests.increment_by(5);
-        errors.increment_by(("timeout",), 3);
-        errors.increment(("refused",));
+        errors.increment_by((LiteralLabel("timeout"),), 3);
+        errors.increment((LiteralLabel("refused"),));
         queue.set(-7);
         memory.set(123_456);
         LATENCIES.iter().for_each(|&v| latency.record(v));

@@ -5,8 +5,8 @@ use telemetry_core::anonymize::{Anonymize, Anonymizer, HashKey, HashedLabel, rou
 use telemetry_core::labels::{DEFAULT_MAX_SERIES, OVERFLOW_LABEL_VALUE};
 use telemetry_core::testing::capture;
 use telemetry_core::{
-    Application, Counter, Histogram, LabelValue, Pii, Report, Telemetry, count_usage, snapshot,
-    timed,
+    Application, Bounded, Counter, Histogram, LabelValue, Pii, Report, Telemetry, count_usage,
+    snapshot, timed,
 };
 
 #[derive(Clone, Copy, Debug, LabelValue)]
@@ -28,13 +28,22 @@ enum Command {
     Insert,
 }
 
+/// FerretDB's query operators, by their MongoDB names.
+#[derive(Clone, Copy, LabelValue)]
+enum Operator {
+    #[label(rename = "$eq")]
+    Eq,
+    #[label(rename = "$set")]
+    Set,
+}
+
 #[count_usage(name = "privacy.query", labels(backend = backend, cached = cached))]
 #[timed(name = "privacy.query.duration", labels(backend = backend))]
 fn query(backend: Backend, cached: bool) -> u32 {
     u32::from(cached)
 }
 
-#[count_usage(name = "privacy.capped", labels(shard = shard), max_series = 3)]
+#[count_usage(name = "privacy.capped", labels(shard = Bounded::<1000>::new(shard)), max_series = 3)]
 fn capped(shard: u32) {}
 
 #[test]
@@ -75,14 +84,14 @@ fn ferretdb_error_counts_by_code_command_and_operator() {
     let errors = Counter::builder("privacy.query_errors")
         .description("Query errors by error code, command name and operator")
         .labels(&["code", "command", "operator"])
-        .register_labeled::<(ErrorCode, Command, &'static str)>()
+        .register_labeled::<(ErrorCode, Command, Operator)>()
         .unwrap();
     let dup = errors
-        .series((ErrorCode::DuplicateKey, Command::Insert, "$set"))
+        .series((ErrorCode::DuplicateKey, Command::Insert, Operator::Set))
         .unwrap();
     let snap = capture(|| {
-        errors.increment((ErrorCode::BadValue, Command::Find, "$eq"));
-        errors.increment((ErrorCode::BadValue, Command::Find, "$eq"));
+        errors.increment((ErrorCode::BadValue, Command::Find, Operator::Eq));
+        errors.increment((ErrorCode::BadValue, Command::Find, Operator::Eq));
         dup.increment();
     });
     let key = [
@@ -135,10 +144,10 @@ fn cardinality_is_capped_and_the_overflow_is_counted() {
     let hist = Histogram::builder("privacy.capped_histogram")
         .labels(&["id"])
         .max_series(2)
-        .register_labeled::<(u64,)>()
+        .register_labeled::<(Bounded<{ u64::MAX }>,)>()
         .unwrap();
     for id in 0..10_000u64 {
-        hist.record((id,), id);
+        hist.record((Bounded::new(id),), id);
     }
     let snap = snapshot();
     assert_eq!(snap.histograms["privacy.capped_histogram"].series.len(), 3);

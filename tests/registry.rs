@@ -5,8 +5,16 @@ use telemetry_core::{
     Counter, Gauge, Histogram, MetricKind, RegistryError, Unit, descriptors, snapshot,
 };
 
+/// One test at a time: a test that registers a metric changes the registry under another's
+/// snapshots (a refresh rebuilds instead of overwriting in place).
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 #[test]
 fn same_name_same_kind_is_the_same_metric() {
+    let _serial = serial();
     let a = Counter::register("registry.shared").unwrap();
     let b = Counter::register("registry.shared").unwrap();
     let snap = capture(|| {
@@ -18,6 +26,7 @@ fn same_name_same_kind_is_the_same_metric() {
 
 #[test]
 fn kind_and_unit_conflicts_are_errors_not_merges() {
+    let _serial = serial();
     Counter::register("registry.conflict").unwrap();
     let err = Histogram::register("registry.conflict").unwrap_err();
     assert!(matches!(
@@ -60,6 +69,7 @@ fn kind_and_unit_conflicts_are_errors_not_merges() {
 
 #[test]
 fn invalid_names_are_rejected_with_the_rule() {
+    let _serial = serial();
     let err = Counter::register("has space").unwrap_err();
     assert!(matches!(err, RegistryError::InvalidName(_)));
     assert!(err.to_string().contains("e.g. `store.insert`"), "{err}");
@@ -67,6 +77,7 @@ fn invalid_names_are_rejected_with_the_rule() {
 
 #[test]
 fn gauges_and_callback_gauges() {
+    let _serial = serial();
     let g = Gauge::builder("registry.open_files")
         .description("Open files")
         .register()
@@ -89,6 +100,7 @@ fn gauges_and_callback_gauges() {
 
 #[test]
 fn a_panicking_callback_gauge_does_not_reach_the_caller() {
+    let _serial = serial();
     Gauge::builder("registry.broken")
         .register_callback(|| panic!("broken callback"))
         .unwrap();
@@ -99,6 +111,7 @@ fn a_panicking_callback_gauge_does_not_reach_the_caller() {
 
 #[test]
 fn descriptors_carry_kind_unit_description_and_location() {
+    let _serial = serial();
     Histogram::builder("registry.described")
         .description("Payload sizes")
         .unit(Unit::Bytes)
@@ -118,6 +131,7 @@ fn descriptors_carry_kind_unit_description_and_location() {
 
 #[test]
 fn captures_nest_and_see_only_this_thread() {
+    let _serial = serial();
     let c = Counter::register("registry.nested").unwrap();
     let (inner, outer) = capture_with(|| {
         c.increment();
@@ -136,6 +150,7 @@ fn captures_nest_and_see_only_this_thread() {
 
 #[test]
 fn a_panicking_capture_closes_and_keeps_the_values() {
+    let _serial = serial();
     let c = Counter::register("registry.capture_panic").unwrap();
     let result = std::panic::catch_unwind(|| {
         capture(|| {
@@ -151,6 +166,7 @@ fn a_panicking_capture_closes_and_keeps_the_values() {
 
 #[test]
 fn histogram_quantiles_from_the_plain_api() {
+    let _serial = serial();
     let h = Histogram::builder("registry.latency")
         .unit(Unit::Nanoseconds)
         .register()
@@ -170,6 +186,7 @@ fn histogram_quantiles_from_the_plain_api() {
 
 #[test]
 fn snapshot_delta_gives_interval_counts() {
+    let _serial = serial();
     let c = Counter::register("registry.delta").unwrap();
     let h = Histogram::register("registry.delta_values").unwrap();
     let ((), first) = capture_with(|| {
@@ -219,6 +236,7 @@ mod never_called {
 
 #[test]
 fn call_sites_that_never_ran_are_described_with_their_metadata() {
+    let _serial = serial();
     let all = descriptors();
     let find = |name: &str| {
         all.iter()
@@ -278,25 +296,26 @@ fn families_under(snap: &telemetry_core::Snapshot, prefix: &str) -> serde_json::
 
 #[test]
 fn a_refreshed_snapshot_equals_a_fresh_one_and_reuses_its_allocations() {
+    let _serial = serial();
     let calls = Counter::register("refresh.calls").unwrap();
     let latency = Histogram::register("refresh.latency").unwrap();
     let by_shard = Counter::builder("refresh.by_shard")
         .labels(&["shard"])
-        .register_labeled::<(u64,)>()
+        .register_labeled::<(u8,)>()
         .unwrap();
     Gauge::builder("refresh.callback")
         .register_callback(|| 7)
         .unwrap();
     calls.increment();
     latency.record(1_000);
-    by_shard.increment((1,));
+    by_shard.increment((1u8,));
 
     let mut kept = snapshot();
     let series_buffer = kept.counters["refresh.calls"].series.as_ptr();
     let buckets_before = kept.histogram("refresh.latency").unwrap().buckets().count();
     calls.increment_by(4);
     latency.record(2_000_000);
-    by_shard.increment((1,));
+    by_shard.increment((1u8,));
     kept.refresh();
     assert_eq!(kept.counter("refresh.calls"), Some(5));
     assert_eq!(
@@ -326,7 +345,7 @@ fn a_refreshed_snapshot_equals_a_fresh_one_and_reuses_its_allocations() {
     );
 
     // New series and new metrics appear, as in a fresh snapshot.
-    by_shard.increment((2,));
+    by_shard.increment((2u8,));
     let late = Counter::register("refresh.late").unwrap();
     late.increment();
     kept.refresh();
@@ -356,6 +375,7 @@ fn a_refreshed_snapshot_equals_a_fresh_one_and_reuses_its_allocations() {
 
 #[test]
 fn a_refresh_after_new_gauges_gives_each_callback_gauge_one_series_and_late_descriptions() {
+    let _serial = serial();
     Gauge::builder("refresh2.a_callback")
         .register_callback(|| 3)
         .unwrap();

@@ -19,6 +19,7 @@
 
 use crate::Counter;
 use crate::handles::LabeledCounter;
+use crate::labels::LiteralLabel;
 use std::backtrace::Backtrace;
 use std::sync::OnceLock;
 
@@ -41,7 +42,7 @@ pub struct PanicHookConfig {
 
 struct Hook {
     config: PanicHookConfig,
-    panics: LabeledCounter<(&'static str, &'static str)>,
+    panics: LabeledCounter<(LiteralLabel, LiteralLabel)>,
 }
 
 static HOOK: OnceLock<Hook> = OnceLock::new();
@@ -54,7 +55,7 @@ pub fn install_panic_hook(config: PanicHookConfig) -> bool {
         .description("Panics, by the application's code location (no paths, no messages)")
         .labels(&["location", "message"])
         .max_series(MAX_PANIC_LOCATIONS)
-        .register_labeled::<(&'static str, &'static str)>()
+        .register_labeled::<(LiteralLabel, LiteralLabel)>()
     else {
         return false;
     };
@@ -76,7 +77,8 @@ pub fn install_panic_hook(config: PanicHookConfig) -> bool {
                         .copied()
                 })
                 .unwrap_or("other");
-            hook.panics.increment((location, message));
+            hook.panics
+                .increment((LiteralLabel(location), LiteralLabel(message)));
         }
         previous(info);
     }));

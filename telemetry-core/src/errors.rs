@@ -40,7 +40,12 @@ use std::marker::PhantomData;
     note = "add `#[derive(telemetry_core::ErrorKind)]` to the error enum (only variant names are used, never messages or fields), or implement `ErrorKind` by hand"
 )]
 pub trait ErrorKind {
-    /// This error's kind.
+    /// Why this type's kinds carry no personal data, in words. The derive fills it in; a
+    /// hand-written implementation must state it (a greppable vouching marker), and the
+    /// manifest shows it.
+    const SAFE_BECAUSE: &'static str;
+
+    /// This error's kind: one of [`kinds`](Self::kinds). Anything else is recorded as `other`.
     fn error_kind(&self) -> &'static str;
 
     /// Every kind the type has (for the manifest).
@@ -56,16 +61,24 @@ pub struct ErrorKindLabel<E> {
 }
 
 impl<E: ErrorKind> ErrorKindLabel<E> {
-    /// The label of `error`.
+    /// The label of `error`: its kind if it is one of `E::kinds()`, else `other`, so a
+    /// hand-written `error_kind` that returns a message cannot put it in a label.
     pub fn of(error: &E) -> Self {
+        let kind = error.error_kind();
+        let kind = E::kinds()
+            .iter()
+            .copied()
+            .find(|k| *k == kind)
+            .unwrap_or(crate::labels::OTHER_LABEL_VALUE);
         ErrorKindLabel {
-            kind: error.error_kind(),
+            kind,
             _error: PhantomData,
         }
     }
 }
 
 impl<E: ErrorKind> LabelValue for ErrorKindLabel<E> {
+    const SAFE_BECAUSE: &'static str = E::SAFE_BECAUSE;
     #[inline]
     fn label_key(&self) -> u64 {
         (self.kind.as_ptr() as u64).rotate_left(16) ^ self.kind.len() as u64

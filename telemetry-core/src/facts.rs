@@ -15,11 +15,13 @@ use telemetry_macros::Telemetry;
 #[telemetry(section = "environment")]
 pub struct SystemFacts {
     /// The operating system family: `linux`, `macos`, `windows`, ... (`std::env::consts::OS`).
+    #[telemetry(verbatim = "a constant of the standard library")]
     pub os: &'static str,
     /// The OS distribution and version, e.g. `Debian GNU/Linux 12`.
     #[telemetry(verbatim = "the OS release name, shared by every machine running that release")]
     pub os_version: Option<String>,
     /// The CPU architecture: `x86_64`, `aarch64`, ... (`std::env::consts::ARCH`).
+    #[telemetry(verbatim = "a constant of the standard library")]
     pub architecture: &'static str,
     /// Logical cores available to the process.
     pub core_count: usize,
@@ -44,14 +46,19 @@ pub struct SystemFacts {
 #[derive(Clone, Debug, PartialEq, Telemetry)]
 pub struct BuildFacts {
     /// The product's version (`CARGO_PKG_VERSION`).
+    #[telemetry(verbatim = "the product's version, fixed at compile time")]
     pub version: &'static str,
     /// A release tag the product set ([`BuildFacts::with_tag`], e.g. `oss-v23.10.0`).
+    #[telemetry(verbatim = "a release tag the product set, checked against a grammar")]
     pub tag: Option<&'static str>,
     /// `debug` or `release`.
+    #[telemetry(verbatim = "one of two constants")]
     pub profile: &'static str,
     /// `{arch}-{os}` of the build target.
+    #[telemetry(verbatim = "a constant of the standard library")]
     pub target: &'static str,
     /// The product's enabled Cargo features, as the product lists them.
+    #[telemetry(verbatim = "feature names the product lists in its code")]
     pub features: Vec<&'static str>,
 }
 

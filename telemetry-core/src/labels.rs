@@ -1,12 +1,15 @@
 //! Labels whose types are safe: which values may label a series, and the per-thread cache that
 //! maps a label set to its series without a lock.
 //!
-//! Only types that implement [`LabelValue`] may be label values: `bool`, the integer types,
-//! `&'static str` (text fixed at compile time), enums with `#[derive(LabelValue)]`, and
-//! [`crate::anonymize::HashedLabel`] (an explicit, keyed hash of a name). `String`, a borrowed
-//! `&str`, IP and socket addresses, paths and [`crate::Pii`] do not: free text and addresses
-//! are where personal data hides, so using one is a compile error that says what to use instead.
-//! (A non-`'static` `&str` is refused by the borrow checker rather than with that message.)
+//! Only types that implement [`LabelValue`] may be label values, and every one of them has a
+//! closed set of values, declared in the code: `bool`, `u8`, [`Bounded`] integers (a declared
+//! range, anything above it recorded as `other`), [`Pow2Bucket`] (the power of two at or below
+//! a number), enums with `#[derive(LabelValue)]`, string literals written in an attribute's
+//! `labels(..)`, and [`crate::anonymize::HashedLabel`] (an explicit, keyed hash of a name, the
+//! one open set). Text of any other kind (`String`, `&str`, `&'static str`, which a program can
+//! make at run time with `String::leak` or a `LazyLock<String>`), wide integers (an IPv4
+//! address fits a `u32`), IP and socket addresses, paths and [`crate::Pii`] are not: using one
+//! is a compile error that says what to use instead.
 
 use rustc_hash::FxHashMap;
 use std::borrow::Cow;
@@ -25,15 +28,24 @@ pub const OVERFLOW_LABEL_VALUE: &str = "__overflow__";
 
 /// A value that may label a series.
 ///
-/// Implemented for `bool`, integers, `&'static str`, `&T` where `T: LabelValue`, and enums with
-/// `#[derive(LabelValue)]` (each variant's name, or its `#[label(rename = "...")]`).
+/// Implemented for `bool`, `u8`, [`Bounded`], [`Pow2Bucket`], `&T` where `T: LabelValue`,
+/// [`crate::anonymize::HashedLabel`], and enums with `#[derive(LabelValue)]` (each variant's
+/// name, or its `#[label(rename = "...")]`). A hand-written implementation states why its
+/// values carry no personal data in [`SAFE_BECAUSE`](Self::SAFE_BECAUSE), which the manifest
+/// shows.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be a telemetry label value: it may carry personal data or take unbounded values",
     label = "not a safe label value",
-    note = "label values are `bool`, integers, `&'static str` and enums with `#[derive(LabelValue)]`; \
-            map this value to such an enum, or hash it explicitly with `telemetry_core::anonymize::HashedLabel::new(..)`"
+    note = "label values come from sets declared in the code: `bool`, `u8`, `telemetry_core::Bounded<MAX>` and \
+            `telemetry_core::Pow2Bucket` for numbers, enums with `#[derive(LabelValue)]` for text (a string literal \
+            works in `labels(..)`), or an explicit keyed hash with `telemetry_core::anonymize::HashedLabel::new(..)`"
 )]
 pub trait LabelValue {
+    /// Why this type's values carry no personal data, in words. The derives and this crate's
+    /// implementations fill it in; a hand-written implementation must state it (a greppable
+    /// vouching marker), and the manifest shows it beside each label of the type.
+    const SAFE_BECAUSE: &'static str;
+
     /// A cache key that tells this value apart from the other values of its type. Two values
     /// with equal keys must have equal [`label_text`](Self::label_text).
     fn label_key(&self) -> u64;
@@ -52,6 +64,7 @@ pub trait LabelValue {
 }
 
 impl<T: LabelValue> LabelValue for &T {
+    const SAFE_BECAUSE: &'static str = T::SAFE_BECAUSE;
     #[inline]
     fn label_key(&self) -> u64 {
         (**self).label_key()
@@ -65,6 +78,7 @@ impl<T: LabelValue> LabelValue for &T {
 }
 
 impl LabelValue for bool {
+    const SAFE_BECAUSE: &'static str = "built-in: true or false";
     #[inline]
     fn label_key(&self) -> u64 {
         *self as u64
@@ -77,30 +91,111 @@ impl LabelValue for bool {
     }
 }
 
-macro_rules! integer_labels {
-    ($($t:ty),*) => {$(
-        impl LabelValue for $t {
-            #[inline]
-            fn label_key(&self) -> u64 {
-                *self as u64
-            }
-            fn label_text(&self) -> Cow<'static, str> {
-                Cow::Owned(self.to_string())
-            }
-        }
-    )*};
+impl LabelValue for u8 {
+    const SAFE_BECAUSE: &'static str = "built-in: a number from 0 to 255";
+    #[inline]
+    fn label_key(&self) -> u64 {
+        u64::from(*self)
+    }
+    fn label_text(&self) -> Cow<'static, str> {
+        Cow::Owned(self.to_string())
+    }
 }
-integer_labels!(u8, u16, u32, u64, usize, i8, i16, i32, i64, isize);
 
-impl LabelValue for &'static str {
+/// The label text of a value outside its declared set.
+pub const OTHER_LABEL_VALUE: &str = "other";
+
+/// An integer label with a declared range: values from 0 to `MAX` are themselves, anything
+/// larger (or negative, through [`Bounded::signed`]) is recorded as `other`
+/// ([`OTHER_LABEL_VALUE`]), so the label has at most `MAX + 2` values whatever the input.
+/// Use it for status codes (`Bounded::<599>::new(code)`), shard numbers, small counts.
+///
+/// ```
+/// use telemetry_core::{Bounded, LabelValue};
+/// assert_eq!(Bounded::<599>::new(404).label_text(), "404");
+/// assert_eq!(Bounded::<599>::new(3_405_803_783).label_text(), "other");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Bounded<const MAX: u64>(Option<u64>);
+
+impl<const MAX: u64> Bounded<MAX> {
+    /// `value` if it is at most `MAX`, else `other`.
+    pub fn new(value: impl Into<u64>) -> Self {
+        let value = value.into();
+        Bounded((value <= MAX).then_some(value))
+    }
+
+    /// `value` if it is from 0 to `MAX`, else `other`.
+    pub fn signed(value: impl Into<i64>) -> Self {
+        Bounded(u64::try_from(value.into()).ok().filter(|v| *v <= MAX))
+    }
+
+    /// The value, if it was in range.
+    pub fn get(&self) -> Option<u64> {
+        self.0
+    }
+}
+
+impl<const MAX: u64> LabelValue for Bounded<MAX> {
+    const SAFE_BECAUSE: &'static str = "built-in: a number in a declared range, or `other`";
+    #[inline]
+    fn label_key(&self) -> u64 {
+        self.0.map_or(u64::MAX, |v| v)
+    }
+    fn label_text(&self) -> Cow<'static, str> {
+        match self.0 {
+            Some(v) => Cow::Owned(v.to_string()),
+            None => Cow::Borrowed(OTHER_LABEL_VALUE),
+        }
+    }
+}
+
+/// A size or count as a label: the power of two at or below it (`0`, `1`, `2`, `4`, ...,
+/// `9223372036854775808`), at most 65 values whatever the input.
+///
+/// ```
+/// use telemetry_core::{LabelValue, Pow2Bucket};
+/// assert_eq!(Pow2Bucket::new(1500).label_text(), "1024");
+/// assert_eq!(Pow2Bucket::new(0).label_text(), "0");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Pow2Bucket(u64);
+
+impl Pow2Bucket {
+    /// The bucket of `value`.
+    pub fn new(value: impl Into<u64>) -> Self {
+        let value = value.into();
+        Pow2Bucket(if value == 0 { 0 } else { 1 << value.ilog2() })
+    }
+}
+
+impl LabelValue for Pow2Bucket {
+    const SAFE_BECAUSE: &'static str = "built-in: a power of two";
+    #[inline]
+    fn label_key(&self) -> u64 {
+        self.0
+    }
+    fn label_text(&self) -> Cow<'static, str> {
+        Cow::Owned(self.0.to_string())
+    }
+}
+
+/// A string literal written in an attribute's `labels(..)`: text fixed in the source. Made by
+/// the macros only; not a stable API.
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct LiteralLabel(pub &'static str);
+
+impl LabelValue for LiteralLabel {
+    const SAFE_BECAUSE: &'static str = "built-in: a string literal in the source";
     /// The text's address and length: equal for every use of one literal, and cheap. Two
     /// literals with the same text have different keys but the same series.
     #[inline]
     fn label_key(&self) -> u64 {
-        (self.as_ptr() as u64).rotate_left(16) ^ self.len() as u64
+        (self.0.as_ptr() as u64).rotate_left(16) ^ self.0.len() as u64
     }
     fn label_text(&self) -> Cow<'static, str> {
-        Cow::Borrowed(self)
+        Cow::Borrowed(self.0)
     }
 }
 
@@ -199,15 +294,30 @@ mod tests {
 
     #[test]
     fn keys_and_texts() {
-        assert_eq!((true, 7u8, "x").texts(), vec!["true", "7", "x"]);
+        assert_eq!(
+            (true, 7u8, LiteralLabel("x")).texts(),
+            vec!["true", "7", "x"]
+        );
         assert_eq!(<(bool, u8)>::LEN, 2);
         assert_eq!(
             <(bool,)>::possible_values(),
             vec![Some(&["false", "true"][..])]
         );
-        let k = (1u32, false).keys();
+        let k = (1u8, false).keys();
         assert_eq!(&k[..3], &[1, 0, 0]);
-        assert_ne!("abc".label_key(), "abd".label_key());
-        assert_eq!((-1i32).label_text(), "-1");
+        assert_ne!(
+            LiteralLabel("abc").label_key(),
+            LiteralLabel("abd").label_key()
+        );
+        assert_eq!(Bounded::<10>::signed(-1).label_text(), "other");
+        assert_eq!(Bounded::<10>::new(10u8).label_text(), "10");
+        assert_ne!(
+            Bounded::<10>::new(3u8).label_key(),
+            Bounded::<10>::signed(-3).label_key()
+        );
+        assert_eq!(
+            Pow2Bucket::new(u64::MAX).label_text(),
+            "9223372036854775808"
+        );
     }
 }

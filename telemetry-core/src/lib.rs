@@ -109,7 +109,7 @@ pub mod testing;
 
 pub use errors::{ErrorKind, ErrorKindLabel};
 pub use handles::{Counter, Gauge, Histogram, LabeledCounter, LabeledHistogram, MetricBuilder};
-pub use labels::{LabelSet, LabelValue};
+pub use labels::{Bounded, LabelSet, LabelValue, OTHER_LABEL_VALUE, Pow2Bucket};
 pub use metadata::{
     Descriptor, InvalidName, Location, MAX_NAME_LEN, MetricKind, Unit, validate_name,
 };
@@ -255,7 +255,7 @@ pub mod __private {
     pub use crate::callsite::{
         CALL_SITES, CallSite, LabeledTimerGuard, LocalTimerGuard, TimerGuard,
     };
-    pub use crate::labels::DEFAULT_MAX_SERIES;
+    pub use crate::labels::{DEFAULT_MAX_SERIES, LiteralLabel};
 
     /// Passes a label value through, requiring [`LabelValue`](crate::LabelValue); the macros
     /// span this call at the user's expression so a refused type is reported there.

@@ -82,6 +82,7 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
                 }
             }
             impl #impl_generics ::telemetry_core::LabelValue for #name #ty_generics #where_clause {
+                const SAFE_BECAUSE: &'static str = "derived: one of the enum's variant names";
                 #[inline]
                 fn label_key(&self) -> u64 {
                     self.__telemetry_label().0
@@ -94,6 +95,7 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
                 }
             }
             impl #impl_generics ::telemetry_core::anonymize::Anonymize for #name #ty_generics #where_clause {
+                const SAFE_BECAUSE: &'static str = "derived: one of the enum's variant names";
                 fn anonymize(
                     &self,
                     _: &::telemetry_core::anonymize::Anonymizer,
@@ -160,6 +162,7 @@ pub(crate) fn derive_error_kind(input: DeriveInput) -> TokenStream {
     quote! {
         #[allow(unused_qualifications)]
         impl #impl_generics ::telemetry_core::ErrorKind for #name #ty_generics #where_clause {
+            const SAFE_BECAUSE: &'static str = "derived: one of the error enum's variant names";
             fn error_kind(&self) -> &'static str {
                 match self { #(#arms,)* }
             }

@@ -6,8 +6,8 @@ use crate::site::{Site, SiteName};
 use crate::{fallback, valid};
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
-use syn::LitStr;
 use syn::spanned::Spanned;
+use syn::{Expr, ExprLit, Lit, LitStr};
 
 pub(crate) fn instrument(which: Macro, args: TokenStream, item: TokenStream) -> TokenStream {
     let parsed = attr::parse(which, args);
@@ -65,8 +65,13 @@ fn expand(which: Macro, function: Function, args: &Args) -> TokenStream {
     let site = parse(&site.static_item());
     // Each value goes through a function whose bound names `LabelValue`, spanned at the
     // user's expression, so a `String` label is reported there with the trait's message.
-    let label_values = args.labels.iter().map(|(_, value)| {
-        quote_spanned!(value.span()=> ::telemetry_core::__private::label_value(&(#value)))
+    // A string literal is text fixed in the source: the one form of text a label may take.
+    let label_values = args.labels.iter().map(|(_, value)| match value {
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(text),
+            ..
+        }) => quote_spanned!(value.span()=> ::telemetry_core::__private::LiteralLabel(#text)),
+        _ => quote_spanned!(value.span()=> ::telemetry_core::__private::label_value(&(#value))),
     });
     let label_tuple = quote!((#(#label_values,)*));
     let labeled = !args.labels.is_empty();

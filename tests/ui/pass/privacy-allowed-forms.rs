@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use telemetry_core::anonymize::HashedLabel;
-use telemetry_core::{count_usage, timed, Counter, LabelValue, Pii, Telemetry};
+use telemetry_core::{count_usage, timed, Bounded, Counter, LabelValue, Pii, Pow2Bucket, Telemetry};
 
 #[derive(Clone, Copy, LabelValue)]
 pub enum Backend {
@@ -16,7 +16,15 @@ pub enum Backend {
 
 #[count_usage(
     name = "pass.labels",
-    labels(backend = backend, ok = true, code = 404u16, signed = -1i64, kind = "static", size = n),
+    labels(
+        backend = backend,
+        ok = true,
+        code = Bounded::<599>::new(404u16),
+        signed = Bounded::<10>::signed(-1i64),
+        kind = "static",
+        size = Pow2Bucket::new(n as u64),
+        small = 7u8,
+    ),
     max_series = 10
 )]
 #[timed(name = "pass.labels.duration", labels(backend = backend))]
@@ -47,6 +55,7 @@ pub struct AllForms {
     pub flag: bool,
     pub backend: Backend,
     pub mode: Mode,
+    #[telemetry(verbatim = "a constant of this program")]
     pub kind: &'static str,
     pub uptime: std::time::Duration,
     pub inner: Inner,
