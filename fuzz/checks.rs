@@ -741,11 +741,11 @@ fn doc_resolve(input: &ConsentInput) -> Expected {
         },
         None => None,
     };
-    let do_not_track = input
-        .environment
-        .get("DO_NOT_TRACK")
-        .filter(|v| !v.trim().is_empty())
-        .is_some_and(|v| doc_ferretdb(v) != Some(false));
+    // Set means "do not track", except an empty value or a plain no.
+    let do_not_track = input.environment.get("DO_NOT_TRACK").is_some_and(|v| {
+        let v = v.trim().to_ascii_lowercase();
+        !v.is_empty() && !["0", "f", "false", "n", "no", "off"].contains(&v.as_str())
+    });
     let executable = Path::new(&input.executable).file_name().is_some_and(|n| {
         n.to_string_lossy()
             .to_ascii_lowercase()
@@ -1475,7 +1475,8 @@ pub fn report(data: &[u8]) {
     let out = r.anonymized();
     check(
         "report-anonymized",
-        out.uptime_seconds == a.round(r.uptime_seconds),
+        // Rounded down to the whole hour (`anonymize::round_clock`).
+        out.uptime_seconds == r.uptime_seconds - r.uptime_seconds % 3600,
         || format!("uptime {} became {}", r.uptime_seconds, out.uptime_seconds),
     );
     check_anonymized_snapshot(&r.metrics, &out.metrics, &a);

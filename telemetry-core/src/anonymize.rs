@@ -123,6 +123,12 @@ impl HashKey {
         HashKey(bytes)
     }
 
+    /// The key stored at `path` if there is a valid one; never creates or replaces a file
+    /// (previews and status commands use it).
+    pub fn load_existing(path: &Path) -> Option<Self> {
+        let bytes = std::fs::read(path).ok()?;
+        Self::from_hex(std::str::from_utf8(&bytes).ok()?.trim())
+    }
     /// Reads the key stored at `path` (64 hex digits), or creates one there with permissions
     /// `0600` on Unix. The directory must exist.
     ///

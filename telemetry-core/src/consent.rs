@@ -7,11 +7,13 @@
 //! undecided installation; a decision made during that delay takes effect at once.
 //!
 //! # Sources, in the order they are asked
-//! 1. `DO_NOT_TRACK` (any value but an empty or a false one: `1`, `t`, `true`, `enable`, and
-//!    unknown words too, erring on the side of not tracking): disables everything, always. A
+//! 1. `DO_NOT_TRACK` set to anything but an empty value or a plain no (`0 f false n no off`):
+//!    `1`, `t`, `true`, `enable` (FerretDB's list), but also `disable`, `optout` and unknown or
+//!    non-UTF-8 values, erring on the side of not tracking. It disables everything, always; a
 //!    CLI flag asking to enable at the same time is a startup error
 //!    ([`ConsentError::Conflict`]), as in FerretDB.
-//! 2. The executable's file name containing `donottrack` (FerretDB): the same.
+//! 2. The executable's file name, or the name the program was started under (a symbolic
+//!    link), containing `donottrack` (FerretDB): the same.
 //! 3. The CLI flag value (`--telemetry=<value>`, FerretDB spellings).
 //! 4. The product's own sources, in the order the product adds them: environment variables
 //!    ([`ConsentBuilder::env`]), config values ([`ConsentBuilder::config`]) and valueless
@@ -183,6 +185,12 @@ pub enum ConsentError {
         /// The flag that asks to enable.
         flag: String,
     },
+    /// A runtime decision is in force for this run, but could not be saved in the state
+    /// directory (read-only, full, or not a directory): the next start will not know it.
+    NotSaved {
+        /// The I/O error, in words.
+        reason: String,
+    },
 }
 
 impl fmt::Display for ConsentError {
@@ -199,6 +207,11 @@ impl fmt::Display for ConsentError {
                 f,
                 "telemetry is disabled by {disabled_by}, which cannot be overridden: remove \
                  {flag} or unset {disabled_by}"
+            ),
+            ConsentError::NotSaved { reason } => write!(
+                f,
+                "the telemetry decision holds for this run only: it could not be saved in the \
+                 state directory ({reason})"
             ),
         }
     }
@@ -346,6 +359,9 @@ pub struct ConsentBuilder {
     combine: Combine,
     environment: EnvReader,
     executable: Option<PathBuf>,
+    /// The name the program was started under (`argv[0]`), which may be a `donottrack`
+    /// symbolic link to the executable.
+    invoked_as: Option<PathBuf>,
     debug_envs: Vec<String>,
     ask_again_on_change: bool,
     default: Consent,
@@ -382,8 +398,13 @@ impl ConsentBuilder {
             persist_flag: false,
             sources: Vec::new(),
             combine: Combine::FirstDecisive,
-            environment: Arc::new(|name| std::env::var(name).ok()),
+            // Lossy: a value that is not UTF-8 still counts (`DO_NOT_TRACK=1\xff` disables;
+            // a product variable that is not UTF-8 is an invalid value, not an unset one).
+            environment: Arc::new(|name| {
+                std::env::var_os(name).map(|v| v.to_string_lossy().into_owned())
+            }),
             executable: std::env::current_exe().ok(),
+            invoked_as: std::env::args_os().next().map(PathBuf::from),
             debug_envs: Vec::new(),
             ask_again_on_change: false,
             default: Consent::Undecided,
@@ -506,9 +527,10 @@ impl ConsentBuilder {
     }
 
     /// Uses `path` as the executable's path (for the `donottrack` rule) instead of the
-    /// running executable's.
+    /// running executable's and the name it was started under.
     pub fn executable(mut self, path: impl Into<PathBuf>) -> Self {
         self.executable = Some(path.into());
+        self.invoked_as = None;
         self
     }
 
@@ -551,17 +573,19 @@ impl ConsentBuilder {
             Some((name, value)) => Some((name, parse_value(name, value, ValueRule::FerretDb)?)),
             None => None,
         };
-        // DO_NOT_TRACK's convention: set to a truthy value means "do not track"; an empty or
-        // falsy value means nothing. Unknown values err on the side of not tracking.
+        // DO_NOT_TRACK's convention: set means "do not track". Only an empty value or a plain
+        // "no" (`0 f false n no off`) means nothing; every other value, FerretDB's
+        // `disable`/`optout`/`forbid` words and values that are not text included, errs on
+        // the side of not tracking.
         let do_not_track = (self.environment)("DO_NOT_TRACK").is_some_and(|v| {
-            !v.trim().is_empty()
-                && parse_value("DO_NOT_TRACK", &v, ValueRule::FerretDb) != Ok(false)
+            let v = v.trim().to_ascii_lowercase();
+            !v.is_empty() && !matches!(v.as_str(), "0" | "f" | "false" | "n" | "no" | "off")
         });
-        let executable = self
-            .executable
-            .as_ref()
-            .and_then(|p| p.file_name())
-            .is_some_and(|n| {
+        let executable = [&self.executable, &self.invoked_as]
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p.file_name())
+            .any(|n| {
                 n.to_string_lossy()
                     .to_ascii_lowercase()
                     .contains("donottrack")

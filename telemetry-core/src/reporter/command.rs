@@ -18,6 +18,7 @@
 
 use super::ReporterBuilder;
 use super::maker::ReportMaker;
+use crate::anonymize::HashKey;
 use crate::consent::{
     Category, Consent, ConsentDecision, ConsentError, PersistedConsent, SourceKind,
 };
@@ -218,15 +219,21 @@ impl ReporterBuilder {
     }
 
     /// Exactly the payload (JSON) the next report would carry, made by the same function as
-    /// the HTTP body, and whether consent lets it leave (`None`: it would not be sent).
+    /// the HTTP body, and whether consent lets it leave (`None`: it would not be sent, because
+    /// consent is disabled or debug mode is on). Uses the stored hashing key if there is one
+    /// and creates no file.
     ///
     /// # Errors
     /// The [`ConsentError`] of a source that cannot be read.
     pub fn preview(&self) -> Result<(String, Option<Category>), ConsentError> {
         let decision = self.resolve_consent()?;
-        if let Some(dir) = &self.state_dir {
-            // The stored key, so names hash as they will in the report.
-            let _ = identity::install_hash_key(dir);
+        if let Some(key) = self
+            .state_dir
+            .as_ref()
+            .and_then(|dir| HashKey::load_existing(&dir.file(files::HASH_KEY)))
+        {
+            // The stored key, so names hash as they will in the report; none is created here.
+            crate::anonymize::set_global(crate::anonymize::Anonymizer::new(key));
         }
         let installation_id = match (&self.state_dir, self.identity) {
             (Some(dir), Identity::Installation) => identity::existing_installation_id(dir),
@@ -239,6 +246,7 @@ impl ReporterBuilder {
             self.system_facts.clone(),
         );
         let category = match decision.state {
+            _ if self.consent.debug_mode().is_some() => None,
             Consent::Disabled => None,
             _ => [Category::UsageStatistics, Category::VersionCheck]
                 .into_iter()

@@ -17,6 +17,12 @@ pub(crate) struct Control {
     pub(crate) decisions: u64,
     /// The undecided delay has passed without a decision: an undecided installation may send.
     pub(crate) undecided_expired: bool,
+    /// The clock time the current undecided delay started (the start, or a runtime
+    /// "undecided").
+    pub(crate) undecided_since: std::time::Duration,
+    /// Telemetry was disabled at some point in this run: a later opt-in never sends what came
+    /// before it, whatever the product says about the undecided period.
+    pub(crate) opted_out: bool,
     /// Debug mode: reports are printed, never sent.
     pub(crate) debug: bool,
     pub(crate) events: VecDeque<String>,
@@ -149,6 +155,8 @@ pub(crate) mod tests {
             generation: 0,
             decisions: 0,
             undecided_expired: false,
+            undecided_since: std::time::Duration::ZERO,
+            opted_out: false,
             debug: false,
             events: VecDeque::new(),
             shutdown: None,

@@ -11,6 +11,27 @@ use std::sync::{Arc, Mutex};
 /// report when that category is disabled.
 pub const ERROR_METRIC_PREFIXES: &[&str] = &["telemetry.panics", "telemetry.errors"];
 
+/// What `now` recorded after `baseline`: counters and histograms as differences, without the
+/// series that recorded nothing since (a label set seen only before an opt-in is data from
+/// before it). Gauges are the current state, kept as they are.
+fn since(now: &Snapshot, baseline: &Snapshot) -> Snapshot {
+    let mut out = now.delta(baseline);
+    for (name, family) in &mut out.counters {
+        let before = baseline.counters.get(name);
+        family.series.retain(|s| {
+            s.value > 0 || !before.is_some_and(|b| b.series.iter().any(|o| o.labels == s.labels))
+        });
+    }
+    for (name, family) in &mut out.histograms {
+        let before = baseline.histograms.get(name);
+        family.series.retain(|s| {
+            s.value.count() > 0
+                || !before.is_some_and(|b| b.series.iter().any(|o| o.labels == s.labels))
+        });
+    }
+    out
+}
+
 pub(crate) type SectionProvider = Arc<dyn Fn(&mut Report) + Send + Sync>;
 
 /// Builds reports: the same for the reporter's thread, [`super::Reporter::payload`] and the
@@ -72,7 +93,7 @@ impl ReportMaker {
     pub(crate) fn outgoing(&self, trigger: Option<&str>, decision: &ConsentDecision) -> Report {
         let mut local = self.build(trigger);
         if let Some(baseline) = &*self.baseline.lock().unwrap_or_else(|e| e.into_inner()) {
-            local.metrics = local.metrics.delta(baseline);
+            local.metrics = since(&local.metrics, baseline);
         }
         let mut report = local.anonymized();
         if decision.category(Category::UsageStatistics) == Consent::Disabled {

@@ -48,10 +48,18 @@
 //! - the spool, the events waiting and any report being built under the old decision are
 //!   deleted (switching off never uploads old reports, as in Go's telemetry).
 //!
+//! A decision saved by another process on the same state directory (the end-user
+//! `telemetry disable` command, a second instance that opts out) is put in force before the
+//! next request and at least once a minute; a request that process had already started when
+//! the other one saved its decision is the one exception. Reports an earlier run spooled are
+//! deleted at start unless this run's consent is enabled.
+//!
 //! # Opt-in date rule
 //! Nothing recorded before an opt-in leaves. When sending becomes allowed during a run (an
 //! opt-in after an opt-out, an opt-in during the undecided delay, or the undecided delay
-//! ending), reports count from that moment. A product whose disclosure says the undecided
+//! ending), reports count from that moment: counters and histograms as differences, series
+//! that recorded nothing since left out, events raised before dropped. Gauges are state, not
+//! history: they report their current value. A product whose disclosure says the undecided
 //! period is reported (FerretDB's undecided hour) sets
 //! [`ReporterBuilder::send_undecided_period`]; an opt-out followed by an opt-in never sends
 //! what came before the opt-in. The disclosure states which rule applies.
@@ -60,9 +68,12 @@
 //! The first report goes out after the initial delay (default 1 hour, as EventStoreDB and
 //! FerretDB do, so short-lived instances such as test containers are not counted), then one
 //! every interval (default 24 hours). An undecided installation waits its undecided delay
-//! (default 1 hour) and is then reported, as FerretDB does; nothing leaves during the delay,
-//! and events raised in it wait (at most 64) until it ends without an opt-out. A decision
-//! made during the delay takes effect at once (enabling sends the first report immediately).
+//! (default 1 hour) and is then reported, as FerretDB does; nothing leaves during the delay.
+//! Events raised in it wait (at most 64): they go out when the delay ends without an opt-out
+//! if the product sends the undecided period ([`ReporterBuilder::send_undecided_period`]), and
+//! are dropped otherwise, as data from before the opt-in. A decision made during the delay
+//! takes effect at once (enabling sends the first report immediately); a runtime
+//! `set_consent(Undecided)` starts a new delay.
 //! Extra schedules ([`ReporterBuilder::schedule`], Automatisch's diagnostics every 6 hours)
 //! and events ([`Reporter::send_event`], Automatisch's user actions) send reports too. At
 //! shutdown, a final report is sent if consent allows it, within the shutdown bound
@@ -91,6 +102,7 @@
 
 mod clock;
 mod command;
+mod decide;
 mod gate;
 mod http;
 mod maker;
@@ -113,6 +125,7 @@ use crate::identity::{self, Identity};
 use crate::report::{Application, Report};
 use crate::sink::Sink;
 use crate::state::{StateDir, files};
+use decide::Decider;
 use gate::{Control, Gate};
 use maker::{ReportMaker, SectionProvider};
 use spool::Spool;
@@ -121,7 +134,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 use worker::{MAX_PENDING_EVENTS, Worker};
 
 /// Configures and starts a [`Reporter`].
@@ -406,10 +419,14 @@ impl ReporterBuilder {
                 spool_failing = true;
             }
             let spool_dir = self.spool().expect("a state directory has a spool");
-            if decision.category(Category::UsageStatistics) == Consent::Disabled {
+            // Reports kept by an earlier run were made under its consent: unless this run is
+            // enabled too, they are deleted (an opt-out, or a decision to be asked again).
+            if decision.state != Consent::Enabled
+                || decision.category(Category::UsageStatistics) == Consent::Disabled
+            {
                 let removed = spool_dir.clear();
                 if removed > 0 {
-                    log::info!(target: "telemetry", "telemetry is disabled: {removed} unsent report(s) deleted");
+                    log::info!(target: "telemetry", "telemetry is not enabled: {removed} unsent report(s) of an earlier run deleted");
                 }
             } else {
                 let reclaimed = spool_dir.reclaim_abandoned();
@@ -427,11 +444,14 @@ impl ReporterBuilder {
         // The disclosure comes first, before the thread that may send exists.
         self.disclosure_for().show(&decision);
 
+        let opted_out = decision.state == Consent::Disabled;
         let gate = Arc::new(Gate::new(Control {
             consent: decision,
             generation: 0,
             decisions: 0,
             undecided_expired: false,
+            undecided_since: self.clock.now(),
+            opted_out,
             debug: debug.is_some(),
             events: VecDeque::new(),
             shutdown: None,
@@ -445,22 +465,30 @@ impl ReporterBuilder {
             self.sections,
             self.system_facts,
         ));
+        let decider = Arc::new(Decider::new(
+            gate,
+            maker,
+            spool,
+            self.state_dir,
+            self.clock,
+            self.send_undecided_period,
+        ));
         let (done_tx, done_rx) = mpsc::channel();
         // The schedule starts now, not when the thread first runs.
-        let started = self.clock.now();
+        let started = decider.clock.now();
         let worker = Worker {
             started,
-            gate: gate.clone(),
-            maker: maker.clone(),
+            decider: decider.clone(),
+            sources: self.consent,
+            seen_saved: decider
+                .state_dir
+                .as_ref()
+                .and_then(|d| d.read(files::CONSENT).ok().flatten()),
             http: self.http,
-            state_dir: self.state_dir.clone(),
-            spool: spool.clone(),
             sinks: self.sinks,
             log_level: self.log_level,
-            clock: self.clock,
             initial_delay: self.initial_delay,
             undecided_delay: self.undecided_delay,
-            send_undecided_period: self.send_undecided_period,
             interval: self.interval,
             schedules: self.schedules,
             shutdown_timeout: self.shutdown_timeout,
@@ -477,11 +505,7 @@ impl ReporterBuilder {
             })
             .map_err(ReporterError::Thread)?;
         Ok(Reporter {
-            gate,
-            maker,
-            state_dir: self.state_dir,
-            spool,
-            send_undecided_period: self.send_undecided_period,
+            decider,
             done: Mutex::new(Some(done_rx)),
             shutdown_timeout: self.shutdown_timeout,
         })
@@ -517,11 +541,7 @@ pub struct ReporterStatus {
 /// A running reporter. Dropping it shuts it down (within the shutdown bound). It is `Send` and
 /// `Sync`: share it (`Arc`) with the code that changes consent or serves `/telemetry`.
 pub struct Reporter {
-    gate: Arc<Gate>,
-    maker: Arc<ReportMaker>,
-    state_dir: Option<StateDir>,
-    spool: Option<Arc<Spool>>,
-    send_undecided_period: bool,
+    decider: Arc<Decider>,
     /// Signals the thread's end; in a mutex so that a `Reporter` can be shared (`Sync`).
     done: Mutex<Option<mpsc::Receiver<()>>>,
     shutdown_timeout: Duration,
@@ -542,66 +562,26 @@ impl Reporter {
     /// - enabling during the initial or undecided delay sends the first report right away,
     ///   counting from now (the opt-in date rule in the module docs).
     ///
-    /// It takes a snapshot of the metrics when enabling and writes two small files; it never
-    /// waits for the network.
+    /// - `Undecided` starts a new undecided delay.
+    ///
+    /// A decision saved by another process on the same state directory (the end-user
+    /// `telemetry disable` command, a second instance) is put in force by the reporter's
+    /// thread before its next request. Concurrent calls are applied one at a time, so the saved
+    /// decision is the one in force. It takes a snapshot of the metrics when enabling and
+    /// writes two small files; it never waits for the network.
     ///
     /// # Errors
     /// [`ConsentError::Conflict`] when asked to enable while `DO_NOT_TRACK` or a `donottrack`
-    /// executable name disables telemetry: that cannot be overridden.
+    /// executable name disables telemetry: that cannot be overridden, and nothing changes.
+    /// [`ConsentError::NotSaved`] when the decision is in force for this run but could not be
+    /// saved (a read-only or full state directory): the next start will not know it.
     pub fn set_consent(&self, state: Consent) -> Result<(), ConsentError> {
-        // Taken before the switch: what leaves after an opt-in counts from here.
-        let baseline = (state != Consent::Disabled).then(crate::snapshot);
-        let now_sending = {
-            let mut control = self.gate.lock();
-            if state != Consent::Disabled && control.consent.is_locked() {
-                return Err(ConsentError::Conflict {
-                    disabled_by: control.consent.decided_by.to_string(),
-                    flag: "the request to enable telemetry".to_owned(),
-                });
-            }
-            let was_sending = control.consents(Category::UsageStatistics);
-            let was_waiting =
-                control.consent.state == Consent::Undecided && !control.undecided_expired;
-            if control.consent.state != state {
-                control.generation += 1;
-            }
-            control.decisions += 1;
-            control.consent.state = state;
-            // DO_NOT_TRACK keeps deciding (an opt-out under it must not unlock a later opt-in).
-            if !control.consent.is_locked() {
-                control.consent.decided_by = SourceKind::Runtime;
-                control.consent.decided_at =
-                    Some(humantime::format_rfc3339_seconds(SystemTime::now()).to_string());
-            }
-            let now_sending = control.consents(Category::UsageStatistics);
-            if now_sending
-                && !was_sending
-                && !(self.send_undecided_period && was_waiting)
-                && let Some(baseline) = baseline
-            {
-                self.maker.set_baseline(baseline);
-            }
-            if !now_sending {
-                control.events.clear();
-            }
-            now_sending
-        };
-        self.gate.wake.notify_all();
-        if let Some(dir) = &self.state_dir
-            && let Err(e) = crate::consent::persist(dir, state)
-        {
-            log::warn!(target: "telemetry", "the telemetry decision ({state}) holds for this run only: cannot save it in {}: {e}", dir.path().display());
-        }
-        if !now_sending && let Some(spool) = &self.spool {
-            let _guard = self.gate.lock_spool();
-            spool.clear();
-        }
-        Ok(())
+        self.decider.apply(state, SourceKind::Runtime, None, true)
     }
 
     /// The current consent decision.
     pub fn consent(&self) -> ConsentDecision {
-        self.gate.lock().consent.clone()
+        self.decider.gate.lock().consent.clone()
     }
 
     /// Sends a report tagged `event:{name}` soon (Automatisch's user-action events), if consent
@@ -609,7 +589,7 @@ impl Reporter {
     /// with usage statistics disabled it is dropped. Returns at once; at most 64 events wait,
     /// more are dropped and logged.
     pub fn send_event(&self, name: &str) {
-        let mut control = self.gate.lock();
+        let mut control = self.decider.gate.lock();
         if control.consent.category(Category::UsageStatistics) == Consent::Disabled {
             return;
         }
@@ -624,35 +604,38 @@ impl Reporter {
         }
         control.events.push_back(format!("event:{name}"));
         drop(control);
-        self.gate.wake.notify_all();
+        self.decider.gate.wake.notify_all();
     }
 
     /// The latest version the endpoint announced (FerretDB's version notification), if any.
     pub fn latest_version(&self) -> Option<String> {
-        self.gate.lock().latest_version.clone()
+        self.decider.gate.lock().latest_version.clone()
     }
 
     /// The report as the product sees it locally now: current metric values (not rounded),
     /// the sections (anonymized as they are added: hashed names, skipped fields), the facts.
     /// This is what `/telemetry?anonymize=false` shows.
     pub fn report(&self) -> Report {
-        self.maker.build(None)
+        self.decider.maker.build(None)
     }
 
-    /// Exactly what would leave the machine if a report were sent now: the same function
-    /// makes the HTTP body (`/telemetry?anonymize=true`). `None` if consent allows nothing to
-    /// leave now (disabled, or undecided during its delay).
+    /// Exactly what the next scheduled report would carry if it were sent now: the same
+    /// function makes the HTTP body (`/telemetry?anonymize=true`). `None` if nothing would
+    /// leave now (consent disabled, undecided during its delay, or debug mode).
     pub fn payload(&self) -> Option<Report> {
         let (decision, sending) = {
-            let control = self.gate.lock();
-            (control.consent.clone(), control.report_category().is_some())
+            let control = self.decider.gate.lock();
+            (
+                control.consent.clone(),
+                control.report_category().is_some() && !control.debug,
+            )
         };
-        sending.then(|| self.maker.outgoing(None, &decision))
+        sending.then(|| self.decider.maker.outgoing(Some("schedule"), &decision))
     }
 
     /// What the reporter has done so far.
     pub fn status(&self) -> ReporterStatus {
-        self.gate.lock().status.clone()
+        self.decider.gate.lock().status.clone()
     }
 
     /// Stops the reporter: sends a final report if consent allows it, and returns within
@@ -671,8 +654,8 @@ impl Reporter {
         else {
             return true;
         };
-        self.gate.lock().shutdown = Some(Instant::now());
-        self.gate.wake.notify_all();
+        self.decider.gate.lock().shutdown = Some(Instant::now());
+        self.decider.gate.wake.notify_all();
         done.recv_timeout(self.shutdown_timeout + Duration::from_millis(250))
             .is_ok()
     }

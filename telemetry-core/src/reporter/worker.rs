@@ -1,14 +1,13 @@
 //! The reporter's thread: the schedule, sending with retries, the spool, the last report.
 
-use super::clock::Clock;
+use super::decide::Decider;
 use super::gate::Gate;
 use super::http::{self, Failure, HttpConfig, parse_version_notice, redacted};
-use super::maker::ReportMaker;
 use super::spool::Spool;
-use crate::consent::{Category, Consent};
+use crate::consent::{Category, Consent, ConsentBuilder};
 use crate::report::Report;
 use crate::sink::Sink;
-use crate::state::{StateDir, files};
+use crate::state::files;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, MutexGuard};
@@ -17,19 +16,21 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 /// The most events waiting to be sent; more are dropped (and logged).
 pub(crate) const MAX_PENDING_EVENTS: usize = 64;
 
+/// How often, in clock time, an idle reporter looks for a decision saved by another process.
+const SAVED_DECISION_POLL: Duration = Duration::from_secs(60);
+
 /// The reporter thread's state.
 pub(crate) struct Worker {
-    pub(crate) gate: Arc<Gate>,
-    pub(crate) maker: Arc<ReportMaker>,
+    pub(crate) decider: Arc<Decider>,
+    /// The product's consent sources, to check a saved "enable" against.
+    pub(crate) sources: ConsentBuilder,
+    /// The saved decision's text as last seen, to notice a decision saved by another process.
+    pub(crate) seen_saved: Option<String>,
     pub(crate) http: Option<HttpConfig>,
-    pub(crate) state_dir: Option<StateDir>,
-    pub(crate) spool: Option<Arc<Spool>>,
     pub(crate) sinks: Vec<Arc<dyn Sink>>,
     pub(crate) log_level: log::Level,
-    pub(crate) clock: Arc<dyn Clock>,
     pub(crate) initial_delay: Duration,
     pub(crate) undecided_delay: Duration,
-    pub(crate) send_undecided_period: bool,
     pub(crate) interval: Duration,
     pub(crate) schedules: Vec<(String, Duration)>,
     pub(crate) shutdown_timeout: Duration,
@@ -45,22 +46,20 @@ enum Step {
     Send(String),
     /// The undecided delay has passed: take the baseline (outside the lock), then open.
     UndecidedExpired,
+    /// Time to look for a decision saved by another process.
+    Look,
     Shutdown(Instant),
 }
 
 impl Worker {
     pub(crate) fn run(mut self) {
         let start = self.started;
-        let undecided_until = start + self.undecided_delay;
-        let (undecided, mut seen_decisions) = {
-            let control = self.gate.lock();
-            (
-                control.consent.state == Consent::Undecided,
-                control.decisions,
-            )
-        };
+        // Counted from zero, not read here: a decision made before this thread first runs
+        // must still reschedule the first report.
+        let mut seen_decisions = 0;
+        let undecided = self.gate().lock().consent.state == Consent::Undecided;
         let first = if undecided {
-            undecided_until
+            start + self.undecided_delay
         } else {
             start + self.initial_delay
         };
@@ -71,10 +70,13 @@ impl Worker {
             .map(|(_, every)| start + self.initial_delay + *every)
             .collect();
         loop {
+            self.adopt_saved_decision();
             let step = {
-                let mut control = self.gate.lock();
+                let gate = self.decider.gate.clone();
+                let mut control = gate.lock();
                 loop {
-                    let now = self.clock.now();
+                    let now = self.decider.clock.now();
+                    let undecided_until = control.undecided_since + self.undecided_delay;
                     control.status.observed = now;
                     if let Some(asked) = control.shutdown {
                         break Step::Shutdown(asked);
@@ -122,15 +124,25 @@ impl Worker {
                     if control.consent.state == Consent::Undecided && !control.undecided_expired {
                         due = due.min(undecided_until);
                     }
-                    let wait = self.clock.real_wait(due.saturating_sub(now));
-                    control = self.gate.wait(control, wait);
+                    // A decision saved by another process is noticed within a minute of clock
+                    // time even while nothing is due (and before any request in any case).
+                    let wait = self
+                        .decider
+                        .clock
+                        .real_wait(due.saturating_sub(now))
+                        .min(SAVED_DECISION_POLL);
+                    control = gate.wait(control, wait);
+                    if self.decider.clock.now() >= now + SAVED_DECISION_POLL {
+                        break Step::Look;
+                    }
                 }
             };
             match step {
                 Step::Send(trigger) => self.report(&trigger, None),
-                Step::UndecidedExpired => self.open_after_undecided_delay(),
+                Step::UndecidedExpired => self.decider.end_undecided_delay(),
+                Step::Look => {}
                 Step::Shutdown(asked) => {
-                    let sending = self.gate.lock().report_category().is_some();
+                    let sending = self.gate().lock().report_category().is_some();
                     if sending {
                         self.report("shutdown", Some(asked + self.shutdown_timeout));
                     }
@@ -140,24 +152,26 @@ impl Worker {
         }
     }
 
-    /// The undecided delay ended without a decision: the installation may send from now on,
-    /// counting from now unless the product sends the undecided period too.
-    fn open_after_undecided_delay(&self) {
-        let baseline = (!self.send_undecided_period).then(crate::snapshot);
-        let mut control = self.gate.lock();
-        if control.consent.state == Consent::Undecided && !control.undecided_expired {
-            if let Some(baseline) = baseline {
-                self.maker.set_baseline(baseline);
-            }
-            control.undecided_expired = true;
-        }
+    fn gate(&self) -> &Gate {
+        &self.decider.gate
+    }
+
+    fn spool(&self) -> Option<&Arc<Spool>> {
+        self.decider.spool.as_ref()
+    }
+
+    /// Puts in force a decision another process saved since this one last looked.
+    fn adopt_saved_decision(&mut self) {
+        self.decider
+            .adopt_saved(&self.sources, &mut self.seen_saved);
     }
 
     /// Builds a report, hands it to the local sinks, and sends it if consent allows.
     /// `deadline` bounds the whole send (shutdown).
     fn report(&mut self, trigger: &str, deadline: Option<Instant>) {
+        self.adopt_saved_decision();
         let (decision, generation, category, debug) = {
-            let control = self.gate.lock();
+            let control = self.gate().lock();
             (
                 control.consent.clone(),
                 control.generation,
@@ -165,8 +179,8 @@ impl Worker {
                 control.debug,
             )
         };
-        let report = self.maker.outgoing(Some(trigger), &decision);
-        self.gate.lock().status.built += 1;
+        let report = self.decider.maker.outgoing(Some(trigger), &decision);
+        self.gate().lock().status.built += 1;
         for sink in &self.sinks {
             match catch_unwind(AssertUnwindSafe(|| sink.send(&report))) {
                 Ok(Ok(())) => {}
@@ -186,7 +200,7 @@ impl Worker {
                 "telemetry debug mode: this report would be sent (nothing is sent):\n{}",
                 String::from_utf8_lossy(&payload)
             );
-            self.gate.lock().status.printed += 1;
+            self.gate().lock().status.printed += 1;
             self.write_last(&report, None, "debug mode: printed, not sent");
             return;
         }
@@ -196,7 +210,7 @@ impl Worker {
         };
         if payload.len() > http.max_payload_bytes {
             log::error!(target: "telemetry", "telemetry report not sent: {} bytes is over the {} byte cap", payload.len(), http.max_payload_bytes);
-            self.gate.lock().status.dropped += 1;
+            self.gate().lock().status.dropped += 1;
             self.write_last(&report, None, "the report is larger than the payload cap");
             return;
         }
@@ -231,7 +245,7 @@ impl Worker {
                 log::warn!(target: "telemetry", "telemetry report not delivered to {endpoint} ({e}): {outcome}");
                 // The local record first: whoever sees the status change finds it written.
                 self.write_last(&report, None, outcome);
-                let mut control = self.gate.lock();
+                let mut control = self.gate().lock();
                 if kept {
                     control.status.spooled += 1;
                 } else {
@@ -244,8 +258,8 @@ impl Worker {
 
     /// Removes a claimed report (delivered, refused, or withdrawn).
     fn forget(&self, claimed: &Path) {
-        if let Some(spool) = &self.spool {
-            let _guard = self.gate.lock_spool();
+        if let Some(spool) = self.spool() {
+            let _guard = self.gate().lock_spool();
             spool.remove(claimed);
         }
     }
@@ -254,11 +268,11 @@ impl Worker {
     /// otherwise removes it, so a report made under an old decision never survives an opt-out.
     /// `fresh`: a new report that now counts against the caps. True if it was kept.
     fn put_back(&self, claimed: &Path, generation: u64, fresh: bool) -> bool {
-        let Some(spool) = &self.spool else {
+        let Some(spool) = self.spool() else {
             return false;
         };
-        let _guard = self.gate.lock_spool();
-        if self.gate.generation() != generation {
+        let _guard = self.gate().lock_spool();
+        if self.gate().generation() != generation {
             spool.remove(claimed);
             return false;
         }
@@ -268,7 +282,7 @@ impl Worker {
         match spool.release(claimed) {
             Ok(dropped) => {
                 if dropped > 0 {
-                    self.gate.lock().status.dropped += dropped as u64;
+                    self.gate().lock().status.dropped += dropped as u64;
                     log::warn!(target: "telemetry", "the telemetry spool in {} is full: {dropped} oldest report(s) dropped", spool.dir().display());
                 }
                 true
@@ -282,14 +296,14 @@ impl Worker {
     /// first failure, but a report the collector refuses (4xx) or a file that is not a report
     /// is taken out of line instead of blocking the others.
     fn drain_spool(&mut self, http: &HttpConfig, deadline: Option<Instant>) {
-        let Some(spool) = self.spool.clone() else {
+        let Some(spool) = self.spool().cloned() else {
             return;
         };
-        let generation = self.gate.generation();
+        let generation = self.gate().generation();
         for (path, _) in spool.list().unwrap_or_default() {
             let claimed = {
-                let _guard = self.gate.lock_spool();
-                if self.gate.generation() != generation {
+                let _guard = self.gate().lock_spool();
+                if self.gate().generation() != generation {
                     return;
                 }
                 spool.claim(&path)
@@ -301,7 +315,7 @@ impl Worker {
                 Ok(payload) if serde_json::from_slice::<Report>(&payload).is_ok() => payload,
                 _ => {
                     spool.set_aside(&claimed);
-                    self.gate.lock().status.dropped += 1;
+                    self.gate().lock().status.dropped += 1;
                     log::warn!(target: "telemetry", "{} is not a telemetry report; it is set aside (.corrupt) and not sent", path.display());
                     continue;
                 }
@@ -324,7 +338,7 @@ impl Worker {
                 }
                 Err(e) if e.is_refusal() => {
                     self.forget(&claimed);
-                    self.gate.lock().status.dropped += 1;
+                    self.gate().lock().status.dropped += 1;
                     log::warn!(target: "telemetry", "the collector refused a spooled telemetry report ({e}); it is dropped");
                 }
                 Err(_) => {
@@ -338,13 +352,13 @@ impl Worker {
     /// Writes the report about to be sent into the spool, claimed. `None` if there is no
     /// spool, it cannot be written (logged once until it works), or consent changed.
     fn keep_claimed(&mut self, payload: &[u8], generation: u64) -> Option<PathBuf> {
-        let spool = self.spool.clone()?;
+        let spool = self.spool().cloned()?;
         let millis = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis());
         let written = {
-            let _guard = self.gate.lock_spool();
-            if self.gate.generation() != generation {
+            let _guard = self.gate().lock_spool();
+            if self.gate().generation() != generation {
                 return None;
             }
             spool.write_claimed(payload, millis)
@@ -385,12 +399,12 @@ impl Worker {
             if budget.is_zero() {
                 return Err(Failure::OutOfTime);
             }
-            let Some(permit) = self.gate.permit(category, generation) else {
+            let Some(permit) = self.gate().permit(category, generation) else {
                 return Err(Failure::Withdrawn);
             };
             let wait = match http::post(&permit, http, payload, budget.min(http.total_timeout)) {
                 Ok(answer) if (200..300).contains(&answer.status) => {
-                    self.gate.lock().status.delivered += 1;
+                    self.gate().lock().status.delivered += 1;
                     self.note_version(&answer.body);
                     return Ok(());
                 }
@@ -422,11 +436,11 @@ impl Worker {
     /// Waits `pause` of clock time; false if shutdown, a consent change or a deadline
     /// interrupts it.
     fn pause(&self, pause: Duration, deadline: Option<Instant>, generation: u64) -> bool {
-        let until = self.clock.now() + pause;
-        let mut control = self.gate.lock();
+        let until = self.decider.clock.now() + pause;
+        let mut control = self.gate().lock();
         control.status.retry_at = Some(until);
         let resumed = self.wait_until(control, until, deadline, generation);
-        self.gate.lock().status.retry_at = None;
+        self.gate().lock().status.retry_at = None;
         resumed
     }
 
@@ -447,16 +461,17 @@ impl Worker {
             if control.generation != generation {
                 return false;
             }
-            let now = self.clock.now();
+            let now = self.decider.clock.now();
             control.status.observed = now;
             if now >= until {
                 return true;
             }
             let wait = self
+                .decider
                 .clock
                 .real_wait(until - now)
                 .min(Duration::from_millis(100));
-            control = self.gate.wait(control, wait);
+            control = self.gate().wait(control, wait);
         }
     }
 
@@ -465,16 +480,18 @@ impl Worker {
             return;
         };
         if self.announced_version.as_deref() != Some(version.as_str()) {
-            log::info!(target: "telemetry", "{} {version} is available (running {})", self.maker.application.name, self.maker.application.version);
+            log::info!(target: "telemetry", "{} {version} is available (running {})", self.decider.maker.application.name, self.decider.maker.application.version);
             self.announced_version = Some(version.clone());
         }
-        self.gate.lock().latest_version = Some(version);
+        self.gate().lock().latest_version = Some(version);
     }
 
     /// Writes the last report to `telemetry.json` with whether and where it was sent
     /// (FerretDB keeps its last report this way).
     fn write_last(&self, report: &Report, sent_to: Option<&str>, outcome: &str) {
-        let Some(dir) = &self.state_dir else { return };
+        let Some(dir) = &self.decider.state_dir else {
+            return;
+        };
         let record = serde_json::json!({
             "sent": sent_to.is_some(),
             "endpoint": sent_to,
