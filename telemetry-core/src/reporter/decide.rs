@@ -79,11 +79,12 @@ impl Decider {
             return;
         };
         let _serial = self.serial.lock().unwrap_or_else(|e| e.into_inner());
-        let text = dir.read(files::CONSENT).ok().flatten();
-        if text == *seen {
+        let fingerprint = saved_fingerprint(dir);
+        if fingerprint == *seen {
             return;
         }
-        seen.clone_from(&text);
+        seen.clone_from(&fingerprint);
+        let text = dir.read(files::CONSENT).ok().flatten();
         let Some(saved) = text.and_then(|t| serde_json::from_str::<PersistedConsent>(&t).ok())
         else {
             return;
@@ -199,6 +200,11 @@ impl Decider {
         }
     }
 
+    /// The saved decision's fingerprint, for [`adopt_saved`](Self::adopt_saved).
+    pub(crate) fn fingerprint(&self) -> Option<String> {
+        self.state_dir.as_ref().and_then(saved_fingerprint)
+    }
+
     /// Deletes every spooled report (an opt-out: nothing made under the old decision is kept).
     pub(crate) fn clear_spool(&self) {
         if let Some(spool) = &self.spool {
@@ -206,4 +212,17 @@ impl Decider {
             spool.clear();
         }
     }
+}
+
+/// What tells one saving of the decision from another: the file's identity and modification
+/// time as well as its text, since two decisions saved within a second can have equal text.
+fn saved_fingerprint(dir: &StateDir) -> Option<String> {
+    let path = dir.file(files::CONSENT);
+    let meta = std::fs::metadata(&path).ok()?;
+    #[cfg(unix)]
+    let identity = std::os::unix::fs::MetadataExt::ino(&meta);
+    #[cfg(not(unix))]
+    let identity = 0u64;
+    let text = dir.read(files::CONSENT).ok().flatten().unwrap_or_default();
+    Some(format!("{identity}:{:?}:{text}", meta.modified().ok()))
 }

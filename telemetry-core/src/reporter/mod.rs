@@ -480,10 +480,7 @@ impl ReporterBuilder {
             started,
             decider: decider.clone(),
             sources: self.consent,
-            seen_saved: decider
-                .state_dir
-                .as_ref()
-                .and_then(|d| d.read(files::CONSENT).ok().flatten()),
+            seen_saved: decider.fingerprint(),
             http: self.http,
             sinks: self.sinks,
             log_level: self.log_level,

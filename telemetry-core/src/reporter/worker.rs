@@ -399,6 +399,8 @@ impl Worker {
             if budget.is_zero() {
                 return Err(Failure::OutOfTime);
             }
+            // A decision saved by another process since the last attempt counts too.
+            self.adopt_saved_decision();
             let Some(permit) = self.gate().permit(category, generation) else {
                 return Err(Failure::Withdrawn);
             };
