@@ -8,7 +8,7 @@
 use crate::cells::HistogramCells;
 use crate::clock;
 use crate::errors::{ErrorKind, ErrorKindLabel};
-use crate::labels::{LabelSet, cached_series};
+use crate::labels::{LabelSet, LabelValue, cached_series};
 use crate::metadata::{Location, MetricKind, Unit};
 use crate::registry::{
     self, CounterCore, HistogramCore, NO_SLOT, Request, SeriesRequest, Storage, counter_add,
@@ -70,6 +70,46 @@ macro_rules! __call_site {
     };
 }
 
+/// The values one label of a call site can take, from its type. Made by the macros only; not a
+/// stable API.
+#[doc(hidden)]
+#[derive(Clone, Copy)]
+pub struct LabelDomain {
+    /// The type's closed set of values, if it has one.
+    pub values: fn() -> Option<&'static [&'static str]>,
+    /// Why the type's values carry no personal data.
+    pub safe_because: &'static str,
+}
+
+fn unknown_values() -> Option<&'static [&'static str]> {
+    None
+}
+
+impl LabelDomain {
+    /// The values of `T`.
+    pub const fn of<T: LabelValue>() -> Self {
+        LabelDomain {
+            values: T::possible_values,
+            safe_because: T::SAFE_BECAUSE,
+        }
+    }
+
+    /// A string literal's one value, returned by `values`.
+    pub const fn literal(values: fn() -> Option<&'static [&'static str]>) -> Self {
+        LabelDomain {
+            values,
+            safe_because: crate::labels::LiteralLabel::SAFE_BECAUSE,
+        }
+    }
+
+    /// A type the call site cannot name (a generic parameter): its values are listed once
+    /// recorded.
+    pub const UNKNOWN: Self = LabelDomain {
+        values: unknown_values,
+        safe_because: "",
+    };
+}
+
 /// The state of a call site's cache: 0 = not resolved yet, otherwise `slot + 1`
 /// (`NO_SLOT + 1` wraps to 0 and is stored as [`SHARED`]).
 const UNRESOLVED: u32 = 0;
@@ -82,6 +122,8 @@ const SHARED: u32 = u32::MAX;
 /// [`CallSite::new`] for its layout. It is decoded only on cold paths (registration, listing).
 pub struct CallSite {
     meta: &'static str,
+    /// Each label's values, known at link time (empty for an unlabeled site).
+    domains: &'static [LabelDomain],
     /// `slot + 1`, [`UNRESOLVED`] or [`SHARED`].
     cached_slot: AtomicU32,
     /// The `&'static CounterCore` or `&'static HistogramCore`, once resolved.
@@ -126,11 +168,23 @@ impl CallSite {
     /// are comma-separated names. The macros check every field; a malformed string still
     /// decodes (to a counter with whatever fields are present), it never panics.
     pub const fn new(meta: &'static str) -> Self {
+        Self::labeled(meta, &[])
+    }
+
+    /// A labeled site: `domains` lists each label's values (by its type), so the manifest
+    /// shows them before the site first runs.
+    pub const fn labeled(meta: &'static str, domains: &'static [LabelDomain]) -> Self {
         CallSite {
             meta,
+            domains,
             cached_slot: AtomicU32::new(UNRESOLVED),
             core: AtomicPtr::new(std::ptr::null_mut()),
         }
+    }
+
+    /// Each label's closed set of values, where its type has one.
+    pub(crate) fn possible_values(&self) -> Vec<Option<&'static [&'static str]>> {
+        self.domains.iter().map(|d| (d.values)()).collect()
     }
 
     /// Decodes the metadata string.

@@ -148,7 +148,7 @@ impl<M> MetricBuilder<M> {
                 ),
             });
         }
-        registry().declare(self.request(kind))?;
+        registry().declare(self.request(kind), L::possible_values())?;
         let mut hasher = rustc_hash::FxHasher::default();
         std::hash::Hasher::write(&mut hasher, self.name.as_bytes());
         // Call sites key the series cache by their address, which is below 2^63.
@@ -224,15 +224,15 @@ impl MetricBuilder<Counter> {
     /// (one per name given to [`labels`](Self::labels)).
     ///
     /// ```
-    /// use telemetry_core::{Counter, LabelValue};
+    /// use telemetry_core::{Bounded, Counter, LabelValue};
     ///
     /// #[derive(LabelValue, Clone, Copy)]
     /// enum Command { Find, Insert }
     ///
     /// let errors = Counter::builder("docs.query.errors")
     ///     .labels(&["code", "command"])
-    ///     .register_labeled::<(u32, Command)>()?;
-    /// errors.increment((11000, Command::Insert));
+    ///     .register_labeled::<(Bounded<65535>, Command)>()?;
+    /// errors.increment((Bounded::new(11000u16), Command::Insert));
     /// let snap = telemetry_core::snapshot();
     /// assert_eq!(snap.counter_with("docs.query.errors", &[("code", "11000"), ("command", "Insert")]), Some(1));
     /// # Ok::<(), telemetry_core::RegistryError>(())

@@ -112,8 +112,8 @@ pub const OTHER_LABEL_VALUE: &str = "other";
 ///
 /// ```
 /// use telemetry_core::{Bounded, LabelValue};
-/// assert_eq!(Bounded::<599>::new(404).label_text(), "404");
-/// assert_eq!(Bounded::<599>::new(3_405_803_783).label_text(), "other");
+/// assert_eq!(Bounded::<599>::new(404u16).label_text(), "404");
+/// assert_eq!(Bounded::<599>::new(3_405_803_783u32).label_text(), "other");
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Bounded<const MAX: u64>(Option<u64>);
@@ -155,8 +155,8 @@ impl<const MAX: u64> LabelValue for Bounded<MAX> {
 ///
 /// ```
 /// use telemetry_core::{LabelValue, Pow2Bucket};
-/// assert_eq!(Pow2Bucket::new(1500).label_text(), "1024");
-/// assert_eq!(Pow2Bucket::new(0).label_text(), "0");
+/// assert_eq!(Pow2Bucket::new(1500u32).label_text(), "1024");
+/// assert_eq!(Pow2Bucket::new(0u8).label_text(), "0");
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Pow2Bucket(u64);

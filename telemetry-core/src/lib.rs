@@ -263,7 +263,13 @@ pub mod __private {
     pub fn label_value<T: crate::LabelValue>(value: &T) -> &T {
         value
     }
+    /// Passes a label value of the type the call site lists through.
+    #[inline(always)]
+    pub fn label_as<T: crate::LabelValue>(value: &T) -> &T {
+        value
+    }
     pub use crate::__call_site as call_site;
+    pub use crate::callsite::LabelDomain;
     pub use crate::manifest::SECTIONS;
     pub use crate::metadata::{MetricKind, Unit};
     pub use linkme;

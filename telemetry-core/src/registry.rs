@@ -245,13 +245,19 @@ impl Registry {
         let mut deferred = Vec::new();
         if !state.call_sites_loaded {
             state.call_sites_loaded = true;
+            let _ = state.declare(&overflow_request(), &SeriesRequest::unlabeled(), false);
             for site in crate::callsite::CALL_SITES {
                 let meta = site.meta();
                 if meta.labels.is_empty() {
                     state.resolve_site(site, &mut deferred);
-                } else if let Err(error) =
-                    state.declare(&meta.request(), &SeriesRequest::unlabeled(), false)
-                {
+                } else if let Err(error) = state.declare(
+                    &meta.request(),
+                    &SeriesRequest {
+                        values: Vec::new(),
+                        possible: site.possible_values(),
+                    },
+                    false,
+                ) {
                     deferred.push(error.to_string());
                 }
             }
@@ -268,10 +274,19 @@ impl Registry {
         result
     }
 
-    /// Declares a metric without registering a series (labeled handles).
-    pub(crate) fn declare(&self, request: Request<'_>) -> Result<(), RegistryError> {
+    /// Declares a metric without registering a series (labeled handles), with each label
+    /// type's closed set of values, so the manifest lists them before anything is recorded.
+    pub(crate) fn declare(
+        &self,
+        request: Request<'_>,
+        possible: Vec<Option<&'static [&'static str]>>,
+    ) -> Result<(), RegistryError> {
         let (mut state, deferred) = self.lock_loaded();
-        let result = state.declare(&request, &SeriesRequest::unlabeled(), false);
+        let series = SeriesRequest {
+            values: Vec::new(),
+            possible,
+        };
+        let result = state.declare(&request, &series, false);
         drop(state);
         emit(deferred);
         result
@@ -560,24 +575,11 @@ impl State {
     /// `telemetry.series_overflow{metric="..."}` (a family without a cap: it has at most one
     /// series per metric).
     fn count_overflow(&mut self, metric: &str) {
-        let request = Request {
-            name: SERIES_OVERFLOW,
-            kind: MetricKind::Counter,
-            unit: Unit::None,
-            description: "Label sets recorded into a metric's overflow series because it reached its cap on series",
-            location: Location {
-                module_path: module_path!().to_owned(),
-                file: file!().to_owned(),
-                line: line!(),
-            },
-            labels: &["metric"],
-            max_series: usize::MAX,
-        };
         let series = SeriesRequest {
             values: vec![metric.to_owned().into()],
             possible: vec![None],
         };
-        if let Ok(Storage::Counter(core)) = self.register(&request, series, None) {
+        if let Ok(Storage::Counter(core)) = self.register(&overflow_request(), series, None) {
             core.retired.fetch_add(1, Relaxed);
         }
     }
@@ -850,6 +852,24 @@ fn update_series<V: Default>(
 
 /// The counter of label sets that did not fit under their metric's cap.
 pub(crate) const SERIES_OVERFLOW: &str = "telemetry.series_overflow";
+
+/// `telemetry.series_overflow{metric}`: declared when the call sites load, so the manifest
+/// lists it whether or not any metric has overflowed.
+fn overflow_request() -> Request<'static> {
+    Request {
+        name: SERIES_OVERFLOW,
+        kind: MetricKind::Counter,
+        unit: Unit::None,
+        description: "Label sets recorded into a metric's overflow series because it reached its cap on series",
+        location: Location {
+            module_path: module_path!().to_owned(),
+            file: file!().to_owned(),
+            line: line!(),
+        },
+        labels: &["metric"],
+        max_series: usize::MAX,
+    }
+}
 
 fn validate_label_names(request: &Request<'_>) -> Result<(), RegistryError> {
     let fail = |reason: String| {

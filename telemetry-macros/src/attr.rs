@@ -43,11 +43,18 @@ impl Macro {
 pub(crate) struct Args {
     pub(crate) name: Option<LitStr>,
     pub(crate) description: Option<LitStr>,
-    /// `labels(name = expr, ...)`, in order.
-    pub(crate) labels: Vec<(syn::Ident, Expr)>,
+    /// `labels(name = expr, ...)` or `labels(name: Type = expr, ...)`, in order.
+    pub(crate) labels: Vec<Label>,
     pub(crate) max_series: Option<syn::LitInt>,
     /// `errors`: also count `Err` outcomes by kind.
     pub(crate) errors: Option<proc_macro2::Span>,
+}
+
+/// One label: its name, its value type if written, and the value.
+pub(crate) struct Label {
+    pub(crate) name: syn::Ident,
+    pub(crate) ty: Option<syn::Type>,
+    pub(crate) value: Expr,
 }
 
 /// What the unknown-key message lists.
@@ -81,14 +88,24 @@ pub(crate) fn parse(which: Macro, tokens: TokenStream) -> Result<Args, syn::Erro
                             "a label name is one identifier, e.g. `labels(backend = backend)`",
                         ));
                     };
+                    let ty = if label.input.peek(syn::Token![:]) {
+                        label.input.parse::<syn::Token![:]>()?;
+                        Some(label.input.parse::<syn::Type>()?)
+                    } else {
+                        None
+                    };
                     let value: Expr = label.value()?.parse()?;
-                    if args.labels.iter().any(|(seen, _)| *seen == ident) {
+                    if args.labels.iter().any(|seen| seen.name == ident) {
                         push(syn::Error::new(
                             ident.span(),
                             format!("label `{ident}` is given twice"),
                         ));
                     }
-                    args.labels.push((ident, value));
+                    args.labels.push(Label {
+                        name: ident,
+                        ty,
+                        value,
+                    });
                     Ok(())
                 });
             }

@@ -2,12 +2,13 @@
 
 use crate::ast::{Function, doc_summary};
 use crate::attr::{self, Args, Macro};
+use crate::label_types::{self, LabelKind};
 use crate::site::{Site, SiteName};
 use crate::{fallback, valid};
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
+use syn::LitStr;
 use syn::spanned::Spanned;
-use syn::{Expr, ExprLit, Lit, LitStr};
 
 pub(crate) fn instrument(which: Macro, args: TokenStream, item: TokenStream) -> TokenStream {
     let parsed = attr::parse(which, args);
@@ -42,7 +43,14 @@ fn expand(which: Macro, function: Function, args: &Args) -> TokenStream {
         Some(description) => description.value(),
         None => doc_summary(&function.attrs),
     };
-    let label_names: Vec<String> = args.labels.iter().map(|(k, _)| k.to_string()).collect();
+    let label_names: Vec<String> = args.labels.iter().map(|l| l.name.to_string()).collect();
+    // `valid::check` has reported any label whose type cannot be seen.
+    let kinds: Vec<LabelKind> = args
+        .labels
+        .iter()
+        .filter_map(|l| label_types::kind(l, &function.sig).ok())
+        .collect();
+    let domains: Vec<String> = kinds.iter().map(LabelKind::domain).collect();
     let max_series = args
         .max_series
         .as_ref()
@@ -60,18 +68,17 @@ fn expand(which: Macro, function: Function, args: &Args) -> TokenStream {
         },
         description: &description,
         labels: &label_names,
+        domains: &domains,
         max_series: max_series.as_deref(),
     };
     let site = parse(&site.static_item());
     // Each value goes through a function whose bound names `LabelValue`, spanned at the
     // user's expression, so a `String` label is reported there with the trait's message.
-    // A string literal is text fixed in the source: the one form of text a label may take.
-    let label_values = args.labels.iter().map(|(_, value)| match value {
-        Expr::Lit(ExprLit {
-            lit: Lit::Str(text),
-            ..
-        }) => quote_spanned!(value.span()=> ::telemetry_core::__private::LiteralLabel(#text)),
-        _ => quote_spanned!(value.span()=> ::telemetry_core::__private::label_value(&(#value))),
+    // Each value is checked against the type the call site lists, spanned at the user's
+    // expression, so a `String` label is reported there with the trait's message.
+    let label_values = args.labels.iter().zip(&kinds).map(|(label, kind)| {
+        let value = kind.value(&label.value);
+        quote_spanned!(label.value.span()=> #value)
     });
     let label_tuple = quote!((#(#label_values,)*));
     let labeled = !args.labels.is_empty();
@@ -136,6 +143,7 @@ fn wrap_errors(
         },
         description: &description,
         labels: &["kind".to_owned()],
+        domains: &[label_types::error_domain(&ret, &function.sig)],
         max_series: None,
     };
     let site = parse(&site.static_item());

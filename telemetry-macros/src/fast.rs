@@ -48,6 +48,7 @@ pub(crate) fn instrument(
         name,
         description: &description,
         labels: &[],
+        domains: &[],
         max_series: None,
     }
     .static_item();

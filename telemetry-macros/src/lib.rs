@@ -13,6 +13,7 @@ mod derive_telemetry;
 mod expand;
 mod fallback;
 mod fast;
+mod label_types;
 mod pii_names;
 mod site;
 mod valid;

@@ -26,6 +26,8 @@ pub(crate) struct Site<'a> {
     pub(crate) name: SiteName<'a>,
     pub(crate) description: &'a str,
     pub(crate) labels: &'a [String],
+    /// Each label's `LabelDomain`, as source text (empty for an unlabeled site).
+    pub(crate) domains: &'a [String],
     /// `max_series = N` as written (checked), or `None` for the default.
     pub(crate) max_series: Option<&'a str>,
 }
@@ -58,12 +60,17 @@ impl Site<'_> {
         // The separator cannot appear inside a field; a doc comment is free text.
         let description = format!("{SEP}{}{SEP}", self.description.replace(SEP, " "));
         let ident = self.ident;
+        let (constructor, domains) = if self.domains.is_empty() {
+            ("new", String::new())
+        } else {
+            ("labeled", format!(", &[{}]", self.domains.join(", ")))
+        };
         format!(
             "::telemetry_core::__private::call_site! {{ \
                 static {ident}: ::telemetry_core::__private::CallSite = \
-                    ::telemetry_core::__private::CallSite::new(::core::concat!(\
+                    ::telemetry_core::__private::CallSite::{constructor}(::core::concat!(\
                         {head:?}, {name}, {description:?}, ::core::module_path!(), {SEP_LITERAL}, \
-                        ::core::file!(), {SEP_LITERAL}, ::core::line!())); \
+                        ::core::file!(), {SEP_LITERAL}, ::core::line!()){domains}); \
             }}"
         )
     }

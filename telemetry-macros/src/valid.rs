@@ -76,17 +76,20 @@ pub(crate) fn check(which: Macro, function: &Function, args: &Args) -> Result<()
     }
     if args.labels.len() > 8 {
         errors.push(syn::Error::new_spanned(
-            &args.labels[8].0,
+            &args.labels[8].name,
             "at most 8 labels: every label multiplies the number of series",
         ));
     }
-    for (label, _) in &args.labels {
-        let text = label.to_string();
+    for label in &args.labels {
+        let text = label.name.to_string();
         if !text.is_ascii() || text.starts_with("r#") {
             errors.push(syn::Error::new_spanned(
-                label,
+                &label.name,
                 "a label name is ASCII letters, digits and `_`",
             ));
+        }
+        if let Err(error) = crate::label_types::kind(label, &function.sig) {
+            errors.push(error);
         }
     }
     if args.max_series.is_some() && args.labels.is_empty() {

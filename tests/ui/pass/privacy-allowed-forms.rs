@@ -27,9 +27,13 @@ pub enum Backend {
     ),
     max_series = 10
 )]
-#[timed(name = "pass.labels.duration", labels(backend = backend))]
+#[timed(name = "pass.labels.duration", labels(backend = backend, tier: Backend = pick(n)))]
 pub fn labeled(backend: Backend, n: usize) -> usize {
     n
+}
+
+fn pick(n: usize) -> Backend {
+    if n % 2 == 0 { Backend::Postgres } else { Backend::Sqlite }
 }
 
 /// A nested section.
