@@ -139,6 +139,8 @@ struct Process {
     /// Fake time since this process started.
     elapsed: Duration,
     state: Consent,
+    /// Started under an operator's opt-out (DO_NOT_TRACK, the executable, the flag or the
+    /// variable): enabling is refused for the whole run.
     locked: bool,
     /// How this process was started (its sources decide whether a saved "enable" applies).
     how: Start,
@@ -267,7 +269,7 @@ impl Run {
         match how {
             Start::DoNotTrack | Start::DonottrackExecutable => (Consent::Disabled, true),
             Start::FlagEnable => (Consent::Enabled, false),
-            Start::FlagDisable | Start::OptOutTrue => (Consent::Disabled, false),
+            Start::FlagDisable | Start::OptOutTrue => (Consent::Disabled, true),
             Start::Plain | Start::OptOutFalse => (self.saved.unwrap_or(Consent::Undecided), false),
         }
     }

@@ -472,10 +472,11 @@ fn an_opt_in_after_an_opt_out_sends_only_what_came_after_it() {
     let state = temp_dir("optin-date");
     let counter = Counter::register("products.optin_date.ops").unwrap();
     let reporter = builder("optin-date", &receiver, &clock, &state)
-        .consent(sources(&[]).flag("--telemetry", Some("disable")))
+        .consent(sources(&[]))
         .send_undecided_period(true)
         .start()
         .unwrap();
+    reporter.set_consent(Consent::Disabled).unwrap();
     for _ in 0..100 {
         counter.increment();
     }

@@ -229,6 +229,8 @@ fn nothing_recorded_before_an_opt_in_leaves_whatever_the_path_to_it() {
     by_plan.increment((Plan::Paid,));
     eventually("the report at the opt-in", || receiver.requests() >= 1);
     settle(&reporter, &clock);
+    reporter.send_event("after_the_opt_in");
+    eventually("the event's report", || receiver.requests() >= 2);
     let bodies = receiver.bodies();
     assert!(
         bodies
@@ -236,12 +238,14 @@ fn nothing_recorded_before_an_opt_in_leaves_whatever_the_path_to_it() {
             .all(|b| !b.contains("event:before_the_opt_in")),
         "{bodies:?}"
     );
-    let body: serde_json::Value = serde_json::from_str(&bodies[0]).unwrap();
-    let series = body["metrics"]["counters"]["races.by_plan"]["series"].to_string();
-    assert!(
-        !series.contains("Trial") && series.contains("Paid"),
-        "{series}"
-    );
+    let last: serde_json::Value = serde_json::from_str(bodies.last().unwrap()).unwrap();
+    let series = last["metrics"]["counters"]["races.by_plan"]["series"].to_string();
+    assert!(series.contains("Paid"), "{series}");
+    for body in &bodies {
+        let body: serde_json::Value = serde_json::from_str(body).unwrap();
+        let series = body["metrics"]["counters"]["races.by_plan"]["series"].to_string();
+        assert!(!series.contains("Trial"), "{series}");
+    }
     drop(reporter);
     let _ = std::fs::remove_dir_all(&state);
 }
@@ -334,4 +338,166 @@ fn real_environments_and_symlinked_executables() {
     let out = child(&me, None);
     assert!(out.contains("Ok((Undecided, Default))"), "{out}");
     std::fs::remove_dir_all(&link_dir).unwrap();
+}
+
+/// A `telemetry disable` saved while the reporter is starting (here: when it reads its debug
+/// variable, between resolving consent and starting its thread) is put in force.
+#[test]
+fn a_decision_saved_while_the_reporter_starts_is_not_missed() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let receiver = Receiver::start(Mode::Ok("{}".into()));
+    let state = temp_dir("during-start");
+    let clock = Arc::new(FakeClock::new());
+    let cli = {
+        let (url, state) = (receiver.url(), state.clone());
+        move || {
+            Reporter::builder(Application::new("races", "1.0.0"))
+                .consent(sources(None))
+                .endpoint(HttpConfig::new(url.clone()))
+                .state_dir(&state)
+        }
+    };
+    cli().save_consent(Consent::Enabled).unwrap();
+    let armed = Arc::new(AtomicBool::new(true));
+    let hooked = {
+        let (armed, cli) = (armed.clone(), cli.clone());
+        ConsentBuilder::new()
+            .executable("/usr/bin/server")
+            .environment(move |name| {
+                if name == "TELEMETRY_DEBUG" && armed.swap(false, Ordering::SeqCst) {
+                    cli()
+                        .run_command(TelemetryCommand::Disable, &mut Vec::new())
+                        .unwrap();
+                }
+                None
+            })
+    };
+    let reporter = builder(&receiver, &clock, &state)
+        .consent(hooked)
+        .start()
+        .unwrap();
+    assert!(!armed.load(Ordering::SeqCst), "the hook ran during start");
+    for _ in 0..48 {
+        reporter.send_event("hourly");
+        clock.advance(HOUR);
+        settle(&reporter, &clock);
+    }
+    assert_eq!(receiver.requests(), 0);
+    assert_eq!(reporter.consent().state, Consent::Disabled);
+    drop(reporter);
+    let _ = std::fs::remove_dir_all(&state);
+}
+
+/// Disabled and enabled again by another process between two looks: the counts recorded in
+/// between are not sent.
+#[test]
+fn an_opt_out_and_in_from_outside_between_two_looks_resets_the_counts() {
+    let receiver = Receiver::start(Mode::Ok("{}".into()));
+    let state = temp_dir("toggle");
+    let clock = Arc::new(FakeClock::new());
+    let ops = Counter::register("races.toggle_ops").unwrap();
+    let cli = || builder(&receiver, &clock, &state).consent(sources(None));
+    cli().save_consent(Consent::Enabled).unwrap();
+    let reporter = cli().start().unwrap();
+    clock.advance(HOUR + Duration::from_secs(1));
+    eventually("the first report", || receiver.requests() >= 1);
+    settle(&reporter, &clock);
+    let mut out = Vec::new();
+    cli()
+        .run_command(TelemetryCommand::Disable, &mut out)
+        .unwrap();
+    ops.increment_by(1000);
+    cli()
+        .run_command(TelemetryCommand::Enable, &mut out)
+        .unwrap();
+    ops.increment_by(3);
+    clock.advance(24 * HOUR);
+    eventually("the next report", || receiver.requests() >= 2);
+    let body: serde_json::Value = serde_json::from_str(receiver.bodies().last().unwrap()).unwrap();
+    let sent = counter_value(&body, "races.toggle_ops").unwrap_or(0);
+    assert!(
+        sent <= 3,
+        "{sent} counts sent; 3 were recorded after the opt-in"
+    );
+    drop(reporter);
+    let _ = std::fs::remove_dir_all(&state);
+}
+
+/// A saved decision that cannot be read means "disabled" at start, and while running too.
+#[test]
+fn a_broken_saved_decision_disables_a_running_reporter() {
+    for broken in [
+        &b"{\"state\":\"disabled\"}"[..],
+        b"{\"state\":\"Disabled\",\"set_at\":\"x\"}",
+        b"\xff\xfe",
+    ] {
+        let receiver = Receiver::start(Mode::Ok("{}".into()));
+        let state = temp_dir("broken-while-running");
+        let clock = Arc::new(FakeClock::new());
+        let reporter = builder(&receiver, &clock, &state)
+            .consent(sources(None))
+            .start()
+            .unwrap();
+        reporter.set_consent(Consent::Enabled).unwrap();
+        eventually("the report at the opt-in", || receiver.requests() >= 1);
+        settle(&reporter, &clock);
+        let before = receiver.requests();
+        std::fs::write(state.join("consent.json"), broken).unwrap();
+        for _ in 0..48 {
+            reporter.send_event("hourly");
+            clock.advance(HOUR);
+            settle(&reporter, &clock);
+        }
+        assert_eq!(
+            receiver.requests(),
+            before,
+            "{:?}",
+            String::from_utf8_lossy(broken)
+        );
+        drop(reporter);
+        let _ = std::fs::remove_dir_all(&state);
+    }
+}
+
+/// An operator's opt-out (here an environment variable) is lifted by the operator only: a
+/// runtime "enable" and a saved one are both refused for the run.
+#[test]
+fn an_operator_opt_out_holds_against_runtime_and_saved_enables() {
+    let receiver = Receiver::start(Mode::Ok("{}".into()));
+    let state = temp_dir("operator");
+    let clock = Arc::new(FakeClock::new());
+    let operator = || {
+        ConsentBuilder::new()
+            .environment(|n| (n == "APP_TELEMETRY_OPTOUT").then(|| "true".to_owned()))
+            .executable("/usr/bin/server")
+            .env(
+                "APP_TELEMETRY_OPTOUT",
+                consent::Polarity::OptOut,
+                consent::ValueRule::FerretDb,
+            )
+    };
+    let reporter = builder(&receiver, &clock, &state)
+        .consent(operator())
+        .start()
+        .unwrap();
+    let err = reporter.set_consent(Consent::Enabled).unwrap_err();
+    assert!(matches!(err, ConsentError::Conflict { .. }), "{err}");
+    reporter.set_consent(Consent::Disabled).unwrap();
+    assert!(
+        reporter.set_consent(Consent::Enabled).is_err(),
+        "still the operator's"
+    );
+    // `telemetry enable` from a shell without the variable is saved, but not adopted here.
+    builder(&receiver, &clock, &state)
+        .consent(sources(None))
+        .save_consent(Consent::Enabled)
+        .unwrap();
+    for _ in 0..24 {
+        reporter.send_event("hourly");
+        clock.advance(HOUR);
+        settle(&reporter, &clock);
+    }
+    assert_eq!(receiver.requests(), 0);
+    drop(reporter);
+    let _ = std::fs::remove_dir_all(&state);
 }

@@ -299,6 +299,21 @@ impl ConsentDecision {
             .all(|c| self.category(*c) == Consent::Disabled)
     }
 
+    /// True if the operator disabled telemetry for this run: `DO_NOT_TRACK`, the executable's
+    /// name, the flag, an environment variable, a config value or a switch said no. Only the
+    /// operator can lift it; a runtime or saved "enable" is refused.
+    pub fn is_operator_opt_out(&self) -> bool {
+        self.state == Consent::Disabled
+            && matches!(
+                self.decided_by,
+                SourceKind::DoNotTrack
+                    | SourceKind::ExecutableName
+                    | SourceKind::Flag(_)
+                    | SourceKind::Env(_)
+                    | SourceKind::Config(_)
+            )
+    }
+
     /// True if `DO_NOT_TRACK` or the executable's name decided: nothing can enable telemetry
     /// in this run.
     pub fn is_locked(&self) -> bool {

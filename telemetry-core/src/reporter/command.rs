@@ -196,13 +196,14 @@ impl ReporterBuilder {
     /// variable that decides before the saved decision still wins on the runs that set it.
     ///
     /// # Errors
-    /// [`CommandError::Consent`] when enabling what `DO_NOT_TRACK` or the executable's name
-    /// disables; [`CommandError::NoStateDir`] without a state directory; the I/O error.
+    /// [`CommandError::Consent`] when enabling what an operator's opt-out disables
+    /// (`DO_NOT_TRACK`, the executable's name, the flag, a variable, a config value or a
+    /// switch); [`CommandError::NoStateDir`] without a state directory; the I/O error.
     pub fn save_consent(&self, state: Consent) -> Result<PersistedConsent, CommandError> {
         let dir = self.state_dir.as_ref().ok_or(CommandError::NoStateDir)?;
         if state != Consent::Disabled {
             let now = self.resolve_consent()?;
-            if now.is_locked() {
+            if now.is_operator_opt_out() {
                 return Err(CommandError::Consent(ConsentError::Conflict {
                     disabled_by: now.decided_by.to_string(),
                     flag: "the request to enable telemetry".to_owned(),

@@ -22,9 +22,13 @@ pub(crate) struct Decider {
     pub(crate) state_dir: Option<StateDir>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) send_undecided_period: bool,
+    /// The product's consent sources: a saved "enable" applies only if they allow it.
+    sources: ConsentBuilder,
     /// One decision at a time, from the change in memory to the saved file and the cleared
     /// spool, so the saved decision is always the one in force.
     serial: Mutex<()>,
+    /// The fingerprint of the saved decision as last seen or written by this process.
+    seen: Mutex<Option<String>>,
 }
 
 impl Decider {
@@ -35,8 +39,10 @@ impl Decider {
         state_dir: Option<StateDir>,
         clock: Arc<dyn Clock>,
         send_undecided_period: bool,
+        sources: ConsentBuilder,
     ) -> Self {
         Decider {
+            sources,
             gate,
             maker,
             spool,
@@ -44,6 +50,7 @@ impl Decider {
             clock,
             send_undecided_period,
             serial: Mutex::new(()),
+            seen: Mutex::new(None),
         }
     }
 
@@ -66,69 +73,85 @@ impl Decider {
         save: bool,
     ) -> Result<(), ConsentError> {
         let _serial = self.serial.lock().unwrap_or_else(|e| e.into_inner());
-        self.apply_serially(state, by, decided_at, save)
+        self.apply_serially(state, by, decided_at, save, false)
     }
 
-    /// Puts in force a decision another process saved in the state directory since `seen`
-    /// (the end-user `telemetry disable` command, a second instance that opted out): a saved
-    /// "disabled" always, a saved "enabled" only if `sources` allow it. Read and applied under
-    /// the same lock as [`apply`](Self::apply), so this process's own decision, in force and
-    /// being saved, is never mistaken for someone else's.
-    pub(crate) fn adopt_saved(&self, sources: &ConsentBuilder, seen: &mut Option<String>) {
+    /// Puts in force a decision another process saved in the state directory since this one
+    /// last looked (the end-user `telemetry disable` command, a second instance): a saved
+    /// "disabled" always, a saved "enabled" only if `sources` allow it (and then counting from
+    /// now, even if this process was enabled already: the other process may have opted out
+    /// and in again in between). A file that is there but cannot be read or parsed counts as
+    /// "disabled", as it does at start. Read and applied under the same lock as
+    /// [`apply`](Self::apply), and this process's own saves are recorded as seen, so its own
+    /// decision is never mistaken for someone else's.
+    pub(crate) fn adopt_saved(&self) {
         let Some(dir) = &self.state_dir else {
             return;
         };
         let _serial = self.serial.lock().unwrap_or_else(|e| e.into_inner());
         let fingerprint = saved_fingerprint(dir);
-        if fingerprint == *seen {
-            return;
+        {
+            let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+            if fingerprint == *seen {
+                return;
+            }
+            seen.clone_from(&fingerprint);
         }
-        seen.clone_from(&fingerprint);
-        let text = dir.read(files::CONSENT).ok().flatten();
-        let Some(saved) = text.and_then(|t| serde_json::from_str::<PersistedConsent>(&t).ok())
-        else {
-            return;
+        let saved = match dir.read(files::CONSENT) {
+            Ok(None) => return,
+            Ok(Some(text)) => serde_json::from_str::<PersistedConsent>(&text).ok(),
+            Err(_) => None,
         };
-        if saved.state == self.gate.lock().consent.state {
-            return;
-        }
-        let adopt = match saved.state {
-            Consent::Disabled => true,
-            Consent::Enabled => sources
+        let (state, decided_at) = match saved {
+            Some(saved) => (saved.state, Some(saved.set_at)),
+            // Broken: off, as at start.
+            None => (Consent::Disabled, None),
+        };
+        let current = self.gate.lock().consent.state;
+        let adopt = match state {
+            Consent::Disabled => current != Consent::Disabled,
+            Consent::Enabled => self
+                .sources
                 .resolve_in(Some(dir))
                 .is_ok_and(|d| d.state == Consent::Enabled),
             Consent::Undecided => false,
         };
         if adopt {
-            log::info!(target: "telemetry", "telemetry is now {}: a decision saved in the state directory by another process", saved.state);
-            let _ = self.apply_serially(
-                saved.state,
-                SourceKind::Persisted,
-                Some(saved.set_at),
-                false,
-            );
+            log::info!(target: "telemetry", "telemetry is now {state}: a decision saved in the state directory by another process");
+            let _ = self.apply_serially(state, SourceKind::Persisted, decided_at, false, true);
         }
     }
 
+    /// Records the saved decision's fingerprint as seen (at start, before consent is
+    /// resolved, so a decision saved while the reporter starts is not missed).
+    pub(crate) fn mark_seen(&self, fingerprint: Option<String>) {
+        *self.seen.lock().unwrap_or_else(|e| e.into_inner()) = fingerprint;
+    }
+
+    /// `fresh`: count from now even if sending was allowed already (an opt-in saved by
+    /// another process).
     fn apply_serially(
         &self,
         state: Consent,
         by: SourceKind,
         decided_at: Option<String>,
         save: bool,
+        fresh: bool,
     ) -> Result<(), ConsentError> {
         // Taken before the switch: what leaves after an opt-in counts from here.
         let baseline = (state != Consent::Disabled).then(crate::snapshot);
         let now = self.clock.now();
         let now_sending = {
             let mut control = self.gate.lock();
-            if state != Consent::Disabled && control.consent.is_locked() {
+            if state != Consent::Disabled
+                && let Some(source) = &control.operator_opt_out
+            {
                 return Err(ConsentError::Conflict {
-                    disabled_by: control.consent.decided_by.to_string(),
+                    disabled_by: source.to_string(),
                     flag: "the request to enable telemetry".to_owned(),
                 });
             }
-            let was_sending = control.consents(Category::UsageStatistics);
+            let was_sending = control.consents(Category::UsageStatistics) && !fresh;
             let was_waiting =
                 control.consent.state == Consent::Undecided && !control.undecided_expired;
             if control.consent.state != state {
@@ -169,14 +192,24 @@ impl Decider {
         };
         self.gate.wake.notify_all();
         let mut saved = Ok(());
-        if save
-            && let Some(dir) = &self.state_dir
-            && let Err(e) = crate::consent::persist(dir, state)
-        {
-            log::warn!(target: "telemetry", "the telemetry decision ({state}) holds for this run only: cannot save it in {}: {e}", dir.path().display());
-            saved = Err(ConsentError::NotSaved {
-                reason: e.to_string(),
-            });
+        if save && let Some(dir) = &self.state_dir {
+            match crate::consent::persist(dir, state) {
+                // This process's own save: not someone else's decision to adopt.
+                Ok(_) => {
+                    self.mark_seen(saved_fingerprint(dir));
+                    if let Ok(next) = self.sources.resolve_in(Some(dir))
+                        && next.state != state
+                    {
+                        log::warn!(target: "telemetry", "telemetry is {state} for this run and saved so, but {} decides before the saved decision: the next start will be {}", next.decided_by, next.state);
+                    }
+                }
+                Err(e) => {
+                    log::warn!(target: "telemetry", "the telemetry decision ({state}) holds for this run only: cannot save it in {}: {e}", dir.path().display());
+                    saved = Err(ConsentError::NotSaved {
+                        reason: e.to_string(),
+                    });
+                }
+            }
         }
         if !now_sending {
             self.clear_spool();
@@ -200,11 +233,6 @@ impl Decider {
         }
     }
 
-    /// The saved decision's fingerprint, for [`adopt_saved`](Self::adopt_saved).
-    pub(crate) fn fingerprint(&self) -> Option<String> {
-        self.state_dir.as_ref().and_then(saved_fingerprint)
-    }
-
     /// Deletes every spooled report (an opt-out: nothing made under the old decision is kept).
     pub(crate) fn clear_spool(&self) {
         if let Some(spool) = &self.spool {
@@ -216,7 +244,7 @@ impl Decider {
 
 /// What tells one saving of the decision from another: the file's identity and modification
 /// time as well as its text, since two decisions saved within a second can have equal text.
-fn saved_fingerprint(dir: &StateDir) -> Option<String> {
+pub(crate) fn saved_fingerprint(dir: &StateDir) -> Option<String> {
     let path = dir.file(files::CONSENT);
     let meta = std::fs::metadata(&path).ok()?;
     #[cfg(unix)]

@@ -23,6 +23,10 @@ pub(crate) struct Control {
     /// Telemetry was disabled at some point in this run: a later opt-in never sends what came
     /// before it, whatever the product says about the undecided period.
     pub(crate) opted_out: bool,
+    /// The operator's opt-out this run started under (`DO_NOT_TRACK`, the executable's name,
+    /// the flag, an environment variable, a config value or a switch): only the operator can
+    /// lift it, so a runtime or saved "enable" is refused for the whole run.
+    pub(crate) operator_opt_out: Option<crate::consent::SourceKind>,
     /// Debug mode: reports are printed, never sent.
     pub(crate) debug: bool,
     pub(crate) events: VecDeque<String>,
@@ -157,6 +161,7 @@ pub(crate) mod tests {
             undecided_expired: false,
             undecided_since: std::time::Duration::ZERO,
             opted_out: false,
+            operator_opt_out: None,
             debug: false,
             events: VecDeque::new(),
             shutdown: None,

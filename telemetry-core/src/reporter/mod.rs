@@ -392,13 +392,19 @@ impl ReporterBuilder {
         if let Some(http) = &self.http {
             validate_endpoint(&http.endpoint).map_err(ReporterError::Endpoint)?;
         }
+        // Seen before consent is resolved: a decision saved while the reporter starts is then
+        // taken up by its thread instead of being missed.
+        let mut seen = self.state_dir.as_ref().and_then(decide::saved_fingerprint);
         let mut decision = self.resolve_consent()?;
         if self.consent.persists_flag()
             && matches!(decision.decided_by, SourceKind::Flag(_))
             && let Some(dir) = &self.state_dir
         {
             match crate::consent::persist(dir, decision.state) {
-                Ok(saved) => decision.decided_at = Some(saved.set_at),
+                Ok(saved) => {
+                    decision.decided_at = Some(saved.set_at);
+                    seen = decide::saved_fingerprint(dir);
+                }
                 Err(e) => {
                     log::warn!(target: "telemetry", "the telemetry decision ({}) holds for this run only: cannot save it in {}: {e}", decision.state, dir.path().display());
                 }
@@ -445,6 +451,9 @@ impl ReporterBuilder {
         self.disclosure_for().show(&decision);
 
         let opted_out = decision.state == Consent::Disabled;
+        let operator_opt_out = decision
+            .is_operator_opt_out()
+            .then(|| decision.decided_by.clone());
         let gate = Arc::new(Gate::new(Control {
             consent: decision,
             generation: 0,
@@ -452,6 +461,7 @@ impl ReporterBuilder {
             undecided_expired: false,
             undecided_since: self.clock.now(),
             opted_out,
+            operator_opt_out,
             debug: debug.is_some(),
             events: VecDeque::new(),
             shutdown: None,
@@ -472,15 +482,15 @@ impl ReporterBuilder {
             self.state_dir,
             self.clock,
             self.send_undecided_period,
+            self.consent,
         ));
+        decider.mark_seen(seen);
         let (done_tx, done_rx) = mpsc::channel();
         // The schedule starts now, not when the thread first runs.
         let started = decider.clock.now();
         let worker = Worker {
             started,
             decider: decider.clone(),
-            sources: self.consent,
-            seen_saved: decider.fingerprint(),
             http: self.http,
             sinks: self.sinks,
             log_level: self.log_level,
@@ -567,9 +577,15 @@ impl Reporter {
     /// decision is the one in force. It takes a snapshot of the metrics when enabling and
     /// writes two small files; it never waits for the network.
     ///
+    /// The decision is saved, but a source that decides before the saved decision (the flag,
+    /// the product's variables and config) still decides at the next start, as it did at this
+    /// one; a warning is logged when that start will differ.
+    ///
     /// # Errors
-    /// [`ConsentError::Conflict`] when asked to enable while `DO_NOT_TRACK` or a `donottrack`
-    /// executable name disables telemetry: that cannot be overridden, and nothing changes.
+    /// [`ConsentError::Conflict`] when asked to enable (or to be asked again) while this run
+    /// started under an operator's opt-out (`DO_NOT_TRACK`, a `donottrack` executable name,
+    /// the flag, an environment variable, a config value or a switch): only the operator can
+    /// lift it, and nothing changes.
     /// [`ConsentError::NotSaved`] when the decision is in force for this run but could not be
     /// saved (a read-only or full state directory): the next start will not know it.
     pub fn set_consent(&self, state: Consent) -> Result<(), ConsentError> {

@@ -4,7 +4,7 @@ use super::decide::Decider;
 use super::gate::Gate;
 use super::http::{self, Failure, HttpConfig, parse_version_notice, redacted};
 use super::spool::Spool;
-use crate::consent::{Category, Consent, ConsentBuilder};
+use crate::consent::{Category, Consent};
 use crate::report::Report;
 use crate::sink::Sink;
 use crate::state::files;
@@ -22,10 +22,6 @@ const SAVED_DECISION_POLL: Duration = Duration::from_secs(60);
 /// The reporter thread's state.
 pub(crate) struct Worker {
     pub(crate) decider: Arc<Decider>,
-    /// The product's consent sources, to check a saved "enable" against.
-    pub(crate) sources: ConsentBuilder,
-    /// The saved decision's text as last seen, to notice a decision saved by another process.
-    pub(crate) seen_saved: Option<String>,
     pub(crate) http: Option<HttpConfig>,
     pub(crate) sinks: Vec<Arc<dyn Sink>>,
     pub(crate) log_level: log::Level,
@@ -162,8 +158,7 @@ impl Worker {
 
     /// Puts in force a decision another process saved since this one last looked.
     fn adopt_saved_decision(&mut self) {
-        self.decider
-            .adopt_saved(&self.sources, &mut self.seen_saved);
+        self.decider.adopt_saved();
     }
 
     /// Builds a report, hands it to the local sinks, and sends it if consent allows.
