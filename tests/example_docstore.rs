@@ -224,3 +224,21 @@ fn the_telemetry_subcommand_and_the_debug_variable_work_in_the_example() {
     assert!(telemetry("manifest").contains("docstore.search"));
     std::fs::remove_dir_all(&state).unwrap();
 }
+
+/// The manifest's version hashes what the code declares: the same for every workload of one
+/// binary.
+#[test]
+fn the_manifest_version_is_the_same_for_every_workload() {
+    let version = |operations: &str| {
+        let json = run(&["--manifest-json", operations]);
+        let manifest: serde_json::Value = serde_json::from_str(&json).unwrap();
+        manifest["version"].as_str().unwrap().to_owned()
+    };
+    let versions = [version("0"), version("10"), version("3000")];
+    assert_eq!(versions[0].len(), 16);
+    assert!(versions.iter().all(|v| *v == versions[0]), "{versions:?}");
+    let page = run(&["--manifest", "0"]);
+    assert!(page.contains("## Every report"), "{page}");
+    assert!(page.contains("`uptime_seconds`"), "{page}");
+    assert!(!page.contains("&'staticstr"), "types read as written");
+}

@@ -359,3 +359,90 @@ fn the_manifest_describes_metrics_and_sections() {
     );
     assert_eq!(manifest.version.len(), 16);
 }
+
+/// A customer tier, labeled through a hand-written implementation that says why it is safe.
+#[derive(Clone, Copy)]
+struct Tier(u8);
+
+impl LabelValue for Tier {
+    const SAFE_BECAUSE: &'static str = "one of three tiers, numbered 0 to 2";
+    fn label_key(&self) -> u64 {
+        u64::from(self.0 % 3)
+    }
+    fn label_text(&self) -> std::borrow::Cow<'static, str> {
+        std::borrow::Cow::Owned((self.0 % 3).to_string())
+    }
+}
+
+/// A share, emitted through a hand-written rule.
+struct Share(f64);
+
+impl Anonymize for Share {
+    const SAFE_BECAUSE: &'static str = "a ratio between 0 and 1, rounded to two decimals";
+    fn anonymize(&self, _: &Anonymizer) -> serde_json::Value {
+        serde_json::json!((self.0.clamp(0.0, 1.0) * 100.0).round() / 100.0)
+    }
+}
+
+/// A section with a hand-written field type.
+#[derive(Telemetry)]
+#[telemetry(section = "vouched_section")]
+struct Vouched {
+    share: Share,
+}
+
+#[test]
+fn hand_written_guards_state_their_reason_and_the_manifest_shows_it() {
+    let tiers = Counter::builder("privacy.by_tier")
+        .labels(&["tier"])
+        .register_labeled::<(Tier,)>()
+        .unwrap();
+    tiers.increment((Tier(7),));
+    let manifest = telemetry_core::manifest::manifest();
+    let metric = manifest
+        .metrics
+        .iter()
+        .find(|m| m.name == "privacy.by_tier")
+        .unwrap();
+    assert_eq!(
+        metric.labels[0].vouched.as_deref(),
+        Some("one of three tiers, numbered 0 to 2")
+    );
+    let section = manifest
+        .sections
+        .iter()
+        .find(|s| s.name == "vouched_section")
+        .unwrap();
+    assert_eq!(
+        section.fields[0].vouched.as_deref(),
+        Some("a ratio between 0 and 1, rounded to two decimals")
+    );
+    let page = manifest.to_markdown();
+    assert!(
+        page.contains("vouched for by hand: a ratio between 0 and 1"),
+        "{page}"
+    );
+    assert!(
+        page.contains("vouched for by hand: one of three tiers"),
+        "{page}"
+    );
+    // Derived and built-in types are not listed as vouched for.
+    assert!(
+        manifest
+            .metrics
+            .iter()
+            .flat_map(|m| &m.labels)
+            .filter(|l| l.name == "backend")
+            .all(|l| l.vouched.is_none())
+    );
+    let _ = Vouched { share: Share(0.5) };
+    let json: serde_json::Value = serde_json::from_str(&manifest.to_json()).unwrap();
+    assert_eq!(json["version"], manifest.version);
+    assert!(
+        json["envelope"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["name"] == "uptime_seconds")
+    );
+}

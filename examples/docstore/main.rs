@@ -97,8 +97,11 @@ struct Cli {
     #[arg(long, conflicts_with = "manifest")]
     anonymized: bool,
     /// Print the "What data is collected" page generated from the code.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "manifest_json")]
     manifest: bool,
+    /// Print the manifest as JSON, for a collector that validates reports against it.
+    #[arg(long)]
+    manifest_json: bool,
     /// Send the report here when the run ends, if consent is enabled (https, or http to a
     /// loopback address).
     #[arg(long, value_name = "URL")]
@@ -184,6 +187,8 @@ fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
         Output::Anonymized
     } else if cli.manifest {
         Output::Manifest
+    } else if cli.manifest_json {
+        Output::ManifestJson
     } else {
         Output::Report
     };
@@ -261,6 +266,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
         Output::Report => report.to_json_pretty(),
         Output::Anonymized => report.anonymized().to_json_pretty(),
         Output::Manifest => telemetry_core::manifest::manifest().to_markdown(),
+        Output::ManifestJson => telemetry_core::manifest::manifest().to_json(),
     };
     writeln!(std::io::stdout().lock(), "{text}")?;
     // Sends the final report if consent is enabled and an endpoint is set, within 5 s.
@@ -274,6 +280,7 @@ enum Output {
     Report,
     Anonymized,
     Manifest,
+    ManifestJson,
 }
 
 /// Runs one operation. Failures a client can cause (a malformed query) are tallied; any other

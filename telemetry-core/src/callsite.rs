@@ -187,6 +187,11 @@ impl CallSite {
         self.domains.iter().map(|d| (d.values)()).collect()
     }
 
+    /// Each label type's reason its values are safe.
+    pub(crate) fn reasons(&self) -> Vec<&'static str> {
+        self.domains.iter().map(|d| d.safe_because).collect()
+    }
+
     /// Decodes the metadata string.
     pub(crate) fn meta(&self) -> SiteMeta {
         let (rest, line) = self
@@ -410,6 +415,7 @@ impl CallSite {
         let request = SeriesRequest {
             values: labels.texts(),
             possible: L::possible_values(),
+            reasons: L::reasons(),
         };
         match registry::registry().resolve_site(self, Some(request)) {
             Storage::Counter(core) => core as *const CounterCore as usize,

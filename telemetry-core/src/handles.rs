@@ -148,7 +148,7 @@ impl<M> MetricBuilder<M> {
                 ),
             });
         }
-        registry().declare(self.request(kind), L::possible_values())?;
+        registry().declare(self.request(kind), L::possible_values(), L::reasons())?;
         let mut hasher = rustc_hash::FxHasher::default();
         std::hash::Hasher::write(&mut hasher, self.name.as_bytes());
         // Call sites key the series cache by their address, which is below 2^63.
@@ -208,6 +208,7 @@ impl Family {
         let series = SeriesRequest {
             values: labels.texts(),
             possible: L::possible_values(),
+            reasons: L::reasons(),
         };
         Ok(match registry().register_series(request, series)? {
             Storage::Counter(core) => core as *const CounterCore as usize,

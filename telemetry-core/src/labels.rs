@@ -212,6 +212,9 @@ pub trait LabelSet {
 
     /// Each value type's closed set of values, if it has one.
     fn possible_values() -> Vec<Option<&'static [&'static str]>>;
+
+    /// Each value type's [`LabelValue::SAFE_BECAUSE`].
+    fn reasons() -> Vec<&'static str>;
 }
 
 macro_rules! label_sets {
@@ -229,6 +232,9 @@ macro_rules! label_sets {
             }
             fn possible_values() -> Vec<Option<&'static [&'static str]>> {
                 vec![$($t::possible_values()),*]
+            }
+            fn reasons() -> Vec<&'static str> {
+                vec![$($t::SAFE_BECAUSE),*]
             }
         }
     )*};

@@ -51,6 +51,9 @@ pub struct FieldSchema {
     pub personal: bool,
     /// The reason given with `#[telemetry(not_pii = "...")]`.
     pub not_pii: Option<&'static str>,
+    /// Why the field's type is safe to emit ([`crate::anonymize::Anonymize::SAFE_BECAUSE`]),
+    /// for fields emitted by their type's rule; empty otherwise.
+    pub safe_because: &'static str,
 }
 
 /// A `#[derive(Telemetry)]` type. Made by the derive; not built by hand.
@@ -58,6 +61,9 @@ pub struct FieldSchema {
 pub struct SectionSchema {
     /// The section name (`#[telemetry(section = "...")]`, or the type's name).
     pub name: &'static str,
+    /// Whether the type names a report section (`#[telemetry(section = "...")]`) rather than
+    /// a type nested in one.
+    pub top_level: bool,
     /// The type's path.
     pub type_name: &'static str,
     /// The first line of the type's doc comment.
@@ -98,6 +104,57 @@ pub struct ManifestField {
     pub anonymization: String,
     /// Whether it is left out of every report.
     pub skipped: bool,
+    /// The reason a hand-written `Anonymize` implementation gives for the field's type (types
+    /// the derives and this crate implement are not listed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vouched: Option<String>,
+}
+
+/// One field every report carries, around the metrics and sections.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnvelopeField {
+    /// The key in the report.
+    pub name: String,
+    /// What it holds and how it is made.
+    pub description: String,
+}
+
+/// The fields every report carries ([`crate::Report`]), as the manifest lists them.
+const ENVELOPE: &[(&str, &str)] = &[
+    ("schema_version", "the version of the report format"),
+    ("framework", "this library's name and version"),
+    (
+        "application",
+        "the product's name and version, fixed at compile time and checked against a grammar",
+    ),
+    (
+        "instance_id",
+        "a random id made at every start and never stored: reports of one run can be grouped, runs cannot be linked",
+    ),
+    (
+        "installation_id",
+        "a random id kept in the state directory, for products that send one: quote it to ask for deletion",
+    ),
+    (
+        "trigger",
+        "what made the report: `schedule`, `shutdown`, an extra schedule's name, or `event:{name}`",
+    ),
+    (
+        "timestamp",
+        "when the report was made, RFC 3339 UTC, whole seconds",
+    ),
+    (
+        "uptime_seconds",
+        "time since the process started, rounded down to the hour",
+    ),
+    ("sections", "the product's sections listed below"),
+    ("metrics", "the metrics listed below, rounded"),
+];
+
+/// Whether `reason` was written by hand (not by a derive or this crate).
+pub(crate) fn hand_written(reason: &str) -> Option<String> {
+    (!reason.is_empty() && !reason.starts_with("built-in:") && !reason.starts_with("derived:"))
+        .then(|| reason.to_owned())
 }
 
 /// One report section in the manifest.
@@ -114,14 +171,22 @@ pub struct ManifestSection {
 /// Everything that can be emitted.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
-    /// 16 hex digits of SHA-256 over the metrics and sections (names, kinds, units, labels,
-    /// rules; not descriptions or source locations), so it changes exactly when what is
-    /// collected changes.
+    /// 16 hex digits of SHA-256 over the envelope, the metrics, the sections and the nested
+    /// types (names, kinds, units, labels and their values, rules; not descriptions or source
+    /// locations), so it changes exactly when what is collected changes. It is the same for
+    /// every run and workload of one binary: everything it covers is declared in the code
+    /// (call sites, label types, `#[derive(Telemetry)]` types), plus the metrics the program
+    /// registers through the plain API.
     pub version: String,
+    /// The fields every report carries.
+    pub envelope: Vec<EnvelopeField>,
     /// Metrics, in name order.
     pub metrics: Vec<ManifestMetric>,
-    /// Report sections, in name order.
+    /// Report sections (`#[telemetry(section = "...")]` types), in name order.
     pub sections: Vec<ManifestSection>,
+    /// Types nested in sections (other `#[derive(Telemetry)]` types), in name order.
+    #[serde(default)]
+    pub types: Vec<ManifestSection>,
 }
 
 fn metric_rule(kind: MetricKind) -> String {
@@ -168,43 +233,77 @@ pub fn manifest() -> Manifest {
             max_series: d.max_series,
         })
         .collect();
+    let describe = |s: &SectionSchema| ManifestSection {
+        name: s.name.to_owned(),
+        description: s.description.to_owned(),
+        fields: s
+            .fields
+            .iter()
+            .map(|f| ManifestField {
+                name: f.name.to_owned(),
+                type_name: f.type_name.to_owned(),
+                description: f.description.to_owned(),
+                anonymization: field_rule(f),
+                skipped: f.rule == FieldRule::Skipped,
+                vouched: hand_written(f.safe_because),
+            })
+            .collect(),
+    };
     let mut sections: Vec<ManifestSection> = SECTIONS
         .iter()
-        .map(|s| ManifestSection {
-            name: s.name.to_owned(),
-            description: s.description.to_owned(),
-            fields: s
-                .fields
-                .iter()
-                .map(|f| ManifestField {
-                    name: f.name.to_owned(),
-                    type_name: f.type_name.to_owned(),
-                    description: f.description.to_owned(),
-                    anonymization: field_rule(f),
-                    skipped: f.rule == FieldRule::Skipped,
-                })
-                .collect(),
-        })
+        .filter(|s| s.top_level)
+        .map(describe)
+        .collect();
+    let mut types: Vec<ManifestSection> = SECTIONS
+        .iter()
+        .filter(|s| !s.top_level)
+        .map(describe)
         .collect();
     sections.sort_by(|a, b| a.name.cmp(&b.name));
-    let version = version_of(&metrics, &sections);
+    types.sort_by(|a, b| a.name.cmp(&b.name));
+    // One entry per name: a type linked twice (two versions of a crate) is listed once.
+    sections.dedup_by(|a, b| a.name == b.name);
+    types.dedup_by(|a, b| a.name == b.name);
+    let envelope: Vec<EnvelopeField> = ENVELOPE
+        .iter()
+        .map(|(name, description)| EnvelopeField {
+            name: (*name).to_owned(),
+            description: (*description).to_owned(),
+        })
+        .collect();
+    let version = version_of(&envelope, &metrics, &sections, &types);
     Manifest {
         version,
+        envelope,
         metrics,
         sections,
+        types,
     }
 }
 
-fn version_of(metrics: &[ManifestMetric], sections: &[ManifestSection]) -> String {
+fn version_of(
+    envelope: &[EnvelopeField],
+    metrics: &[ManifestMetric],
+    sections: &[ManifestSection],
+    types: &[ManifestSection],
+) -> String {
     let mut hasher = Sha256::new();
+    hasher.update(format!("v\0{}\0", crate::REPORT_SCHEMA_VERSION));
+    for e in envelope {
+        hasher.update(format!("e\0{}\0", e.name));
+    }
     for m in metrics {
         hasher.update(format!("m\0{}\0{}\0{}\0", m.name, m.kind, m.unit));
         for l in &m.labels {
             hasher.update(format!("l\0{}\0{:?}\0", l.name, l.values));
         }
     }
-    for s in sections {
-        hasher.update(format!("s\0{}\0", s.name));
+    for (kind, s) in sections
+        .iter()
+        .map(|s| ("s", s))
+        .chain(types.iter().map(|t| ("t", t)))
+    {
+        hasher.update(format!("{kind}\0{}\0", s.name));
         for f in &s.fields {
             hasher.update(format!(
                 "f\0{}\0{}\0{}\0",
@@ -219,6 +318,11 @@ fn version_of(metrics: &[ManifestMetric], sections: &[ManifestSection]) -> Strin
 }
 
 impl Manifest {
+    /// The manifest as JSON, for a collector that validates reports against it.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+
     /// A Markdown "What data is collected" page: the metrics with their labels and
     /// anonymization, then each report section with its fields, then what is never sent.
     pub fn to_markdown(&self) -> String {
@@ -229,7 +333,13 @@ impl Manifest {
             "Generated from the code (manifest version `{}`). Nothing else is collected.\n",
             self.version
         );
-        let _ = writeln!(out, "## Metrics\n");
+        let _ = writeln!(out, "## Every report\n");
+        let _ = writeln!(out, "| field | what it holds |");
+        let _ = writeln!(out, "|---|---|");
+        for e in &self.envelope {
+            let _ = writeln!(out, "| `{}` | {} |", e.name, cell(&e.description));
+        }
+        let _ = writeln!(out, "\n## Metrics\n");
         let _ = writeln!(
             out,
             "| name | kind | unit | labels | description | anonymization |"
@@ -239,9 +349,16 @@ impl Manifest {
             let labels = m
                 .labels
                 .iter()
-                .map(|l| match &l.values {
-                    Some(values) => format!("`{}` ({})", l.name, values.join(", ")),
-                    None => format!("`{}`", l.name),
+                .map(|l| {
+                    let vouched = l
+                        .vouched
+                        .as_ref()
+                        .map(|reason| format!(" [vouched for by hand: {}]", cell(reason)))
+                        .unwrap_or_default();
+                    match &l.values {
+                        Some(values) => format!("`{}` ({}){vouched}", l.name, values.join(", ")),
+                        None => format!("`{}`{vouched}", l.name),
+                    }
                 })
                 .collect::<Vec<_>>()
                 .join(", ");
@@ -260,17 +377,24 @@ impl Manifest {
                 m.anonymization
             );
         }
-        for s in &self.sections {
-            let _ = writeln!(out, "\n## Section `{}`\n", s.name);
+        let sections = self.sections.iter().map(|s| ("Section", s));
+        let types = self.types.iter().map(|t| ("Type", t));
+        for (heading, s) in sections.chain(types) {
+            let _ = writeln!(out, "\n## {heading} `{}`\n", s.name);
             if !s.description.is_empty() {
                 let _ = writeln!(out, "{}\n", s.description);
             }
             let _ = writeln!(out, "| field | type | description | sent as |");
             let _ = writeln!(out, "|---|---|---|---|");
             for f in s.fields.iter().filter(|f| !f.skipped) {
+                let vouched = f
+                    .vouched
+                    .as_ref()
+                    .map(|reason| format!("; vouched for by hand: {}", cell(reason)))
+                    .unwrap_or_default();
                 let _ = writeln!(
                     out,
-                    "| `{}` | `{}` | {} | {} |",
+                    "| `{}` | `{}` | {} | {}{vouched} |",
                     f.name,
                     f.type_name,
                     cell(&f.description),
@@ -281,6 +405,7 @@ impl Manifest {
         let never: Vec<String> = self
             .sections
             .iter()
+            .chain(&self.types)
             .flat_map(|s| {
                 s.fields
                     .iter()

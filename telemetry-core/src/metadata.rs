@@ -117,6 +117,11 @@ pub struct LabelDescriptor {
     /// by the metric's cap on series.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub values: Option<Vec<String>>,
+    /// The reason a hand-written label type gives for its values
+    /// ([`crate::LabelValue::SAFE_BECAUSE`]); types the derives and this crate implement are
+    /// not listed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vouched: Option<String>,
 }
 
 /// The longest accepted metric name, in bytes.

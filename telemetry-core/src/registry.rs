@@ -167,6 +167,8 @@ pub(crate) struct Request<'a> {
 pub(crate) struct SeriesRequest {
     pub(crate) values: Vec<std::borrow::Cow<'static, str>>,
     pub(crate) possible: Vec<Option<&'static [&'static str]>>,
+    /// Each value type's `SAFE_BECAUSE` (empty where unknown).
+    pub(crate) reasons: Vec<&'static str>,
 }
 
 impl SeriesRequest {
@@ -174,6 +176,7 @@ impl SeriesRequest {
         SeriesRequest {
             values: Vec::new(),
             possible: Vec::new(),
+            reasons: Vec::new(),
         }
     }
 }
@@ -255,6 +258,7 @@ impl Registry {
                     &SeriesRequest {
                         values: Vec::new(),
                         possible: site.possible_values(),
+                        reasons: site.reasons(),
                     },
                     false,
                 ) {
@@ -280,11 +284,13 @@ impl Registry {
         &self,
         request: Request<'_>,
         possible: Vec<Option<&'static [&'static str]>>,
+        reasons: Vec<&'static str>,
     ) -> Result<(), RegistryError> {
         let (mut state, deferred) = self.lock_loaded();
         let series = SeriesRequest {
             values: Vec::new(),
             possible,
+            reasons,
         };
         let result = state.declare(&request, &series, false);
         drop(state);
@@ -448,6 +454,7 @@ impl State {
                     .map(|name| LabelDescriptor {
                         name: (*name).to_owned(),
                         values: None,
+                        vouched: None,
                     })
                     .collect(),
                 max_series: (!request.labels.is_empty()).then_some(request.max_series),
@@ -578,6 +585,7 @@ impl State {
         let series = SeriesRequest {
             values: vec![metric.to_owned().into()],
             possible: vec![None],
+            reasons: Vec::new(),
         };
         if let Ok(Storage::Counter(core)) = self.register(&overflow_request(), series, None) {
             core.retired.fetch_add(1, Relaxed);
@@ -661,6 +669,7 @@ impl State {
                 };
                 let series = SeriesRequest {
                     possible: vec![None; values.len()],
+                    reasons: Vec::new(),
                     values,
                 };
                 self.register(&renamed, series, None)
@@ -904,11 +913,17 @@ fn validate_label_names(request: &Request<'_>) -> Result<(), RegistryError> {
     Ok(())
 }
 
-/// Records, for the manifest, each label's closed set of values once a series shows it.
+/// Records, for the manifest, each label's closed set of values and the reason a hand-written
+/// label type gives, once known.
 fn note_possible_values(descriptor: &mut Descriptor, series: &SeriesRequest) {
     for (label, possible) in descriptor.labels.iter_mut().zip(&series.possible) {
         if let (None, Some(values)) = (&label.values, possible) {
             label.values = Some(values.iter().map(|v| (*v).to_owned()).collect());
+        }
+    }
+    for (label, reason) in descriptor.labels.iter_mut().zip(&series.reasons) {
+        if label.vouched.is_none() {
+            label.vouched = crate::manifest::hand_written(reason);
         }
     }
 }

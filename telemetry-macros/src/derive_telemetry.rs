@@ -128,8 +128,11 @@ fn is_pii_type(ty: &syn::Type) -> bool {
 }
 
 /// The section name: `#[telemetry(section = "...")]` on the item, or the type's name.
-fn section_name(input: &DeriveInput, errors: &mut Option<syn::Error>) -> String {
+/// The section's name, and whether it was given (a top-level section) or is the type's own
+/// (a nested type).
+fn section_name(input: &DeriveInput, errors: &mut Option<syn::Error>) -> (String, bool) {
     let mut name = input.ident.to_string();
+    let mut given = false;
     for attr in input
         .attrs
         .iter()
@@ -138,6 +141,7 @@ fn section_name(input: &DeriveInput, errors: &mut Option<syn::Error>) -> String 
         let result = attr.parse_nested_meta(|meta| {
             if meta.path.is_ident("section") {
                 name = meta.value()?.parse::<LitStr>()?.value();
+                given = true;
                 Ok(())
             } else {
                 Err(meta.error(
@@ -149,17 +153,22 @@ fn section_name(input: &DeriveInput, errors: &mut Option<syn::Error>) -> String 
             push(errors, e);
         }
     }
-    name
+    (name, given)
 }
 
 fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
     let mut errors = None;
-    let section = section_name(input, &mut errors);
+    let (section, top_level) = section_name(input, &mut errors);
+    let generic_names: Vec<String> = input
+        .generics
+        .type_params()
+        .map(|p| p.ident.to_string())
+        .collect();
     let description = doc_summary(&input.attrs);
     let name = &input.ident;
     let (body, schema_fields) = match &input.data {
         Data::Struct(data) => match &data.fields {
-            Fields::Named(fields) => struct_body(fields, &mut errors),
+            Fields::Named(fields) => struct_body(fields, &generic_names, &mut errors),
             _ => {
                 return Err(syn::Error::new_spanned(
                     name,
@@ -203,6 +212,7 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
             static __TELEMETRY_SECTION: ::telemetry_core::manifest::SectionSchema =
                 ::telemetry_core::manifest::SectionSchema {
                     name: #section,
+                    top_level: #top_level,
                     type_name: ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#name)),
                     description: #description,
                     fields: &[#(#schema_fields),*],
@@ -213,6 +223,7 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
 
 fn struct_body(
     fields: &syn::FieldsNamed,
+    generic_names: &[String],
     errors: &mut Option<syn::Error>,
 ) -> (TokenStream, Vec<TokenStream>) {
     let mut inserts = Vec::new();
@@ -302,7 +313,16 @@ fn struct_body(
             || pii_type
             || pii_word(&ident.to_string()).is_some()
             || pii_word(&key).is_some();
-        let type_name = quote!(#ty).to_string().replace(' ', "");
+        let type_name = crate::type_text::type_text(ty);
+        // Why the type's values are safe, from its `Anonymize` implementation (a `static`
+        // cannot name the item's generic parameters: those say nothing here).
+        let safe_because = if attrs.mode == Mode::Anonymized
+            && !crate::type_text::mentions(quote!(#ty), generic_names)
+        {
+            quote!(<#ty as ::telemetry_core::anonymize::Anonymize>::SAFE_BECAUSE)
+        } else {
+            quote!("")
+        };
         let description = doc_summary(&field.attrs);
         schema.push(quote! {
             ::telemetry_core::manifest::FieldSchema {
@@ -312,6 +332,7 @@ fn struct_body(
                 rule: ::telemetry_core::manifest::FieldRule::#rule,
                 personal: #pii,
                 not_pii: #not_pii,
+                safe_because: #safe_because,
             }
         });
     }
@@ -353,6 +374,7 @@ fn enum_body(
                 rule: ::telemetry_core::manifest::FieldRule::Variant,
                 personal: false,
                 not_pii: ::core::option::Option::None,
+                safe_because: "",
             }
         });
     }

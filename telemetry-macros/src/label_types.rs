@@ -170,15 +170,7 @@ fn names_generics(tokens: TokenStream, sig: &Signature) -> bool {
             syn::GenericParam::Lifetime(_) => None,
         })
         .collect();
-    tokens.into_iter().any(|token| match token {
-        TokenTree::Ident(ident) => {
-            let text = ident.to_string();
-            text == "impl" || text == "Self" || generics.contains(&text)
-        }
-        TokenTree::Punct(p) => p.as_char() == '\'',
-        TokenTree::Group(group) => names_generics(group.stream(), sig),
-        TokenTree::Literal(_) => false,
-    })
+    crate::type_text::mentions(tokens, &generics)
 }
 
 impl LabelKind {

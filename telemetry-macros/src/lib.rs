@@ -16,6 +16,7 @@ mod fast;
 mod label_types;
 mod pii_names;
 mod site;
+mod type_text;
 mod valid;
 
 use proc_macro::TokenStream;
