@@ -270,6 +270,47 @@ pub mod __private {
     }
     pub use crate::__call_site as call_site;
     pub use crate::callsite::LabelDomain;
+
+    /// Asks a type for its `Anonymize::SAFE_BECAUSE` without requiring it, by method
+    /// resolution: `(&Probe::<T>::new()).safe_because()` is the reason if `T: Anonymize`, and
+    /// "" otherwise (the missing rule is reported where the field is emitted).
+    pub struct Probe<T: ?Sized>(::core::marker::PhantomData<T>);
+    impl<T: ?Sized> Probe<T> {
+        /// A probe of `T`.
+        pub const fn new() -> Self {
+            Probe(::core::marker::PhantomData)
+        }
+    }
+    impl<T: ?Sized> Clone for Probe<T> {
+        fn clone(&self) -> Self {
+            *self
+        }
+    }
+    impl<T: ?Sized> Copy for Probe<T> {}
+    /// See [`Probe`].
+    pub trait ViaAnonymize {
+        /// `T::SAFE_BECAUSE`.
+        fn safe_because(self) -> &'static str;
+    }
+    impl<T: crate::anonymize::Anonymize + ?Sized> ViaAnonymize for &Probe<T> {
+        fn safe_because(self) -> &'static str {
+            T::SAFE_BECAUSE
+        }
+    }
+    /// See [`Probe`].
+    pub trait NoAnonymize {
+        /// "".
+        fn safe_because(self) -> &'static str;
+    }
+    impl<T: ?Sized> NoAnonymize for Probe<T> {
+        fn safe_because(self) -> &'static str {
+            ""
+        }
+    }
+    /// The reason of a field that is not emitted by its type's rule.
+    pub fn no_reason() -> &'static str {
+        ""
+    }
     pub use crate::manifest::SECTIONS;
     pub use crate::metadata::{MetricKind, Unit};
     pub use linkme;

@@ -52,8 +52,10 @@ pub struct FieldSchema {
     /// The reason given with `#[telemetry(not_pii = "...")]`.
     pub not_pii: Option<&'static str>,
     /// Why the field's type is safe to emit ([`crate::anonymize::Anonymize::SAFE_BECAUSE`]),
-    /// for fields emitted by their type's rule; empty otherwise.
-    pub safe_because: &'static str,
+    /// for fields emitted by their type's rule; empty otherwise. A function, so that a field
+    /// whose type has no rule is reported once (where it is emitted), not twice.
+    #[serde(skip)]
+    pub safe_because: fn() -> &'static str,
 }
 
 /// A `#[derive(Telemetry)]` type. Made by the derive; not built by hand.
@@ -245,7 +247,7 @@ pub fn manifest() -> Manifest {
                 description: f.description.to_owned(),
                 anonymization: field_rule(f),
                 skipped: f.rule == FieldRule::Skipped,
-                vouched: hand_written(f.safe_because),
+                vouched: hand_written((f.safe_because)()),
             })
             .collect(),
     };

@@ -319,9 +319,16 @@ fn struct_body(
         let safe_because = if attrs.mode == Mode::Anonymized
             && !crate::type_text::mentions(quote!(#ty), generic_names)
         {
-            quote!(<#ty as ::telemetry_core::anonymize::Anonymize>::SAFE_BECAUSE)
+            quote!({
+                fn __reason() -> &'static str {
+                    #[allow(unused_imports)]
+                    use ::telemetry_core::__private::{NoAnonymize as _, ViaAnonymize as _};
+                    (&::telemetry_core::__private::Probe::<#ty>::new()).safe_because()
+                }
+                __reason
+            })
         } else {
-            quote!("")
+            quote!(::telemetry_core::__private::no_reason)
         };
         let description = doc_summary(&field.attrs);
         schema.push(quote! {
@@ -374,7 +381,7 @@ fn enum_body(
                 rule: ::telemetry_core::manifest::FieldRule::Variant,
                 personal: false,
                 not_pii: ::core::option::Option::None,
-                safe_because: "",
+                safe_because: ::telemetry_core::__private::no_reason,
             }
         });
     }
