@@ -281,6 +281,11 @@ pub mod __private {
             Probe(::core::marker::PhantomData)
         }
     }
+    impl<T: ?Sized> Default for Probe<T> {
+        fn default() -> Self {
+            Self::new()
+        }
+    }
     impl<T: ?Sized> Clone for Probe<T> {
         fn clone(&self) -> Self {
             *self
