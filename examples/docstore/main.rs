@@ -93,7 +93,8 @@ struct Cli {
     /// Operations to run after the initial import.
     #[arg(default_value_t = DEFAULT_OPERATIONS)]
     operations: usize,
-    /// Print the anonymized report: exactly what would leave the machine.
+    /// Print exactly the bytes the next report would carry (compact JSON), as the reporter
+    /// sends them.
     #[arg(long, conflicts_with = "manifest")]
     anonymized: bool,
     /// Print the "What data is collected" page generated from the code.
@@ -264,7 +265,9 @@ fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
     *sections.lock().unwrap() = Some((configuration, stats));
     let text = match output {
         Output::Report => report.to_json_pretty(),
-        Output::Anonymized => report.anonymized().to_json_pretty(),
+        // The bytes the reporter's next report carries, made by the function that makes its
+        // HTTP body.
+        Output::Anonymized => reporter.preview_json(),
         Output::Manifest => telemetry_core::manifest::manifest().to_markdown(),
         Output::ManifestJson => telemetry_core::manifest::manifest().to_json(),
     };

@@ -330,6 +330,7 @@ impl SnapshotSource {
 }
 
 type ReportSource = Arc<dyn Fn() -> Report + Send + Sync>;
+type PayloadSource = Arc<dyn Fn() -> String + Send + Sync>;
 
 /// The `/metrics` and `/telemetry` endpoints of one program: where their data comes from and
 /// how it is written. Cheap to clone (the sources are shared).
@@ -338,6 +339,8 @@ pub struct Endpoints {
     exposition: Exposition,
     snapshot: SnapshotSource,
     report: ReportSource,
+    /// The reporter's payload, answered byte for byte at the highest anonymized level.
+    payload: Option<PayloadSource>,
 }
 
 impl fmt::Debug for Endpoints {
@@ -356,7 +359,18 @@ impl Endpoints {
             exposition: Exposition::new(),
             snapshot: SnapshotSource::Global(Arc::default()),
             report: Arc::new(move || Report::collect(application.clone())),
+            payload: None,
         }
+    }
+
+    /// Serves `reporter`'s reports on `/telemetry`: its local report at every level, and at
+    /// the highest level with `anonymize=true` exactly the bytes its next report would carry
+    /// ([`crate::reporter::Reporter::preview_json`], the function that makes the HTTP body).
+    pub fn with_reporter(mut self, reporter: Arc<crate::reporter::Reporter>) -> Self {
+        let local = reporter.clone();
+        self.report = Arc::new(move || local.report());
+        self.payload = Some(Arc::new(move || reporter.preview_json()));
+        self
     }
 
     /// Writes `/metrics` with `exposition` (name prefix, bucket layout).
@@ -433,6 +447,21 @@ impl Endpoints {
     /// Answers `GET /telemetry?{query}` with [`telemetry_json`] of a fresh report.
     pub fn telemetry(&self, query: &str) -> Response {
         match TelemetryQuery::parse(query) {
+            Ok(q) if q.anonymize && q.details_level == MAX_DETAILS_LEVEL => {
+                if let Some(payload) = &self.payload {
+                    return Response {
+                        status: 200,
+                        content_type: JSON_CONTENT_TYPE,
+                        body: payload(),
+                    };
+                }
+                let report = (self.report)();
+                Response {
+                    status: 200,
+                    content_type: JSON_CONTENT_TYPE,
+                    body: telemetry_json(&report, q.details_level, q.anonymize).to_string(),
+                }
+            }
             Ok(q) => {
                 let report = (self.report)();
                 let json = telemetry_json(&report, q.details_level, q.anonymize);

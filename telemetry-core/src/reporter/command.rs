@@ -219,8 +219,8 @@ impl ReporterBuilder {
         Ok(saved)
     }
 
-    /// Exactly the payload (JSON) the next report would carry, made by the same function as
-    /// the HTTP body, and whether consent lets it leave (`None`: it would not be sent, because
+    /// Exactly the bytes (compact JSON) the next report would carry, made by the same function
+    /// as the HTTP body, and whether consent lets it leave (`None`: it would not be sent, because
     /// consent is disabled or debug mode is on). Uses the stored hashing key if there is one
     /// and creates no file.
     ///
@@ -253,8 +253,7 @@ impl ReporterBuilder {
                 .into_iter()
                 .find(|c| decision.category(*c) != Consent::Disabled),
         };
-        let json = maker.outgoing(Some("schedule"), &decision).to_json_pretty();
-        Ok((json, category))
+        Ok((maker.payload(Some("schedule"), &decision), category))
     }
 
     /// Deletes what the reporter keeps about this installation besides the decision: unsent

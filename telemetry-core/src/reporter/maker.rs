@@ -85,6 +85,14 @@ impl ReportMaker {
         *self.baseline.lock().unwrap_or_else(|e| e.into_inner()) = Some(baseline);
     }
 
+    /// The bytes of the HTTP body for a report made now under `decision`: [`Self::outgoing`]
+    /// as compact JSON. The reporter's body, its debug print, [`super::Reporter::payload_json`],
+    /// the `show` command and `/telemetry?anonymize=true` at the highest details level all
+    /// come from here.
+    pub(crate) fn payload(&self, trigger: Option<&str>, decision: &ConsentDecision) -> String {
+        self.outgoing(trigger, decision).to_json()
+    }
+
     /// Exactly what leaves the machine for a report made now under `decision`: the values
     /// recorded since the last opt-in, anonymized, without what consent withholds (with usage
     /// statistics disabled only the header is left, for the version check; with error reports

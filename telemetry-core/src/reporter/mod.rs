@@ -632,9 +632,31 @@ impl Reporter {
         self.decider.maker.build(None)
     }
 
-    /// Exactly what the next scheduled report would carry if it were sent now: the same
-    /// function makes the HTTP body (`/telemetry?anonymize=true`). `None` if nothing would
-    /// leave now (consent disabled, undecided during its delay, or debug mode).
+    /// The bytes the next scheduled report would carry if it were made now (compact JSON),
+    /// whether or not consent lets it leave: the same function makes the HTTP body, the debug
+    /// print, the `show` command and `/telemetry?anonymize=true` at the highest details level
+    /// ([`crate::export::endpoint::Endpoints::with_reporter`]).
+    pub fn preview_json(&self) -> String {
+        let decision = self.decider.gate.lock().consent.clone();
+        self.decider.maker.payload(Some("schedule"), &decision)
+    }
+
+    /// [`preview_json`](Self::preview_json) if it would leave now; `None` if nothing would
+    /// (consent disabled, undecided during its delay, or debug mode).
+    pub fn payload_json(&self) -> Option<String> {
+        let (decision, sending) = {
+            let control = self.decider.gate.lock();
+            (
+                control.consent.clone(),
+                control.report_category().is_some() && !control.debug,
+            )
+        };
+        sending.then(|| self.decider.maker.payload(Some("schedule"), &decision))
+    }
+
+    /// Exactly what the next scheduled report would carry if it were sent now, as a
+    /// [`Report`]; `None` if nothing would leave now (consent disabled, undecided during its
+    /// delay, or debug mode).
     pub fn payload(&self) -> Option<Report> {
         let (decision, sending) = {
             let control = self.decider.gate.lock();
