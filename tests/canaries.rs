@@ -8,8 +8,10 @@
 //! OpenMetrics text, the OTLP payload (protobuf and JSON), what the reporter sends, the spool,
 //! the last-report file, the disclosure, and every log line the framework writes.
 
+mod events;
 mod receiver;
 
+use events::event;
 use receiver::{Mode, Receiver, eventually};
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -318,7 +320,7 @@ fn no_canary_reaches_any_output() {
             .system_facts(telemetry_core::build_facts!())
             .start()
             .unwrap();
-        reporter.send_event("canary");
+        reporter.send_event(&event("canary"));
         if spooled {
             eventually("a spooled report", || reporter.status().spooled == 1);
         } else {

@@ -12,8 +12,10 @@
 //! `CONSENT_MODEL_SEQUENCES=N` runs more sequences than the CI's default; `CONSENT_MODEL_SEED=S`
 //! replays one. Seeds that once failed are kept in [`REGRESSIONS`].
 
+mod events;
 mod receiver;
 
+use events::event;
 use receiver::{Mode, Receiver, settle};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -428,7 +430,7 @@ impl Run {
                     }
                 }
             }
-            Op::Event => p.reporter.send_event("model"),
+            Op::Event => p.reporter.send_event(&event("model")),
             Op::Advance(by) => {
                 p.clock.advance(*by);
                 p.elapsed += *by;

@@ -3,8 +3,10 @@
 //! cannot be saved, and `DO_NOT_TRACK` and `donottrack` in forms a careless setup produces.
 //! Library defaults throughout; only the clock is fake.
 
+mod events;
 mod receiver;
 
+use events::event;
 use receiver::{Mode, Receiver, eventually, settle};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Barrier};
@@ -97,7 +99,7 @@ fn a_decision_saved_by_the_telemetry_command_stops_a_running_reporter() {
     let cli = || builder(&receiver, &clock, &state).consent(sources(None));
     cli().save_consent(Consent::Enabled).unwrap();
     let reporter = cli().start().unwrap();
-    reporter.send_event("first");
+    reporter.send_event(&event("first"));
     eventually("the first report", || receiver.requests() >= 1);
     settle(&reporter, &clock);
 
@@ -107,7 +109,7 @@ fn a_decision_saved_by_the_telemetry_command_stops_a_running_reporter() {
         .unwrap();
     let after_disable = receiver.requests();
     for _ in 0..72 {
-        reporter.send_event("hourly");
+        reporter.send_event(&event("hourly"));
         clock.advance(HOUR);
         settle(&reporter, &clock);
     }
@@ -125,7 +127,7 @@ fn a_decision_saved_by_the_telemetry_command_stops_a_running_reporter() {
     cli()
         .run_command(TelemetryCommand::Enable, &mut out)
         .unwrap();
-    reporter.send_event("resumed");
+    reporter.send_event(&event("resumed"));
     clock.advance(HOUR);
     eventually("a report after the enable", || {
         receiver.requests() > after_disable
@@ -152,7 +154,7 @@ fn two_reporters_on_one_state_dir_stop_together() {
     let after = receiver.requests();
     receiver.set_mode(Mode::Status(503, None));
     for _ in 0..48 {
-        b.send_event("still-running");
+        b.send_event(&event("still-running"));
         clock_b.advance(HOUR);
         settle(&b, &clock_b);
     }
@@ -223,19 +225,17 @@ fn nothing_recorded_before_an_opt_in_leaves_whatever_the_path_to_it() {
         .consent(sources(None))
         .start()
         .unwrap();
-    reporter.send_event("before_the_opt_in");
+    reporter.send_event(&event("before_the_opt_in"));
     by_plan.increment((Plan::Trial,));
     reporter.set_consent(Consent::Enabled).unwrap();
     by_plan.increment((Plan::Paid,));
     eventually("the report at the opt-in", || receiver.requests() >= 1);
     settle(&reporter, &clock);
-    reporter.send_event("after_the_opt_in");
+    reporter.send_event(&event("after_the_opt_in"));
     eventually("the event's report", || receiver.requests() >= 2);
     let bodies = receiver.bodies();
     assert!(
-        bodies
-            .iter()
-            .all(|b| !b.contains("event:before_the_opt_in")),
+        bodies.iter().all(|b| !b.contains("before_the_opt_in")),
         "{bodies:?}"
     );
     let last: serde_json::Value = serde_json::from_str(bodies.last().unwrap()).unwrap();
@@ -378,7 +378,7 @@ fn a_decision_saved_while_the_reporter_starts_is_not_missed() {
         .unwrap();
     assert!(!armed.load(Ordering::SeqCst), "the hook ran during start");
     for _ in 0..48 {
-        reporter.send_event("hourly");
+        reporter.send_event(&event("hourly"));
         clock.advance(HOUR);
         settle(&reporter, &clock);
     }
@@ -444,7 +444,7 @@ fn a_broken_saved_decision_disables_a_running_reporter() {
         let before = receiver.requests();
         std::fs::write(state.join("consent.json"), broken).unwrap();
         for _ in 0..48 {
-            reporter.send_event("hourly");
+            reporter.send_event(&event("hourly"));
             clock.advance(HOUR);
             settle(&reporter, &clock);
         }
@@ -493,7 +493,7 @@ fn an_operator_opt_out_holds_against_runtime_and_saved_enables() {
         .save_consent(Consent::Enabled)
         .unwrap();
     for _ in 0..24 {
-        reporter.send_event("hourly");
+        reporter.send_event(&event("hourly"));
         clock.advance(HOUR);
         settle(&reporter, &clock);
     }

@@ -9,8 +9,10 @@
 //!
 //! `cargo test --test faults -- --nocapture` prints the figures of each fault.
 
+mod events;
 mod faults_server;
 
+use events::event;
 use faults_server::{
     FaultServer, Mode, OVERSIZED_PROBE, each_delivered_once, eventually, eventually_within,
     log_lines, spool, spool_size, temp_dir, trigger,
@@ -107,7 +109,7 @@ fn host_never_waits(reporter: &Reporter, name: &str) {
     });
     assert_eq!(snap.counter("faults.host_call"), Some(HOST_CALLS));
     let started = Instant::now();
-    reporter.send_event(&format!("{name}-1"));
+    reporter.send_event(&event(format!("{name}-1")));
     let event = started.elapsed();
     let started = Instant::now();
     reporter.set_consent(Consent::Enabled).unwrap();
@@ -184,7 +186,7 @@ fn run_fault(name: &'static str, mode: Mode, target: Target) -> Outcome {
     // 1. Reports made while the fault lasts: one event, then (while it is stuck) another
     //    event and a consent decision that asks for a report at once.
     let started = Instant::now();
-    reporter.send_event(&format!("{name}-0"));
+    reporter.send_event(&event(format!("{name}-0")));
     eventually("a first attempt", || reporter.status().attempts >= 1);
     host_never_waits(&reporter, name);
     let made = 3;
@@ -242,7 +244,7 @@ fn run_fault(name: &'static str, mode: Mode, target: Target) -> Outcome {
 
     // 3. The fault again, and shutdown with a report in flight.
     let before = reporter.status();
-    reporter.send_event(&format!("{name}-late"));
+    reporter.send_event(&event(format!("{name}-late")));
     eventually("the late report's attempt", || {
         reporter.status().attempts > before.attempts
     });
@@ -295,7 +297,7 @@ fn run_fault(name: &'static str, mode: Mode, target: Target) -> Outcome {
     let reporter = builder(name, http(&working.url()), &clock, &state)
         .start()
         .unwrap();
-    reporter.send_event(&format!("{name}-back"));
+    reporter.send_event(&event(format!("{name}-back")));
     eventually("the spool to be delivered after the restart", || {
         spool(&state).is_empty() && reporter.status().delivered == 1 + waiting.len() as u64
     });
@@ -450,7 +452,7 @@ fn retry_after_is_honoured_then_the_report_is_spooled_and_delivered() {
         let mut config = http(&server.url());
         config.retries = 1;
         let reporter = builder(name, config, &clock, &state).start().unwrap();
-        reporter.send_event("once");
+        reporter.send_event(&event("once"));
         eventually("the first answer to be read", || server.finished() == 1);
         std::thread::sleep(Duration::from_millis(50));
         // The reporter now waits 30 s of its clock from the answer (or later, never earlier).
@@ -502,7 +504,7 @@ fn the_spool_never_exceeds_its_caps_and_counts_what_it_pushes_out() {
         .unwrap();
     let mut most = (0, 0);
     for i in 0..50 {
-        reporter.send_event(&format!("caps-{i}"));
+        reporter.send_event(&event(format!("caps-{i}")));
     }
     eventually("50 failed reports", || {
         let (files, bytes) = spool_size(&state);
@@ -544,7 +546,7 @@ fn the_spool_never_exceeds_its_caps_and_counts_what_it_pushes_out() {
         .unwrap();
     let mut most = (0, 0);
     for i in 0..20 {
-        reporter.send_event(&format!("caps-bytes-{i}"));
+        reporter.send_event(&event(format!("caps-bytes-{i}")));
     }
     eventually("20 failed reports", || {
         let (files, bytes) = spool_size(&state2);
@@ -578,7 +580,7 @@ fn a_report_in_flight_when_shutdown_gives_up_is_kept() {
     let mut config = http(&server.url());
     config.total_timeout = Duration::from_secs(30);
     let reporter = builder("inflight", config, &clock, &state).start().unwrap();
-    reporter.send_event("in-flight");
+    reporter.send_event(&event("in-flight"));
     eventually("the hanging connection", || server.connections() == 1);
     let started = Instant::now();
     let finished = reporter.shutdown();
@@ -602,10 +604,10 @@ fn a_flood_of_events_while_the_endpoint_hangs_is_logged_once() {
     let reporter = builder("flood", http(&server.url()), &clock, &state)
         .start()
         .unwrap();
-    reporter.send_event("flood-first");
+    reporter.send_event(&event("flood-first"));
     eventually("the hanging connection", || server.connections() == 1);
     for i in 0..1000 {
-        reporter.send_event(&format!("flood-{i}"));
+        reporter.send_event(&event(format!("flood-{i}")));
     }
     let dropped = lines
         .problems_since(mark, "dropped: too many events waiting")

@@ -7,8 +7,10 @@
 //! `TELEMETRY_SHARED_STATE` selecting the second process's part
 //! (`child_process_sharing_the_state_dir`, which does nothing in a normal run).
 
+mod events;
 mod faults_server;
 
+use events::event;
 use faults_server::{
     FaultServer, Mode, each_delivered_once, eventually, eventually_within, log_lines, spool,
     spool_size, temp_dir, trigger,
@@ -89,7 +91,7 @@ fn events(reporter: &Reporter, prefix: &str, count: u64) {
     let settled =
         |s: &telemetry_core::reporter::ReporterStatus| s.delivered + s.spooled + s.dropped;
     for i in 0..count {
-        reporter.send_event(&format!("{prefix}-{i}"));
+        reporter.send_event(&event(format!("{prefix}-{i}")));
     }
     // Built, sent, and settled: delivered, kept or dropped.
     eventually("the events' reports", || {
@@ -458,7 +460,7 @@ fn a_garbage_installation_id_is_replaced_with_one_line() {
         .identity(Identity::Installation)
         .start()
         .unwrap();
-    reporter.send_event("bad-id");
+    reporter.send_event(&event("bad-id"));
     eventually("a delivery", || reporter.status().delivered == 1);
     assert!(reporter.shutdown());
     let stored = std::fs::read_to_string(state.join("installation_id")).unwrap();
@@ -705,7 +707,7 @@ fn a_clock_that_jumps_ten_years_sends_one_report_not_a_burst() {
         .endpoint(http)
         .start()
         .unwrap();
-    reporter2.send_event("jump");
+    reporter2.send_event(&event("jump"));
     eventually("the first answer", || retrying.finished() == 1);
     // Let the reporter start its pause (it counts from when it read the answer).
     std::thread::sleep(Duration::from_millis(100));
@@ -779,7 +781,7 @@ fn child_process_sharing_the_state_dir() {
     let clock = Arc::new(FakeClock::new());
     let reporter = builder("shared", url, &clock, &state).start().unwrap();
     for i in 0..SHARED_REPORTS {
-        reporter.send_event(&format!("child-{i}"));
+        reporter.send_event(&event(format!("child-{i}")));
     }
     eventually_within(Duration::from_secs(20), "the child's reports", || {
         reporter.status().spooled == SHARED_REPORTS
@@ -788,7 +790,7 @@ fn child_process_sharing_the_state_dir() {
     eventually_within(Duration::from_secs(20), "the go-ahead", || {
         control.join("go").exists()
     });
-    reporter.send_event("child-back");
+    reporter.send_event(&event("child-back"));
     eventually_within(Duration::from_secs(20), "an empty spool", || {
         reporter.status().delivered >= 1 && spool(&state).is_empty()
     });
@@ -831,7 +833,7 @@ fn two_processes(name: &str) -> (Vec<String>, Vec<String>, String) {
         .spawn()
         .unwrap();
     for i in 0..SHARED_REPORTS {
-        reporter.send_event(&format!("parent-{i}"));
+        reporter.send_event(&event(format!("parent-{i}")));
     }
     eventually_within(Duration::from_secs(20), "this process's reports", || {
         reporter.status().spooled == SHARED_REPORTS
@@ -855,7 +857,7 @@ fn two_processes(name: &str) -> (Vec<String>, Vec<String>, String) {
     // Back: both drain at once.
     server.set_mode(Mode::Ok);
     std::fs::write(control.join("go"), b"").unwrap();
-    reporter.send_event("parent-back");
+    reporter.send_event(&event("parent-back"));
     let deadline = Instant::now() + Duration::from_secs(30);
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {

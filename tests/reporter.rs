@@ -1,14 +1,16 @@
 //! The reporter against a real HTTP receiver on loopback, with a fake clock for the schedule.
 
+mod events;
 mod receiver;
 
+use events::event;
 use receiver::{Mode, Receiver, eventually, settle};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use telemetry_core::consent::{Consent, ConsentBuilder, Polarity, ValueRule};
 use telemetry_core::disclosure::Disclosure;
 use telemetry_core::reporter::{FakeClock, HttpConfig, Reporter, ReporterBuilder};
-use telemetry_core::{Application, Report, Sink, SinkError};
+use telemetry_core::{Application, Report, Sink, SinkError, Telemetry};
 
 const HOUR: Duration = Duration::from_secs(3600);
 
@@ -164,7 +166,7 @@ fn undecided_waits_its_delay_and_a_decision_takes_effect_at_once() {
         clock.advance(24 * HOUR);
         settle(&reporter, &clock);
     }
-    reporter.send_event("signup");
+    reporter.send_event(&event("signup"));
     assert!(reporter.shutdown());
     assert_eq!(receiver.connections(), 0);
     std::fs::remove_dir_all(&state).unwrap();
@@ -232,7 +234,7 @@ fn no_connection_is_ever_made_when_an_opt_out_source_says_so() {
             clock.advance(24 * HOUR);
             settle(&reporter, &clock);
         }
-        reporter.send_event("user_action");
+        reporter.send_event(&event("user_action"));
         assert!(reporter.set_consent(Consent::Disabled).is_ok());
         assert!(reporter.shutdown());
         assert!(
@@ -313,7 +315,7 @@ fn a_down_endpoint_spools_and_the_spool_delivers_when_it_is_back() {
 
     // The host does not wait for any of this.
     let started = Instant::now();
-    reporter.send_event("while_down");
+    reporter.send_event(&event("while_down"));
     assert!(started.elapsed() < Duration::from_millis(100));
     eventually("the event's report to be spooled", || {
         reporter.status().spooled == 2
@@ -354,10 +356,10 @@ fn a_hanging_endpoint_cannot_delay_shutdown_past_the_bound() {
         .start()
         .unwrap();
     // A send in progress against a hanging server does not block the host.
-    reporter.send_event("first");
+    reporter.send_event(&event("first"));
     eventually("the hanging connection", || receiver.connections() == 1);
     let started = Instant::now();
-    reporter.send_event("second");
+    reporter.send_event(&event("second"));
     assert!(started.elapsed() < Duration::from_millis(100));
     let started = Instant::now();
     reporter.shutdown();
@@ -485,13 +487,15 @@ fn the_payload_is_what_is_sent_and_what_telemetry_anonymize_true_shows() {
             .unwrap(),
     );
     let payload = reporter.payload().expect("consent allows sending");
-    reporter.send_event("now");
+    reporter.send_event(&event("now"));
     eventually("the report", || receiver.requests() == 1);
     let sent: serde_json::Value = serde_json::from_str(&receiver.bodies()[0]).unwrap();
     let comparable = |mut v: serde_json::Value| {
         for volatile in ["timestamp", "uptime_seconds", "trigger"] {
             v.as_object_mut().unwrap().remove(volatile);
         }
+        // The event's own value, which only the event's report carries.
+        v["sections"].as_object_mut().unwrap().remove("event");
         v
     };
     let expected = comparable(serde_json::to_value(&payload).unwrap());
@@ -515,4 +519,42 @@ fn the_payload_is_what_is_sent_and_what_telemetry_anonymize_true_shows() {
         .ok()
         .expect("one owner left")
         .shutdown();
+}
+
+/// A flow was created (Automatisch's events carry flow data).
+#[derive(Telemetry)]
+#[telemetry(event = "flow_created")]
+struct FlowCreated {
+    /// Steps in the flow.
+    steps: u32,
+    #[telemetry(hash)]
+    app_name: String,
+}
+
+#[test]
+fn events_are_typed_anonymized_and_listed_in_the_manifest() {
+    let receiver = Receiver::start(Mode::Ok("{}".into()));
+    let clock = Arc::new(FakeClock::new());
+    let reporter = builder("events-app", &receiver.url(), &clock)
+        .consent(decision(Consent::Enabled))
+        .start()
+        .unwrap();
+    reporter.send_event(&FlowCreated {
+        steps: 1_234_567,
+        app_name: "billing for alice@example.com".into(),
+    });
+    eventually("the event's report", || receiver.requests() == 1);
+    let body: serde_json::Value = serde_json::from_str(&receiver.bodies()[0]).unwrap();
+    assert_eq!(body["trigger"], "event:flow_created");
+    assert_eq!(body["sections"]["event"]["steps"], 1_234_560);
+    assert!(!receiver.bodies()[0].contains("alice"));
+    let manifest = telemetry_core::manifest::manifest();
+    let event = manifest
+        .events
+        .iter()
+        .find(|e| e.name == "flow_created")
+        .expect("the event is in the manifest");
+    assert_eq!(event.fields.len(), 2);
+    assert!(manifest.to_markdown().contains("## Event `flow_created`"));
+    drop(reporter);
 }

@@ -87,6 +87,7 @@ pub mod consent;
 pub mod crash;
 pub mod disclosure;
 mod errors;
+mod event;
 pub mod export;
 pub mod facts;
 mod handles;
@@ -108,6 +109,7 @@ mod switch;
 pub mod testing;
 
 pub use errors::{ErrorKind, ErrorKindLabel};
+pub use event::Event;
 pub use handles::{Counter, Gauge, Histogram, LabeledCounter, LabeledHistogram, MetricBuilder};
 pub use labels::{Bounded, LabelSet, LabelValue, OTHER_LABEL_VALUE, Pow2Bucket};
 pub use metadata::{

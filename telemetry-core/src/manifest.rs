@@ -66,6 +66,8 @@ pub struct SectionSchema {
     /// Whether the type names a report section (`#[telemetry(section = "...")]`) rather than
     /// a type nested in one.
     pub top_level: bool,
+    /// Whether the type is an event (`#[telemetry(event = "...")]`).
+    pub event: bool,
     /// The type's path.
     pub type_name: &'static str,
     /// The first line of the type's doc comment.
@@ -139,7 +141,7 @@ const ENVELOPE: &[(&str, &str)] = &[
     ),
     (
         "trigger",
-        "what made the report: `schedule`, `shutdown`, an extra schedule's name, or `event:{name}`",
+        "what made the report: `schedule`, `shutdown`, an extra schedule's name, or `event:{name}` for an event listed below",
     ),
     (
         "timestamp",
@@ -149,7 +151,10 @@ const ENVELOPE: &[(&str, &str)] = &[
         "uptime_seconds",
         "time since the process started, rounded down to the hour",
     ),
-    ("sections", "the product's sections listed below"),
+    (
+        "sections",
+        "the product's sections listed below; a report made by an event holds its fields in `event`",
+    ),
     ("metrics", "the metrics listed below, rounded"),
 ];
 
@@ -186,7 +191,12 @@ pub struct Manifest {
     pub metrics: Vec<ManifestMetric>,
     /// Report sections (`#[telemetry(section = "...")]` types), in name order.
     pub sections: Vec<ManifestSection>,
-    /// Types nested in sections (other `#[derive(Telemetry)]` types), in name order.
+    /// Events (`#[telemetry(event = "...")]` types), in name order: each report of one has
+    /// the trigger `event:{name}` and its fields in the `event` section.
+    #[serde(default)]
+    pub events: Vec<ManifestSection>,
+    /// Types nested in sections and events (other `#[derive(Telemetry)]` types), in name
+    /// order.
     #[serde(default)]
     pub types: Vec<ManifestSection>,
 }
@@ -256,13 +266,17 @@ pub fn manifest() -> Manifest {
         .filter(|s| s.top_level)
         .map(describe)
         .collect();
+    let mut events: Vec<ManifestSection> =
+        SECTIONS.iter().filter(|s| s.event).map(describe).collect();
     let mut types: Vec<ManifestSection> = SECTIONS
         .iter()
-        .filter(|s| !s.top_level)
+        .filter(|s| !s.top_level && !s.event)
         .map(describe)
         .collect();
     sections.sort_by(|a, b| a.name.cmp(&b.name));
+    events.sort_by(|a, b| a.name.cmp(&b.name));
     types.sort_by(|a, b| a.name.cmp(&b.name));
+    events.dedup_by(|a, b| a.name == b.name);
     // One entry per name: a type linked twice (two versions of a crate) is listed once.
     sections.dedup_by(|a, b| a.name == b.name);
     types.dedup_by(|a, b| a.name == b.name);
@@ -273,12 +287,13 @@ pub fn manifest() -> Manifest {
             description: (*description).to_owned(),
         })
         .collect();
-    let version = version_of(&envelope, &metrics, &sections, &types);
+    let version = version_of(&envelope, &metrics, &sections, &events, &types);
     Manifest {
         version,
         envelope,
         metrics,
         sections,
+        events,
         types,
     }
 }
@@ -287,6 +302,7 @@ fn version_of(
     envelope: &[EnvelopeField],
     metrics: &[ManifestMetric],
     sections: &[ManifestSection],
+    events: &[ManifestSection],
     types: &[ManifestSection],
 ) -> String {
     let mut hasher = Sha256::new();
@@ -303,6 +319,7 @@ fn version_of(
     for (kind, s) in sections
         .iter()
         .map(|s| ("s", s))
+        .chain(events.iter().map(|e| ("e", e)))
         .chain(types.iter().map(|t| ("t", t)))
     {
         hasher.update(format!("{kind}\0{}\0", s.name));
@@ -380,8 +397,9 @@ impl Manifest {
             );
         }
         let sections = self.sections.iter().map(|s| ("Section", s));
+        let events = self.events.iter().map(|e| ("Event", e));
         let types = self.types.iter().map(|t| ("Type", t));
-        for (heading, s) in sections.chain(types) {
+        for (heading, s) in sections.chain(events).chain(types) {
             let _ = writeln!(out, "\n## {heading} `{}`\n", s.name);
             if !s.description.is_empty() {
                 let _ = writeln!(out, "{}\n", s.description);
@@ -407,6 +425,7 @@ impl Manifest {
         let never: Vec<String> = self
             .sections
             .iter()
+            .chain(&self.events)
             .chain(&self.types)
             .flat_map(|s| {
                 s.fields

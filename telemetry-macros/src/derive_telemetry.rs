@@ -128,11 +128,30 @@ fn is_pii_type(ty: &syn::Type) -> bool {
 }
 
 /// The section name: `#[telemetry(section = "...")]` on the item, or the type's name.
-/// The section's name, and whether it was given (a top-level section) or is the type's own
-/// (a nested type).
-fn section_name(input: &DeriveInput, errors: &mut Option<syn::Error>) -> (String, bool) {
+/// What an item is: a report section (`section = ".."`), an event (`event = ".."`), or a
+/// type nested in one (neither).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ItemKind {
+    Section,
+    Event,
+    Nested,
+}
+
+/// An event name: 1 to 64 ASCII lower-case letters, digits, `_` and `.`, starting with a
+/// letter (it becomes the report's `trigger`, `event:{name}`).
+fn valid_event_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'.')
+}
+
+/// The item's name and kind: `#[telemetry(section = "..")]`, `#[telemetry(event = "..")]`,
+/// or the type's own name for a nested type.
+fn section_name(input: &DeriveInput, errors: &mut Option<syn::Error>) -> (String, ItemKind) {
     let mut name = input.ident.to_string();
-    let mut given = false;
+    let mut kind = ItemKind::Nested;
     for attr in input
         .attrs
         .iter()
@@ -141,11 +160,24 @@ fn section_name(input: &DeriveInput, errors: &mut Option<syn::Error>) -> (String
         let result = attr.parse_nested_meta(|meta| {
             if meta.path.is_ident("section") {
                 name = meta.value()?.parse::<LitStr>()?.value();
-                given = true;
+                kind = ItemKind::Section;
+                Ok(())
+            } else if meta.path.is_ident("event") {
+                let lit = meta.value()?.parse::<LitStr>()?;
+                if !valid_event_name(&lit.value()) {
+                    return Err(syn::Error::new(
+                        lit.span(),
+                        "an event name is 1 to 64 lower-case ASCII letters, digits, `_` and `.`, \
+                         starting with a letter, e.g. `event = \"flow_created\"`",
+                    ));
+                }
+                name = lit.value();
+                kind = ItemKind::Event;
                 Ok(())
             } else {
                 Err(meta.error(
-                    "unknown key: `#[telemetry(...)]` on an item accepts `section = \"...\"`",
+                    "unknown key: `#[telemetry(...)]` on an item accepts `section = \"...\"` or \
+                     `event = \"...\"`",
                 ))
             }
         });
@@ -153,12 +185,14 @@ fn section_name(input: &DeriveInput, errors: &mut Option<syn::Error>) -> (String
             push(errors, e);
         }
     }
-    (name, given)
+    (name, kind)
 }
 
 fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
     let mut errors = None;
-    let (section, top_level) = section_name(input, &mut errors);
+    let (section, kind) = section_name(input, &mut errors);
+    let top_level = kind == ItemKind::Section;
+    let is_event = kind == ItemKind::Event;
     let generic_names: Vec<String> = input
         .generics
         .type_params()
@@ -169,6 +203,13 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
     let (body, schema_fields) = match &input.data {
         Data::Struct(data) => match &data.fields {
             Fields::Named(fields) => struct_body(fields, &generic_names, &mut errors),
+            // An event (or section) without data: an empty object.
+            Fields::Unit => (
+                quote!(::telemetry_core::__private::serde_json::Value::Object(
+                    ::telemetry_core::__private::serde_json::Map::new()
+                )),
+                Vec::new(),
+            ),
             _ => {
                 return Err(syn::Error::new_spanned(
                     name,
@@ -194,6 +235,15 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
             .push(syn::parse_quote!(::telemetry_core::anonymize::Anonymize));
     }
     let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
+    let event_impl = if is_event {
+        quote! {
+            impl #impl_generics ::telemetry_core::Event for #name #ty_generics #where_clause {
+                const NAME: &'static str = #section;
+            }
+        }
+    } else {
+        quote!()
+    };
     Ok(quote! {
         #[allow(unused_qualifications)]
         const _: () = {
@@ -207,12 +257,15 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
                 }
             }
 
+            #event_impl
+
             #[::telemetry_core::__private::linkme::distributed_slice(::telemetry_core::__private::SECTIONS)]
             #[linkme(crate = ::telemetry_core::__private::linkme)]
             static __TELEMETRY_SECTION: ::telemetry_core::manifest::SectionSchema =
                 ::telemetry_core::manifest::SectionSchema {
                     name: #section,
                     top_level: #top_level,
+                    event: #is_event,
                     type_name: ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#name)),
                     description: #description,
                     fields: &[#(#schema_fields),*],

@@ -476,12 +476,9 @@ pub fn each_delivered_once(accepted: &[String], spooled: &[String]) {
     }
 }
 
-/// The `trigger` of a report body.
+/// The `trigger` of a report body, a test event named by its name (`event:{name}`).
 pub fn trigger(body: &str) -> String {
-    serde_json::from_str::<serde_json::Value>(body)
-        .ok()
-        .and_then(|v| v["trigger"].as_str().map(str::to_owned))
-        .unwrap_or_default()
+    crate::events::trigger(body)
 }
 
 /// Every log line: level and message.

@@ -29,7 +29,8 @@ pub(crate) struct Control {
     pub(crate) operator_opt_out: Option<crate::consent::SourceKind>,
     /// Debug mode: reports are printed, never sent.
     pub(crate) debug: bool,
-    pub(crate) events: VecDeque<String>,
+    /// Events waiting to be sent: the trigger (`event:{name}`) and the anonymized value.
+    pub(crate) events: VecDeque<(String, serde_json::Value)>,
     /// When shutdown was asked for (real time), if it was.
     pub(crate) shutdown: Option<Instant>,
     pub(crate) latest_version: Option<String>,

@@ -32,6 +32,9 @@ fn since(now: &Snapshot, baseline: &Snapshot) -> Snapshot {
     out
 }
 
+/// The section that holds the value of the event that made a report.
+pub const EVENT_SECTION: &str = "event";
+
 pub(crate) type SectionProvider = Arc<dyn Fn(&mut Report) + Send + Sync>;
 
 /// Builds reports: the same for the reporter's thread, [`super::Reporter::payload`] and the
@@ -90,7 +93,7 @@ impl ReportMaker {
     /// the `show` command and `/telemetry?anonymize=true` at the highest details level all
     /// come from here.
     pub(crate) fn payload(&self, trigger: Option<&str>, decision: &ConsentDecision) -> String {
-        self.outgoing(trigger, decision).to_json()
+        self.outgoing(trigger, None, decision).to_json()
     }
 
     /// Exactly what leaves the machine for a report made now under `decision`: the values
@@ -98,8 +101,20 @@ impl ReportMaker {
     /// statistics disabled only the header is left, for the version check; with error reports
     /// disabled the error and panic counters are removed). The HTTP body, the debug print,
     /// [`super::Reporter::payload`] and the `show` command all come from here.
-    pub(crate) fn outgoing(&self, trigger: Option<&str>, decision: &ConsentDecision) -> Report {
+    /// `event`: the anonymized value of the event that made the report, kept in the `event`
+    /// section.
+    pub(crate) fn outgoing(
+        &self,
+        trigger: Option<&str>,
+        event: Option<&serde_json::Value>,
+        decision: &ConsentDecision,
+    ) -> Report {
         let mut local = self.build(trigger);
+        if let Some(event) = event {
+            local
+                .sections
+                .insert(EVENT_SECTION.to_owned(), event.clone());
+        }
         if let Some(baseline) = &*self.baseline.lock().unwrap_or_else(|e| e.into_inner()) {
             local.metrics = since(&local.metrics, baseline);
         }

@@ -112,7 +112,7 @@ mod worker;
 pub use clock::{Clock, FakeClock, SystemClock};
 pub use command::{CommandError, LastTransmission, TelemetryCommand, TelemetryStatus};
 pub use http::{EndpointError, HttpConfig, parse_version_notice, validate_endpoint};
-pub use maker::ERROR_METRIC_PREFIXES;
+pub use maker::{ERROR_METRIC_PREFIXES, EVENT_SECTION};
 pub use spool::SpoolLimits;
 
 use crate::anonymize::Anonymize;
@@ -597,11 +597,15 @@ impl Reporter {
         self.decider.gate.lock().consent.clone()
     }
 
-    /// Sends a report tagged `event:{name}` soon (Automatisch's user-action events), if consent
-    /// allows: during the undecided delay it waits until the delay ends without an opt-out;
-    /// with usage statistics disabled it is dropped. Returns at once; at most 64 events wait,
-    /// more are dropped and logged.
-    pub fn send_event(&self, name: &str) {
+    /// Sends a report of `event` soon (Automatisch's user-action events), if consent allows:
+    /// its trigger is `event:{NAME}` and its `event` section holds the event's anonymized value
+    /// (taken now). During the undecided delay it waits until the delay ends without an
+    /// opt-out (and is dropped then unless the product sends the undecided period); with usage
+    /// statistics disabled it is dropped. Returns at once; at most 64 events wait, more are
+    /// dropped and logged. Events are types declared in the code
+    /// (`#[derive(Telemetry)] #[telemetry(event = "name")]`), listed in the manifest.
+    pub fn send_event<E: crate::Event>(&self, event: &E) {
+        let value = event.anonymize(&crate::anonymize::global());
         let mut control = self.decider.gate.lock();
         if control.consent.category(Category::UsageStatistics) == Consent::Disabled {
             return;
@@ -615,7 +619,9 @@ impl Reporter {
             }
             return;
         }
-        control.events.push_back(format!("event:{name}"));
+        control
+            .events
+            .push_back((format!("event:{}", E::NAME), value));
         drop(control);
         self.decider.gate.wake.notify_all();
     }
@@ -665,7 +671,11 @@ impl Reporter {
                 control.report_category().is_some() && !control.debug,
             )
         };
-        sending.then(|| self.decider.maker.outgoing(Some("schedule"), &decision))
+        sending.then(|| {
+            self.decider
+                .maker
+                .outgoing(Some("schedule"), None, &decision)
+        })
     }
 
     /// What the reporter has done so far.

@@ -39,7 +39,8 @@ pub(crate) struct Worker {
 
 /// What the loop does next.
 enum Step {
-    Send(String),
+    /// A report with this trigger, made by this event's value if any.
+    Send(String, Option<serde_json::Value>),
     /// The undecided delay has passed: take the baseline (outside the lock), then open.
     UndecidedExpired,
     /// Time to look for a decision saved by another process.
@@ -103,18 +104,18 @@ impl Worker {
                             control.events.clear();
                         }
                     } else if let Some(event) = control.events.pop_front() {
-                        break Step::Send(event);
+                        break Step::Send(event.0, Some(event.1));
                     }
                     if control.events.len() < MAX_PENDING_EVENTS / 2 {
                         control.events_overflowing = false;
                     }
                     if now >= next_regular {
                         next_regular = now + self.interval;
-                        break Step::Send("schedule".to_owned());
+                        break Step::Send("schedule".to_owned(), None);
                     }
                     if let Some(i) = next_extra.iter().position(|due| now >= *due) {
                         next_extra[i] = now + self.schedules[i].1;
-                        break Step::Send(self.schedules[i].0.clone());
+                        break Step::Send(self.schedules[i].0.clone(), None);
                     }
                     let mut due = next_extra.iter().copied().fold(next_regular, Duration::min);
                     if control.consent.state == Consent::Undecided && !control.undecided_expired {
@@ -134,13 +135,13 @@ impl Worker {
                 }
             };
             match step {
-                Step::Send(trigger) => self.report(&trigger, None),
+                Step::Send(trigger, event) => self.report(&trigger, event.as_ref(), None),
                 Step::UndecidedExpired => self.decider.end_undecided_delay(),
                 Step::Look => {}
                 Step::Shutdown(asked) => {
                     let sending = self.gate().lock().report_category().is_some();
                     if sending {
-                        self.report("shutdown", Some(asked + self.shutdown_timeout));
+                        self.report("shutdown", None, Some(asked + self.shutdown_timeout));
                     }
                     return;
                 }
@@ -163,7 +164,12 @@ impl Worker {
 
     /// Builds a report, hands it to the local sinks, and sends it if consent allows.
     /// `deadline` bounds the whole send (shutdown).
-    fn report(&mut self, trigger: &str, deadline: Option<Instant>) {
+    fn report(
+        &mut self,
+        trigger: &str,
+        event: Option<&serde_json::Value>,
+        deadline: Option<Instant>,
+    ) {
         self.adopt_saved_decision();
         let (decision, generation, category, debug) = {
             let control = self.gate().lock();
@@ -174,7 +180,7 @@ impl Worker {
                 control.debug,
             )
         };
-        let report = self.decider.maker.outgoing(Some(trigger), &decision);
+        let report = self.decider.maker.outgoing(Some(trigger), event, &decision);
         self.gate().lock().status.built += 1;
         for sink in &self.sinks {
             match catch_unwind(AssertUnwindSafe(|| sink.send(&report))) {
