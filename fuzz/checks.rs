@@ -1442,10 +1442,10 @@ fn same_report(a: &Report, b: &Report) -> bool {
         && a.timestamp == b.timestamp
         && a.uptime_seconds == b.uptime_seconds
         && a.metrics == b.metrics
-        && a.sections.len() == b.sections.len()
-        && a.sections
+        && a.sections().len() == b.sections().len()
+        && a.sections()
             .iter()
-            .all(|(k, x)| b.sections.get(k).is_some_and(|y| same_json(x, y)))
+            .all(|(k, x)| b.sections().get(k).is_some_and(|y| same_json(x, y)))
 }
 
 /// Input: 8 bytes of an extra quantile (`f64`, little endian), then the JSON of a report.
@@ -1493,11 +1493,11 @@ pub fn report(data: &[u8]) {
     );
     check(
         "report-anonymized",
-        out.sections.keys().eq(r.sections.keys()),
+        out.sections().keys().eq(r.sections().keys()),
         || "anonymized() changed the section names".to_owned(),
     );
-    for (name, section) in &r.sections {
-        if let Some(rounded) = out.sections.get(name) {
+    for (name, section) in r.sections() {
+        if let Some(rounded) = out.sections().get(name) {
             check_rounded_json(section, rounded, &a, &format!("sections.{name}"));
         }
     }

@@ -170,9 +170,10 @@ pub struct Report {
     /// Whole seconds since start-up ([`uptime`]); rounded down to the hour when anonymized, so
     /// that the timestamp minus the uptime cannot link the reports of different starts.
     pub uptime_seconds: u64,
-    /// Product-defined sections, by name.
+    /// Product-defined sections, by name: only [`Report::add_section`] adds one, from an
+    /// [`Anonymize`] value, so no raw JSON can be put in a report by hand.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub sections: BTreeMap<String, serde_json::Value>,
+    pub(crate) sections: BTreeMap<String, serde_json::Value>,
     /// The metric values.
     pub metrics: Snapshot,
 }
@@ -204,10 +205,17 @@ impl Report {
     /// process's [`crate::anonymize::global`] anonymizer: names marked for hashing are hashed
     /// and skipped fields left out, so raw personal data is never stored in a report, not even
     /// in the local, unrounded form.
-    pub fn add_section(&mut self, name: impl Into<String>, value: &impl Anonymize) -> &mut Self {
+    ///
+    /// The name is text fixed in the code (`&'static str`), like the derive's section names.
+    pub fn add_section(&mut self, name: &'static str, value: &impl Anonymize) -> &mut Self {
         let value = value.anonymize(&crate::anonymize::global());
-        self.sections.insert(name.into(), value);
+        self.sections.insert(name.to_owned(), value);
         self
+    }
+
+    /// The product's sections, by name, as they leave the machine (anonymized).
+    pub fn sections(&self) -> &BTreeMap<String, serde_json::Value> {
+        &self.sections
     }
 
     /// Exactly the payload that would leave the machine (the Qdrant seed's `anonymize=true`):

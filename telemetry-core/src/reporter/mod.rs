@@ -316,12 +316,11 @@ impl ReporterBuilder {
     /// value). A panic in `make` is caught and the section left out.
     pub fn section<T: Anonymize + 'static>(
         mut self,
-        name: impl Into<String>,
+        name: &'static str,
         make: impl Fn() -> T + Send + Sync + 'static,
     ) -> Self {
-        let name = name.into();
         self.sections.push(Arc::new(move |report: &mut Report| {
-            report.add_section(name.clone(), &make());
+            report.add_section(name, &make());
         }));
         self
     }
