@@ -155,10 +155,10 @@ fn two_threads(c: &mut Criterion) {
 fn snapshot(c: &mut Criterion) {
     // 1,000 counters and 100 histograms, touched by 16 threads.
     let counters: Vec<Counter> = (0..1000)
-        .map(|i| Counter::register(&format!("bench.snapshot.counter_{i}")).unwrap())
+        .map(|i| Counter::register(format!("bench.snapshot.counter_{i}").leak()).unwrap())
         .collect();
     let histograms: Vec<Histogram> = (0..100)
-        .map(|i| Histogram::register(&format!("bench.snapshot.histogram_{i}")).unwrap())
+        .map(|i| Histogram::register(format!("bench.snapshot.histogram_{i}").leak()).unwrap())
         .collect();
     let barrier = Barrier::new(17);
     std::thread::scope(|s| {

@@ -96,8 +96,9 @@ impl<M> MetricBuilder<M> {
         }
     }
 
-    /// A one-line description, shown in exports and the disclosure manifest.
-    pub fn description(mut self, description: &str) -> Self {
+    /// A one-line description, shown in exports and the disclosure manifest: text fixed in the
+    /// code, like the metric's name.
+    pub fn description(mut self, description: &'static str) -> Self {
         self.description = description.to_owned();
         self
     }
@@ -321,13 +322,13 @@ impl Counter {
     /// # Errors
     /// [`RegistryError`] if the name is invalid or taken by another kind or unit.
     #[track_caller]
-    pub fn register(name: &str) -> Result<Counter, RegistryError> {
+    pub fn register(name: &'static str) -> Result<Counter, RegistryError> {
         Self::builder(name).register()
     }
 
     /// Starts registering counter `name` with a description or unit.
     #[track_caller]
-    pub fn builder(name: &str) -> MetricBuilder<Counter> {
+    pub fn builder(name: &'static str) -> MetricBuilder<Counter> {
         MetricBuilder::new(name)
     }
 
@@ -354,13 +355,13 @@ impl Gauge {
     /// # Errors
     /// [`RegistryError`] if the name is invalid or taken by another kind, unit or a callback.
     #[track_caller]
-    pub fn register(name: &str) -> Result<Gauge, RegistryError> {
+    pub fn register(name: &'static str) -> Result<Gauge, RegistryError> {
         Self::builder(name).register()
     }
 
     /// Starts registering gauge `name` with a description or unit, or as a callback gauge.
     #[track_caller]
-    pub fn builder(name: &str) -> MetricBuilder<Gauge> {
+    pub fn builder(name: &'static str) -> MetricBuilder<Gauge> {
         MetricBuilder::new(name)
     }
 
@@ -388,13 +389,13 @@ impl Histogram {
     /// # Errors
     /// [`RegistryError`] if the name is invalid or taken by another kind or unit.
     #[track_caller]
-    pub fn register(name: &str) -> Result<Histogram, RegistryError> {
+    pub fn register(name: &'static str) -> Result<Histogram, RegistryError> {
         Self::builder(name).register()
     }
 
     /// Starts registering histogram `name` with a description or unit.
     #[track_caller]
-    pub fn builder(name: &str) -> MetricBuilder<Histogram> {
+    pub fn builder(name: &'static str) -> MetricBuilder<Histogram> {
         MetricBuilder::new(name)
     }
 
