@@ -137,7 +137,8 @@ fn an_unwritable_state_dir_is_logged_once_and_nothing_breaks() {
     let lines = log_lines();
     let (state, how, cleanup) = unwritable_dir();
     println!("unwritable state directory: {how}: {}", state.display());
-    let path = state.display().to_string();
+    // Log lines name the state directory, never its absolute path.
+    let path = "telemetry state directory".to_owned();
     let mark = lines.mark();
     let server = FaultServer::start(Mode::Refuse);
     let clock = Arc::new(FakeClock::new());
@@ -156,6 +157,11 @@ fn an_unwritable_state_dir_is_logged_once_and_nothing_breaks() {
 
     let about_it = lines.problems_since(mark, &path);
     assert_eq!(about_it.len(), 1, "{about_it:#?}");
+    let absolute = lines.problems_since(mark, &state.display().to_string());
+    assert!(
+        absolute.is_empty(),
+        "no line names the absolute path: {absolute:#?}"
+    );
     assert!(
         about_it[0].contains("not usable") && about_it[0].contains("not kept"),
         "{}",
@@ -223,7 +229,7 @@ fn a_missing_state_dir_is_created_on_demand() {
     eventually("the spool to be delivered", || spool(&state).is_empty());
     each_delivered_once(&server.accepted(), &waiting);
     assert!(reporter.shutdown());
-    let problems = lines.problems_since(mark, &root.display().to_string());
+    let problems = lines.problems_since(mark, "telemetry state directory");
     assert!(problems.is_empty(), "{problems:#?}");
     std::fs::remove_dir_all(&root).unwrap();
     no_panic();
@@ -329,7 +335,7 @@ fn a_full_disk_loses_no_kept_report_and_leaves_no_half_files() {
     events(&reporter, "full", 3);
     assert_eq!(reporter.status().spooled, 0);
     drop(reporter);
-    let about_it = lines.problems_since(mark, &full.display().to_string());
+    let about_it = lines.problems_since(mark, "telemetry state directory");
     assert_eq!(about_it.len(), 1, "{about_it:#?}");
     assert!(partial_files(&disk.0).is_empty());
     disk.free();
@@ -395,7 +401,7 @@ fn spool_write_failures_are_logged_once_naming_the_path() {
         "one line for one problem: {about_keeping:#?}"
     );
     assert!(
-        about_keeping[0].contains(&state.join("spool").display().to_string()),
+        about_keeping[0].contains("`spool` in the telemetry state directory"),
         "the line names the spool: {}",
         about_keeping[0]
     );
@@ -418,7 +424,8 @@ fn a_garbage_consent_file_means_off_said_once_until_decided_again() {
         let mark = lines.mark();
         let decision = resolve();
         assert_eq!(decision.state, Consent::Disabled);
-        let about_it = lines.problems_since(mark, &state.display().to_string());
+        let about_it =
+            lines.problems_since(mark, "`consent.json` in the telemetry state directory");
         assert_eq!(about_it.len(), 1, "{about_it:#?}");
         assert!(about_it[0].contains("stays off"), "{}", about_it[0]);
 
@@ -490,7 +497,7 @@ fn a_garbage_installation_id_is_replaced_and_logged_naming_the_file() {
         assert_eq!(stored.trim(), id.to_string(), "{garbage:?}: replaced");
         assert_eq!(about_it.len(), 1, "{about_it:#?}");
         assert!(
-            about_it[0].contains(&file.display().to_string()),
+            about_it[0].contains("`installation_id` in the telemetry state directory"),
             "the line names the file: {}",
             about_it[0]
         );
@@ -512,7 +519,7 @@ fn a_garbage_hash_key_is_said_once_and_reports_still_go_out() {
     events(&reporter, "bad-key", 3);
     eventually("three deliveries", || reporter.status().delivered == 3);
     assert!(reporter.shutdown());
-    let about_it = lines.problems_since(mark, &state.display().to_string());
+    let about_it = lines.problems_since(mark, "telemetry state directory");
     assert_eq!(about_it.len(), 1, "{about_it:#?}");
     assert!(about_it[0].contains("hash.key"), "{}", about_it[0]);
     std::fs::remove_dir_all(&state).unwrap();
@@ -611,7 +618,10 @@ fn a_corrupt_spool_file_neither_leaves_nor_blocks_the_spool() {
     });
     drop(reporter);
     let sent_garbage = server.refused();
-    let about_it = lines.problems_since(mark, &corrupt.display().to_string());
+    let about_it = lines.problems_since(
+        mark,
+        corrupt.file_name().unwrap().to_string_lossy().as_ref(),
+    );
     std::fs::remove_dir_all(&state).unwrap();
     assert!(
         sent_garbage.is_empty(),

@@ -151,7 +151,7 @@ impl HashKey {
                     {
                         return Ok(key);
                     }
-                    log::warn!(target: "telemetry", "{} does not hold a name-hashing key; replacing it (hashes made before will differ)", path.display());
+                    log::warn!(target: "telemetry", "{} does not hold a name-hashing key; replacing it (hashes made before will differ)", crate::state::named(crate::state::file_name(path)));
                     let key = Self::generate();
                     crate::state::write_private(path, key.to_hex().as_bytes())?;
                     return Ok(key);

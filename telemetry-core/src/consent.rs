@@ -767,7 +767,7 @@ fn load_persisted(dir: &StateDir) -> Option<PersistedConsent> {
                 log::warn!(
                     target: "telemetry",
                     "ignoring the saved telemetry decision in {}: {e}; telemetry stays off until decided",
-                    dir.file(files::CONSENT).display()
+                    crate::state::named(files::CONSENT)
                 );
                 Some(broken())
             }
@@ -776,7 +776,7 @@ fn load_persisted(dir: &StateDir) -> Option<PersistedConsent> {
             log::warn!(
                 target: "telemetry",
                 "cannot read the saved telemetry decision in {}: {e}; telemetry stays off",
-                dir.path().display()
+                crate::state::named(files::CONSENT)
             );
             Some(broken())
         }

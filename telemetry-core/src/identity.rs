@@ -39,7 +39,7 @@ pub fn installation_id(dir: &StateDir) -> std::io::Result<Uuid> {
         return Ok(id);
     }
     if existing.is_some() {
-        log::warn!(target: "telemetry", "{} does not hold an installation id; making a new one", dir.file(files::INSTALLATION_ID).display());
+        log::warn!(target: "telemetry", "{} does not hold an installation id; making a new one", crate::state::named(files::INSTALLATION_ID));
     }
     let id = Uuid::new_v4();
     dir.write(files::INSTALLATION_ID, id.to_string().as_bytes())?;

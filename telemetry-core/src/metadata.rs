@@ -80,8 +80,29 @@ pub struct Location {
 }
 
 impl fmt::Display for Location {
+    /// `src/store.rs:42 (my_app::store)`: an absolute file path (a path dependency's, which
+    /// carries a user or host name) is cut to its part from the last `src` directory, or to
+    /// the file's name.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{} ({})", self.file, self.line, self.module_path)
+        write!(
+            f,
+            "{}:{} ({})",
+            relative_file(&self.file),
+            self.line,
+            self.module_path
+        )
+    }
+}
+
+fn relative_file(file: &str) -> &str {
+    let absolute = file.starts_with('/') || file.starts_with('\\') || file.get(1..3) == Some(":\\");
+    if !absolute {
+        return file;
+    }
+    let separators = ['/', '\\'];
+    match file.rfind("/src/").or_else(|| file.rfind("\\src\\")) {
+        Some(i) => &file[i + 1..],
+        None => file.rsplit(separators).next().unwrap_or(file),
     }
 }
 

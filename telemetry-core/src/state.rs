@@ -77,6 +77,19 @@ impl StateDir {
     }
 }
 
+/// How the framework's log lines name `file` (a path inside the state directory): relative to
+/// it, never as an absolute path, which would carry a user or host name.
+pub(crate) fn named(file: impl std::fmt::Display) -> String {
+    format!("`{file}` in the telemetry state directory")
+}
+
+/// The last component of `path`, for log lines that must not carry absolute paths.
+pub(crate) fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
 /// Writes `path` through a unique temporary file and a rename.
 pub(crate) fn write_atomically(path: &Path, contents: &[u8]) -> io::Result<()> {
     write_with_mode(path, contents, None)

@@ -204,7 +204,7 @@ impl Decider {
                     }
                 }
                 Err(e) => {
-                    log::warn!(target: "telemetry", "the telemetry decision ({state}) holds for this run only: cannot save it in {}: {e}", dir.path().display());
+                    log::warn!(target: "telemetry", "the telemetry decision ({state}) holds for this run only: cannot save it in the telemetry state directory: {e}");
                     saved = Err(ConsentError::NotSaved {
                         reason: e.to_string(),
                     });

@@ -405,7 +405,7 @@ impl ReporterBuilder {
                     seen = decide::saved_fingerprint(dir);
                 }
                 Err(e) => {
-                    log::warn!(target: "telemetry", "the telemetry decision ({}) holds for this run only: cannot save it in {}: {e}", decision.state, dir.path().display());
+                    log::warn!(target: "telemetry", "the telemetry decision ({}) holds for this run only: cannot save it in the telemetry state directory: {e}", decision.state);
                 }
             }
         }
@@ -420,7 +420,7 @@ impl ReporterBuilder {
         let mut spool_failing = false;
         if let Some(dir) = &self.state_dir {
             if let Err(e) = identity::install_hash_key(dir) {
-                log::warn!(target: "telemetry", "the telemetry state directory {} is not usable ({e}): names are hashed with a per-run key, and reports that cannot be delivered are not kept", dir.path().display());
+                log::warn!(target: "telemetry", "the telemetry state directory is not usable ({e}): names are hashed with a per-run key, and reports that cannot be delivered are not kept");
                 spool_failing = true;
             }
             let spool_dir = self.spool().expect("a state directory has a spool");
@@ -442,7 +442,7 @@ impl ReporterBuilder {
             spool = Some(Arc::new(spool_dir));
             if self.identity == Identity::Installation {
                 installation_id = identity::installation_id(dir)
-                    .inspect_err(|e| log::warn!(target: "telemetry", "no installation id: cannot use {} ({e}); reports carry the instance id only", dir.file(files::INSTALLATION_ID).display()))
+                    .inspect_err(|e| log::warn!(target: "telemetry", "no installation id: cannot use {} ({e}); reports carry the instance id only", crate::state::named(files::INSTALLATION_ID)))
                     .ok();
             }
         }

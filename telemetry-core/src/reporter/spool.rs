@@ -59,6 +59,7 @@ impl Spool {
     }
 
     /// The spool's directory.
+    #[cfg(test)]
     pub(crate) fn dir(&self) -> &Path {
         &self.dir
     }

@@ -284,7 +284,7 @@ impl Worker {
             Ok(dropped) => {
                 if dropped > 0 {
                     self.gate().lock().status.dropped += dropped as u64;
-                    log::warn!(target: "telemetry", "the telemetry spool in {} is full: {dropped} oldest report(s) dropped", spool.dir().display());
+                    log::warn!(target: "telemetry", "the telemetry spool ({}) is full: {dropped} oldest report(s) dropped", crate::state::named(files::SPOOL));
                 }
                 true
             }
@@ -317,7 +317,7 @@ impl Worker {
                 _ => {
                     spool.set_aside(&claimed);
                     self.gate().lock().status.dropped += 1;
-                    log::warn!(target: "telemetry", "{} is not a telemetry report; it is set aside (.corrupt) and not sent", path.display());
+                    log::warn!(target: "telemetry", "{} is not a telemetry report; it is set aside (.corrupt) and not sent", crate::state::named(format!("{}/{}", files::SPOOL, crate::state::file_name(&path))));
                     continue;
                 }
             };
@@ -367,14 +367,14 @@ impl Worker {
         match written {
             Ok(Some(claimed)) => {
                 if std::mem::take(&mut self.spool_failing) {
-                    log::info!(target: "telemetry", "the telemetry spool in {} can be written again", spool.dir().display());
+                    log::info!(target: "telemetry", "the telemetry spool ({}) can be written again", crate::state::named(files::SPOOL));
                 }
                 Some(claimed)
             }
             Ok(None) => None,
             Err(e) => {
                 if !std::mem::replace(&mut self.spool_failing, true) {
-                    log::warn!(target: "telemetry", "cannot keep unsent telemetry reports in {} ({e}): reports that cannot be delivered are not kept", spool.dir().display());
+                    log::warn!(target: "telemetry", "cannot keep unsent telemetry reports in {} ({e}): reports that cannot be delivered are not kept", crate::state::named(files::SPOOL));
                 }
                 None
             }
@@ -504,7 +504,7 @@ impl Worker {
         });
         let bytes = serde_json::to_vec_pretty(&record).unwrap_or_default();
         if let Err(e) = dir.write(files::LAST_REPORT, &bytes) {
-            log::debug!(target: "telemetry", "cannot write {}: {e}", dir.file(files::LAST_REPORT).display());
+            log::debug!(target: "telemetry", "cannot write {}: {e}", crate::state::named(files::LAST_REPORT));
         }
     }
 }
