@@ -249,10 +249,24 @@ pub const KEPT_URL_SCHEMES: &[&str] = &[
 ];
 
 /// Applies the rules: rounds numbers and hashes names and URLs with an installation's key.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Anonymizer {
     key: HashKey,
     digits: u32,
+    /// A name or URL has been hashed with this key (so it must not change in this run).
+    used: std::sync::atomic::AtomicBool,
+}
+
+impl Clone for Anonymizer {
+    fn clone(&self) -> Self {
+        Anonymizer {
+            key: self.key.clone(),
+            digits: self.digits,
+            used: std::sync::atomic::AtomicBool::new(
+                self.used.load(std::sync::atomic::Ordering::Relaxed),
+            ),
+        }
+    }
 }
 
 impl Anonymizer {
@@ -261,6 +275,7 @@ impl Anonymizer {
         Anonymizer {
             key,
             digits: DEFAULT_SIGNIFICANT_DIGITS,
+            used: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -291,6 +306,7 @@ impl Anonymizer {
     }
 
     fn mac(&self, domain: &str, text: &str) -> String {
+        self.used.store(true, std::sync::atomic::Ordering::Relaxed);
         let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.key.0)
             .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
         mac.update(domain.as_bytes());
@@ -321,22 +337,58 @@ impl Anonymizer {
 
 static GLOBAL: RwLock<Option<Arc<Anonymizer>>> = RwLock::new(None);
 
-/// The process's anonymizer, used by reports and hashed labels. Until [`set_global`] is called
-/// (the reporter does it with the installation's stored key), it hashes with a random key made
-/// for this process: hashes are then stable within this run only.
+/// Where the process's key is stored, once a state directory is known.
+static KEY_FILE: RwLock<Option<std::path::PathBuf>> = RwLock::new(None);
+
+/// The process's anonymizer, used by reports and hashed labels. On first use it loads (or
+/// creates, owner-only) the key stored in the state directory given to
+/// [`use_key_file`] (the reporter's builder gives it as soon as its state directory is set),
+/// so hashes are stable across restarts whoever hashes first. Without one it hashes with a
+/// random key made for this process: hashes are then stable within this run only.
 pub fn global() -> Arc<Anonymizer> {
     if let Some(a) = GLOBAL.read().unwrap_or_else(|e| e.into_inner()).as_ref() {
         return a.clone();
     }
+    let file = KEY_FILE.read().unwrap_or_else(|e| e.into_inner()).clone();
     let mut slot = GLOBAL.write().unwrap_or_else(|e| e.into_inner());
-    slot.get_or_insert_with(|| Arc::new(Anonymizer::new(HashKey::generate())))
-        .clone()
+    slot.get_or_insert_with(|| {
+        let key = file
+            .and_then(|path| {
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir).ok()?;
+                }
+                HashKey::load_or_create(&path).ok()
+            })
+            .unwrap_or_else(HashKey::generate);
+        Arc::new(Anonymizer::new(key))
+    })
+    .clone()
+}
+
+/// The key file the process's anonymizer loads on first use (`hash.key` in the state
+/// directory). If names were already hashed under another key, that key stays for this run
+/// (one series per name), and this is logged once.
+pub fn use_key_file(path: &Path) {
+    *KEY_FILE.write().unwrap_or_else(|e| e.into_inner()) = Some(path.to_path_buf());
 }
 
 /// Replaces the process's anonymizer (for example with one keyed by the installation's
-/// stored [`HashKey`]).
+/// stored [`HashKey`]), unless names were already hashed under a different key in this run:
+/// then that key stays, so a name never gets two hashes (and two series) in one run; this is
+/// logged once.
 pub fn set_global(anonymizer: Anonymizer) {
-    *GLOBAL.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(anonymizer));
+    let mut slot = GLOBAL.write().unwrap_or_else(|e| e.into_inner());
+    if let Some(current) = slot.as_ref()
+        && current.used.load(std::sync::atomic::Ordering::Relaxed)
+        && current.key != anonymizer.key
+    {
+        static SAID: std::sync::Once = std::sync::Once::new();
+        SAID.call_once(|| {
+            log::warn!(target: "telemetry", "names were hashed before the installation's telemetry key was known: this run keeps hashing with its own key (configure the reporter before hashing names)");
+        });
+        return;
+    }
+    *slot = Some(Arc::new(anonymizer));
 }
 
 /// A type whose values may leave the machine, in anonymized form.

@@ -254,8 +254,14 @@ impl ReporterBuilder {
     /// The state directory: persisted consent, installation id, hash key, the last report
     /// (`telemetry.json`) and the spool. Problems with it are logged once and degrade to "do
     /// not keep" (no spool, per-run ids), never to a crash.
+    ///
+    /// From this call on, the process's name-hashing key is the one stored there
+    /// ([`crate::anonymize::use_key_file`]), so names hashed before [`start`](Self::start)
+    /// hash as they will in the reports.
     pub fn state_dir(mut self, path: impl Into<PathBuf>) -> Self {
-        self.state_dir = Some(StateDir::new(path));
+        let dir = StateDir::new(path);
+        crate::anonymize::use_key_file(&dir.file(files::HASH_KEY));
+        self.state_dir = Some(dir);
         self
     }
 
