@@ -48,6 +48,15 @@ fn builder(receiver: &Receiver, clock: &Arc<FakeClock>, state: &Path) -> Reporte
         .clock(clock.clone())
 }
 
+/// Lets `hours` of clock pass, an hour at a time, raising the event `name` every hour.
+fn hours_with_events(reporter: &Reporter, clock: &FakeClock, hours: u32, name: &str) {
+    for _ in 0..hours {
+        reporter.send_event(&event(name));
+        clock.advance(HOUR);
+        settle(reporter, clock);
+    }
+}
+
 fn spooled(state: &Path) -> usize {
     std::fs::read_dir(state.join("spool"))
         .map(|d| d.flatten().count())
@@ -108,11 +117,7 @@ fn a_decision_saved_by_the_telemetry_command_stops_a_running_reporter() {
         .run_command(TelemetryCommand::Disable, &mut out)
         .unwrap();
     let after_disable = receiver.requests();
-    for _ in 0..72 {
-        reporter.send_event(&event("hourly"));
-        clock.advance(HOUR);
-        settle(&reporter, &clock);
-    }
+    hours_with_events(&reporter, &clock, 72, "hourly");
     assert_eq!(
         receiver.requests(),
         after_disable,
@@ -153,11 +158,7 @@ fn two_reporters_on_one_state_dir_stop_together() {
     settle(&b, &clock_b);
     let after = receiver.requests();
     receiver.set_mode(Mode::Status(503, None));
-    for _ in 0..48 {
-        b.send_event(&event("still-running"));
-        clock_b.advance(HOUR);
-        settle(&b, &clock_b);
-    }
+    hours_with_events(&b, &clock_b, 48, "still-running");
     receiver.set_mode(Mode::Ok("{}".into()));
     clock_b.advance(2 * HOUR);
     settle(&b, &clock_b);
@@ -377,11 +378,7 @@ fn a_decision_saved_while_the_reporter_starts_is_not_missed() {
         .start()
         .unwrap();
     assert!(!armed.load(Ordering::SeqCst), "the hook ran during start");
-    for _ in 0..48 {
-        reporter.send_event(&event("hourly"));
-        clock.advance(HOUR);
-        settle(&reporter, &clock);
-    }
+    hours_with_events(&reporter, &clock, 48, "hourly");
     assert_eq!(receiver.requests(), 0);
     assert_eq!(reporter.consent().state, Consent::Disabled);
     drop(reporter);
@@ -443,11 +440,7 @@ fn a_broken_saved_decision_disables_a_running_reporter() {
         settle(&reporter, &clock);
         let before = receiver.requests();
         std::fs::write(state.join("consent.json"), broken).unwrap();
-        for _ in 0..48 {
-            reporter.send_event(&event("hourly"));
-            clock.advance(HOUR);
-            settle(&reporter, &clock);
-        }
+        hours_with_events(&reporter, &clock, 48, "hourly");
         assert_eq!(
             receiver.requests(),
             before,
@@ -492,11 +485,7 @@ fn an_operator_opt_out_holds_against_runtime_and_saved_enables() {
         .consent(sources(None))
         .save_consent(Consent::Enabled)
         .unwrap();
-    for _ in 0..24 {
-        reporter.send_event(&event("hourly"));
-        clock.advance(HOUR);
-        settle(&reporter, &clock);
-    }
+    hours_with_events(&reporter, &clock, 24, "hourly");
     assert_eq!(receiver.requests(), 0);
     drop(reporter);
     let _ = std::fs::remove_dir_all(&state);
