@@ -243,13 +243,15 @@ fn scaling(c: &mut Criterion) {
         &[10, 1_000]
     };
     for &series in sizes {
+        // Two labels of a thousand values each: up to a million label sets.
         let family = Counter::builder("bench.scaling")
-            .labels(&["series"])
+            .labels(&["thousands", "units"])
             .max_series(100_000)
-            .register_labeled::<(Bounded<100_000>,)>()
+            .register_labeled::<(Bounded<999>, Bounded<999>)>()
             .unwrap();
         while registered < series {
-            family.increment((Bounded::new(registered as u64),));
+            let i = registered as u64;
+            family.increment((Bounded::new(i / 1000), Bounded::new(i % 1000)));
             registered += 1;
         }
         g.bench_function(format!("snapshot_series_{series}"), |b| {

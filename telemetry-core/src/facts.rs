@@ -84,6 +84,14 @@ macro_rules! build_facts {
     };
 }
 
+/// A release tag: 1 to 64 ASCII letters, digits, `.`, `-`, `_` and `+` (`oss-v23.10.0`).
+fn is_tag(tag: &str) -> bool {
+    (1..=64).contains(&tag.len())
+        && tag
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b'+'))
+}
+
 /// `{arch}-{os}` of the build target (one compilation builds the product and this crate for
 /// the same target).
 pub const TARGET: &str = match (
@@ -100,17 +108,39 @@ pub const TARGET: &str = match (
 };
 
 impl BuildFacts {
+    /// These facts with each text checked, since the fields are public and the macro takes
+    /// any expression: a version or tag outside the version grammar, or a feature name outside
+    /// Cargo's (letters, digits, `_`, `-`, `+`, `.`), is sent as `other`.
+    fn checked(mut self) -> Self {
+        let other = crate::report::INVALID_APPLICATION_TEXT;
+        if !crate::report::is_version(self.version) {
+            self.version = other;
+        }
+        if self
+            .tag
+            .is_some_and(|t| !crate::report::is_version(t) && !is_tag(t))
+        {
+            self.tag = Some(other);
+        }
+        for feature in &mut self.features {
+            let ok = (1..=64).contains(&feature.len())
+                && feature
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'+' | b'.'));
+            if !ok {
+                *feature = other;
+            }
+        }
+        self
+    }
+
     /// These facts with a release tag, e.g. `oss-v23.10.0`: 1 to 64 ASCII letters, digits,
     /// `.`, `-`, `_` and `+`, fixed at compile time.
     ///
     /// # Errors
     /// [`crate::ApplicationError::Version`] for a tag outside that grammar.
     pub fn with_tag(mut self, tag: &'static str) -> Result<Self, crate::ApplicationError> {
-        let ok = (1..=64).contains(&tag.len())
-            && tag
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b'+'));
-        if !ok {
+        if !is_tag(tag) {
             return Err(crate::ApplicationError::Version);
         }
         self.tag = Some(tag);
@@ -133,7 +163,7 @@ impl SystemFacts {
             is_container: detect_container(),
             is_kubernetes: std::env::var_os("KUBERNETES_SERVICE_HOST").is_some(),
             system_uptime_seconds: None,
-            build,
+            build: build.checked(),
         };
         #[cfg(feature = "system-facts")]
         {

@@ -102,6 +102,9 @@ impl LabelValue for u8 {
     }
 }
 
+/// The largest `MAX` of a [`Bounded`] label.
+pub const MAX_BOUNDED: u64 = 65_535;
+
 /// The label text of a value outside its declared set.
 pub const OTHER_LABEL_VALUE: &str = "other";
 
@@ -109,6 +112,8 @@ pub const OTHER_LABEL_VALUE: &str = "other";
 /// larger (or negative, through [`Bounded::signed`]) is recorded as `other`
 /// ([`OTHER_LABEL_VALUE`]), so the label has at most `MAX + 2` values whatever the input.
 /// Use it for status codes (`Bounded::<599>::new(code)`), shard numbers, small counts.
+/// `MAX` is at most [`MAX_BOUNDED`] (65,535), checked at compile time: a range wide enough for
+/// an IPv4 address is not a closed set. Sizes and large counts go in [`Pow2Bucket`].
 ///
 /// ```
 /// use telemetry_core::{Bounded, LabelValue};
@@ -119,14 +124,22 @@ pub const OTHER_LABEL_VALUE: &str = "other";
 pub struct Bounded<const MAX: u64>(Option<u64>);
 
 impl<const MAX: u64> Bounded<MAX> {
+    /// Evaluated where a value is made: a compile error for a `MAX` above [`MAX_BOUNDED`].
+    const RANGE_IS_CLOSED: () = assert!(
+        MAX <= MAX_BOUNDED,
+        "a Bounded label's range is at most 65535 values: use Pow2Bucket for sizes and large counts"
+    );
+
     /// `value` if it is at most `MAX`, else `other`.
     pub fn new(value: impl Into<u64>) -> Self {
+        const { Self::RANGE_IS_CLOSED };
         let value = value.into();
         Bounded((value <= MAX).then_some(value))
     }
 
     /// `value` if it is from 0 to `MAX`, else `other`.
     pub fn signed(value: impl Into<i64>) -> Self {
+        const { Self::RANGE_IS_CLOSED };
         Bounded(u64::try_from(value.into()).ok().filter(|v| *v <= MAX))
     }
 

@@ -36,9 +36,9 @@ pub fn uptime() -> std::time::Duration {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Application {
     /// The name, e.g. `my-server`.
-    pub name: String,
+    name: String,
     /// The version, e.g. `1.4.2`.
-    pub version: String,
+    version: String,
 }
 
 /// A name or version that does not fit its grammar ([`Application::try_new`]).
@@ -78,12 +78,18 @@ fn is_name(text: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-fn is_version(text: &str) -> bool {
+/// A version: `1.4.2`, `v2`, `1.4.2-rc.1+build5`. Build metadata after `+` has no dots, so
+/// a host name cannot ride along.
+pub(crate) fn is_version(text: &str) -> bool {
+    let (release, build) = text.split_once('+').unwrap_or((text, ""));
     (1..=64).contains(&text.len())
         && text.starts_with(|c: char| c.is_ascii_digit() || c == 'v')
-        && text
+        && release
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'+'))
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-'))
+        && build
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
 impl Application {
@@ -105,6 +111,16 @@ impl Application {
             name: checked(name, is_name(name), "name"),
             version: checked(version, is_version(version), "version"),
         }
+    }
+
+    /// The name, e.g. `my-server`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The version, e.g. `1.4.2`.
+    pub fn version(&self) -> &str {
+        &self.version
     }
 
     /// As [`new`](Self::new), but a name or version that does not fit is an error.
@@ -274,10 +290,10 @@ mod tests {
 
     #[test]
     fn application_text_fits_its_grammar_or_is_recorded_as_other() {
-        let ok = Application::new("my-server_2", "1.4.2-rc.1+build.5");
+        let ok = Application::new("my-server_2", "1.4.2-rc.1+build5");
         assert_eq!(
-            (ok.name.as_str(), ok.version.as_str()),
-            ("my-server_2", "1.4.2-rc.1+build.5")
+            (ok.name(), ok.version()),
+            ("my-server_2", "1.4.2-rc.1+build5")
         );
         for (name, version) in [
             ("alice@example.com", "1.0.0"),
@@ -286,6 +302,7 @@ mod tests {
             ("", "1.0.0"),
             ("app", "1.0 beta"),
             ("app", "jenkins/job"),
+            ("app", "1.0.0+db01.corp.example.com"),
         ] {
             let app = Application::new(name, version);
             assert!(

@@ -132,7 +132,11 @@ impl Sink for JsonFileSink {
         };
         write().map_err(|e| {
             let _ = std::fs::remove_file(&partial);
-            SinkError::new("json-file", format!("{}: {e}", self.path.display()))
+            // The file's name only: the framework's log lines carry no absolute path.
+            SinkError::new(
+                "json-file",
+                format!("{}: {e}", crate::state::file_name(&self.path)),
+            )
         })
     }
 }
@@ -157,7 +161,8 @@ mod tests {
         let missing = JsonFileSink::new(dir.join("no-such-dir").join("t.json"));
         let err = missing.send(&report).unwrap_err();
         assert_eq!(err.sink(), "json-file");
-        assert!(err.to_string().contains("no-such-dir"), "{err}");
+        let text = err.to_string();
+        assert!(text.contains("t.json") && !text.contains("no-such-dir"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

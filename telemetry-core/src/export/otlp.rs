@@ -534,8 +534,8 @@ pub fn resource_attributes(application: &Application) -> Vec<KeyValue> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u64);
     let cores = crate::anonymize::global().round(cores);
     vec![
-        string_kv("service.name", &application.name),
-        string_kv("service.version", &application.version),
+        string_kv("service.name", application.name()),
+        string_kv("service.version", application.version()),
         string_kv("service.instance.id", &crate::instance_id().to_string()),
         string_kv("telemetry.sdk.name", env!("CARGO_PKG_NAME")),
         string_kv("telemetry.sdk.language", "rust"),

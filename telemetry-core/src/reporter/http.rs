@@ -11,6 +11,9 @@ use std::time::Duration;
 pub struct HttpConfig {
     /// The URL reports are POSTed to. `https://` is required, except for loopback hosts
     /// (`127.0.0.0/8`, `[::1]`, `localhost`), which may use `http://` (tests, local collectors).
+    /// This crate logs it without its query; the HTTP client (ureq) logs each request line,
+    /// query included, at debug level under the `ureq` target, so a token in the query reaches
+    /// a logger that keeps that target's debug records.
     pub endpoint: String,
     /// The most time to set up a connection (default 5 s).
     pub connect_timeout: Duration,

@@ -171,6 +171,9 @@ pub enum ReporterError {
     Consent(ConsentError),
     /// The operating system refused a thread.
     Thread(std::io::Error),
+    /// A schedule's name is not 1 to 64 lower-case ASCII letters, digits, `_` and `.`,
+    /// starting with a letter (it would be sent as the report's trigger).
+    ScheduleName,
 }
 
 impl std::fmt::Display for ReporterError {
@@ -181,6 +184,10 @@ impl std::fmt::Display for ReporterError {
             ReporterError::Thread(e) => {
                 write!(f, "cannot start the telemetry reporter thread: {e}")
             }
+            ReporterError::ScheduleName => f.write_str(
+                "a telemetry schedule's name is 1 to 64 lower-case ASCII letters, digits, `_` and \
+                 `.`, starting with a letter",
+            ),
         }
     }
 }
@@ -191,6 +198,7 @@ impl std::error::Error for ReporterError {
             ReporterError::Endpoint(e) => Some(e),
             ReporterError::Consent(e) => Some(e),
             ReporterError::Thread(e) => Some(e),
+            ReporterError::ScheduleName => None,
         }
     }
 }
@@ -299,10 +307,12 @@ impl ReporterBuilder {
         self
     }
 
-    /// An extra schedule: a report tagged `name` every `every`, starting after the initial
-    /// delay (Automatisch's diagnostics every 6 hours).
-    pub fn schedule(mut self, name: impl Into<String>, every: Duration) -> Self {
-        self.schedules.push((name.into(), every));
+    /// An extra schedule: a report tagged `name` (its `trigger`) every `every`, starting after
+    /// the initial delay (Automatisch's diagnostics every 6 hours). The name is text fixed in
+    /// the code, 1 to 64 lower-case ASCII letters, digits, `_` and `.`, starting with a letter;
+    /// [`start`](Self::start) refuses another.
+    pub fn schedule(mut self, name: &'static str, every: Duration) -> Self {
+        self.schedules.push((name.to_owned(), every));
         self
     }
 
@@ -376,8 +386,8 @@ impl ReporterBuilder {
             .clone()
             .unwrap_or_else(|| {
                 Disclosure::new(
-                    &self.application.name,
-                    format!("the makers of {}", self.application.name),
+                    self.application.name(),
+                    format!("the makers of {}", self.application.name()),
                     "setting the DO_NOT_TRACK environment variable to 1",
                     "the product's documentation",
                 )
@@ -396,6 +406,13 @@ impl ReporterBuilder {
     pub fn start(self) -> Result<Reporter, ReporterError> {
         if let Some(http) = &self.http {
             validate_endpoint(&http.endpoint).map_err(ReporterError::Endpoint)?;
+        }
+        if !self
+            .schedules
+            .iter()
+            .all(|(name, _)| crate::event::is_trigger_name(name))
+        {
+            return Err(ReporterError::ScheduleName);
         }
         // Seen before consent is resolved: a decision saved while the reporter starts is then
         // taken up by its thread instead of being missed.

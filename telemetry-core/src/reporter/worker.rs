@@ -483,7 +483,7 @@ impl Worker {
             return;
         };
         if self.announced_version.as_deref() != Some(version.as_str()) {
-            log::info!(target: "telemetry", "{} {version} is available (running {})", self.decider.maker.application.name, self.decider.maker.application.version);
+            log::info!(target: "telemetry", "{} {version} is available (running {})", self.decider.maker.application.name(), self.decider.maker.application.version());
             self.announced_version = Some(version.clone());
         }
         self.gate().lock().latest_version = Some(version);
