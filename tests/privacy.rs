@@ -345,7 +345,17 @@ fn the_manifest_describes_metrics_and_sections() {
         .find(|f| f.name == "database_name")
         .unwrap();
     assert!(db.anonymization.contains("keyed hash"));
+    let count = cluster
+        .fields
+        .iter()
+        .find(|f| f.name == "address_count")
+        .unwrap();
+    assert_eq!(
+        count.not_pii.as_deref(),
+        Some("a count of addresses, not an address")
+    );
     let markdown = manifest.to_markdown();
+    assert!(markdown.contains("named like personal data, but not: a count of addresses"));
     assert!(markdown.starts_with("# What data is collected"));
     assert!(markdown.contains("| `privacy.query` | counter |"));
     assert!(

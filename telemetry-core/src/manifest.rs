@@ -112,6 +112,10 @@ pub struct ManifestField {
     /// the derives and this crate implement are not listed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vouched: Option<String>,
+    /// The reason given for a field whose name looks like personal data but is not
+    /// (`#[telemetry(not_pii = "...")]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_pii: Option<String>,
 }
 
 /// One field every report carries, around the metrics and sections.
@@ -258,6 +262,7 @@ pub fn manifest() -> Manifest {
                 anonymization: field_rule(f),
                 skipped: f.rule == FieldRule::Skipped,
                 vouched: hand_written((f.safe_because)()),
+                not_pii: f.not_pii.map(str::to_owned),
             })
             .collect(),
     };
@@ -407,11 +412,17 @@ impl Manifest {
             let _ = writeln!(out, "| field | type | description | sent as |");
             let _ = writeln!(out, "|---|---|---|---|");
             for f in s.fields.iter().filter(|f| !f.skipped) {
-                let vouched = f
+                let mut vouched = f
                     .vouched
                     .as_ref()
                     .map(|reason| format!("; vouched for by hand: {}", cell(reason)))
                     .unwrap_or_default();
+                if let Some(reason) = &f.not_pii {
+                    vouched.push_str(&format!(
+                        "; named like personal data, but not: {}",
+                        cell(reason)
+                    ));
+                }
                 let _ = writeln!(
                     out,
                     "| `{}` | `{}` | {} | {}{vouched} |",

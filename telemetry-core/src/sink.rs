@@ -162,7 +162,10 @@ mod tests {
         let err = missing.send(&report).unwrap_err();
         assert_eq!(err.sink(), "json-file");
         let text = err.to_string();
-        assert!(text.contains("t.json") && !text.contains("no-such-dir"), "{err}");
+        assert!(
+            text.contains("t.json") && !text.contains("no-such-dir"),
+            "{err}"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
