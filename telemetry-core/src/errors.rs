@@ -81,7 +81,7 @@ impl<E: ErrorKind> LabelValue for ErrorKindLabel<E> {
     const SAFE_BECAUSE: &'static str = E::SAFE_BECAUSE;
     #[inline]
     fn label_key(&self) -> u64 {
-        (self.kind.as_ptr() as u64).rotate_left(16) ^ self.kind.len() as u64
+        crate::labels::static_text_key(self.kind)
     }
     fn label_text(&self) -> Cow<'static, str> {
         Cow::Borrowed(self.kind)

@@ -193,6 +193,14 @@ impl LabelValue for Pow2Bucket {
     }
 }
 
+/// The cache key of a label whose text is a `&'static str` from a closed set: its address and
+/// length, equal for every use of one literal and cheap (two equal texts at different addresses
+/// get different keys but the same series).
+#[inline]
+pub(crate) fn static_text_key(text: &'static str) -> u64 {
+    (text.as_ptr() as u64).rotate_left(16) ^ text.len() as u64
+}
+
 /// A string literal written in an attribute's `labels(..)`: text fixed in the source. Made by
 /// the macros only; not a stable API.
 #[doc(hidden)]
@@ -201,11 +209,9 @@ pub struct LiteralLabel(pub &'static str);
 
 impl LabelValue for LiteralLabel {
     const SAFE_BECAUSE: &'static str = "built-in: a string literal in the source";
-    /// The text's address and length: equal for every use of one literal, and cheap. Two
-    /// literals with the same text have different keys but the same series.
     #[inline]
     fn label_key(&self) -> u64 {
-        (self.0.as_ptr() as u64).rotate_left(16) ^ self.0.len() as u64
+        static_text_key(self.0)
     }
     fn label_text(&self) -> Cow<'static, str> {
         Cow::Borrowed(self.0)

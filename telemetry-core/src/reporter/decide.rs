@@ -4,7 +4,7 @@
 //! the undecided delay.
 
 use super::clock::Clock;
-use super::gate::Gate;
+use super::gate::{Control, Gate};
 use super::maker::ReportMaker;
 use super::spool::Spool;
 use crate::consent::{
@@ -178,12 +178,12 @@ impl Decider {
             }
             let now_sending = control.consents(Category::UsageStatistics);
             let exempt = self.send_undecided_period && was_waiting && !control.opted_out;
-            if now_sending && !was_sending && !exempt {
-                if let Some(baseline) = baseline {
-                    self.maker.set_baseline(baseline);
-                }
-                // Events raised before the opt-in are data from before it.
-                control.events.clear();
+            if now_sending
+                && !was_sending
+                && !exempt
+                && let Some(baseline) = baseline
+            {
+                self.count_from(&mut control, baseline);
             }
             if !now_sending {
                 control.events.clear();
@@ -226,11 +226,17 @@ impl Decider {
         let mut control = self.gate.lock();
         if control.consent.state == Consent::Undecided && !control.undecided_expired {
             if !self.send_undecided_period || control.opted_out {
-                self.maker.set_baseline(baseline);
-                control.events.clear();
+                self.count_from(&mut control, baseline);
             }
             control.undecided_expired = true;
         }
+    }
+
+    /// Reports count from `baseline` on, and the events raised before it (data from before
+    /// the opt-in) are dropped.
+    fn count_from(&self, control: &mut Control, baseline: crate::Snapshot) {
+        self.maker.set_baseline(baseline);
+        control.events.clear();
     }
 
     /// Deletes every spooled report (an opt-out: nothing made under the old decision is kept).

@@ -446,7 +446,7 @@ impl ReporterBuilder {
                 log::warn!(target: "telemetry", "the telemetry state directory is not usable ({e}): names are hashed with a per-run key, and reports that cannot be delivered are not kept");
                 spool_failing = true;
             }
-            let spool_dir = self.spool().expect("a state directory has a spool");
+            let spool_dir = Spool::new(dir.file(files::SPOOL), self.spool_limits.clone());
             // Reports kept by an earlier run were made under its consent: unless this run is
             // enabled too, they are deleted (an opt-out, or a decision to be asked again).
             if decision.state != Consent::Enabled
@@ -672,14 +672,7 @@ impl Reporter {
     /// [`preview_json`](Self::preview_json) if it would leave now; `None` if nothing would
     /// (consent disabled, undecided during its delay, or debug mode).
     pub fn payload_json(&self) -> Option<String> {
-        let (decision, sending) = {
-            let control = self.decider.gate.lock();
-            (
-                control.consent.clone(),
-                control.report_category().is_some() && !control.debug,
-            )
-        };
-        sending.then(|| self.decider.maker.payload(Some("schedule"), &decision))
+        self.payload().map(|report| report.to_json())
     }
 
     /// Exactly what the next scheduled report would carry if it were sent now, as a

@@ -67,7 +67,7 @@ impl Worker {
             .map(|(_, every)| start + self.initial_delay + *every)
             .collect();
         loop {
-            self.adopt_saved_decision();
+            self.decider.adopt_saved();
             let step = {
                 let gate = self.decider.gate.clone();
                 let mut control = gate.lock();
@@ -157,11 +157,6 @@ impl Worker {
         self.decider.spool.as_ref()
     }
 
-    /// Puts in force a decision another process saved since this one last looked.
-    fn adopt_saved_decision(&mut self) {
-        self.decider.adopt_saved();
-    }
-
     /// Builds a report, hands it to the local sinks, and sends it if consent allows.
     /// `deadline` bounds the whole send (shutdown).
     fn report(
@@ -170,7 +165,7 @@ impl Worker {
         event: Option<&serde_json::Value>,
         deadline: Option<Instant>,
     ) {
-        self.adopt_saved_decision();
+        self.decider.adopt_saved();
         let (decision, generation, category, debug) = {
             let control = self.gate().lock();
             (
@@ -401,7 +396,7 @@ impl Worker {
                 return Err(Failure::OutOfTime);
             }
             // A decision saved by another process since the last attempt counts too.
-            self.adopt_saved_decision();
+            self.decider.adopt_saved();
             let Some(permit) = self.gate().permit(category, generation) else {
                 return Err(Failure::Withdrawn);
             };
