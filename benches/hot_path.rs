@@ -14,6 +14,9 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 use telemetry_core::{Bounded, Counter, Histogram, LabelValue, count_usage, timed};
 
+#[path = "support/snapshot_metrics.rs"]
+mod snapshot_metrics;
+
 static BARE: AtomicU64 = AtomicU64::new(0);
 
 #[inline(never)]
@@ -80,12 +83,11 @@ fn on_threads(threads: usize, iters: u64, op: impl Fn() + Sync) -> Duration {
 }
 
 fn one_thread(c: &mut Criterion) {
-    let counter = Counter::register("bench.handle").unwrap();
-    let histogram = Histogram::register("bench.histogram").unwrap();
-    let labeled_handle = Counter::builder("bench.labeled_handle")
-        .labels(&["backend", "ok"])
-        .register_labeled::<(Backend, bool)>()
-        .unwrap();
+    let counter = telemetry_core::counter!("bench.handle").unwrap();
+    let histogram = telemetry_core::histogram!("bench.histogram").unwrap();
+    let labeled_handle =
+        telemetry_core::counter!("bench.labeled_handle", labels(backend: Backend, ok: bool))
+            .unwrap();
     let cached = labeled_handle.series((Backend::Postgres, true)).unwrap();
     let mut g = c.benchmark_group("one_thread");
     g.bench_function("plain_fn", |b| b.iter(|| plain(black_box(1))));
@@ -154,12 +156,8 @@ fn two_threads(c: &mut Criterion) {
 
 fn snapshot(c: &mut Criterion) {
     // 1,000 counters and 100 histograms, touched by 16 threads.
-    let counters: Vec<Counter> = (0..1000)
-        .map(|i| Counter::register(format!("bench.snapshot.counter_{i}").leak()).unwrap())
-        .collect();
-    let histograms: Vec<Histogram> = (0..100)
-        .map(|i| Histogram::register(format!("bench.snapshot.histogram_{i}").leak()).unwrap())
-        .collect();
+    let counters: Vec<Counter> = snapshot_metrics::counters();
+    let histograms: Vec<Histogram> = snapshot_metrics::histograms();
     let barrier = Barrier::new(17);
     std::thread::scope(|s| {
         for t in 0..16u64 {
@@ -244,10 +242,7 @@ fn scaling(c: &mut Criterion) {
     };
     for &series in sizes {
         // Two labels of a thousand values each: up to a million label sets.
-        let family = Counter::builder("bench.scaling")
-            .labels(&["thousands", "units"])
-            .max_series(100_000)
-            .register_labeled::<(Bounded<999>, Bounded<999>)>()
+        let family = telemetry_core::counter!("bench.scaling", max_series = 100_000, labels(thousands: Bounded<999>, units: Bounded<999>))
             .unwrap();
         while registered < series {
             let i = registered as u64;

@@ -329,9 +329,8 @@ fn peers() -> &'static Peers {
         )
         .expect("prometheus histogram");
         Peers {
-            ours_counter: telemetry_core::Counter::register("bench.peers.counter_handle")
-                .expect("register"),
-            ours_histogram: telemetry_core::Histogram::register("bench.peers.histogram_handle")
+            ours_counter: telemetry_core::counter!("bench.peers.counter_handle").expect("register"),
+            ours_histogram: telemetry_core::histogram!("bench.peers.histogram_handle")
                 .expect("register"),
             prometheus_counter: prometheus::IntCounter::new("bench_calls", "Calls")
                 .expect("prometheus counter"),

@@ -44,8 +44,8 @@ use std::time::Duration;
 use telemetry_core::export::endpoint::Endpoints;
 use telemetry_core::export::prometheus::Exposition;
 use telemetry_core::{
-    Application, Counter, Gauge, Histogram, LabelValue, LabeledCounter, Report, Telemetry, Unit,
-    count_usage, timed,
+    Application, Gauge, Histogram, LabelValue, LabeledCounter, Report, Telemetry, count_usage,
+    timed,
 };
 
 /// The largest value accepted, in bytes.
@@ -113,25 +113,26 @@ impl Store {
     fn new() -> Result<Self, telemetry_core::RegistryError> {
         let keys = Arc::new(AtomicI64::new(0));
         let read_keys = Arc::clone(&keys);
-        Gauge::builder("kv.keys")
-            .description("Keys stored")
-            .register_callback(move || read_keys.load(Ordering::Relaxed))?;
+        telemetry_core::gauge!(
+            "kv.keys",
+            description = "Keys stored",
+            callback = move || read_keys.load(Ordering::Relaxed)
+        )?;
         Ok(Store {
             values: Mutex::new(HashMap::new()),
             keys,
             metrics: Metrics {
-                value_size: Histogram::builder("kv.value.size")
-                    .description("Size of the values stored")
-                    .unit(Unit::Bytes)
-                    .register()?,
-                lookups: Counter::builder("kv.lookups")
-                    .description("Lookups, by whether the key was found")
-                    .labels(&["outcome"])
-                    .register_labeled()?,
-                stored: Gauge::builder("kv.stored")
-                    .description("Bytes of values stored")
-                    .unit(Unit::Bytes)
-                    .register()?,
+                value_size: telemetry_core::histogram!(
+                    "kv.value.size",
+                    description = "Size of the values stored",
+                    unit = Bytes
+                )?,
+                lookups: telemetry_core::counter!("kv.lookups", description = "Lookups, by whether the key was found", labels(outcome: Outcome))?,
+                stored: telemetry_core::gauge!(
+                    "kv.stored",
+                    description = "Bytes of values stored",
+                    unit = Bytes
+                )?,
             },
         })
     }
@@ -255,7 +256,7 @@ async fn serve(args: Args) -> Result<(), Box<dyn Error>> {
     // The report that a reporter would send, built the same way for `/telemetry`.
     let report = move || {
         let mut report = Report::collect(application.clone());
-        report.add_section("configuration", &configuration);
+        report.add_section(&configuration);
         report
     };
     let endpoints = Endpoints::new(Application::new("kv-server", env!("CARGO_PKG_VERSION")))

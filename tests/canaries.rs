@@ -25,7 +25,7 @@ use telemetry_core::export::otlp::{Encoding, OtlpExporter};
 use telemetry_core::export::prometheus::{render_openmetrics, render_prometheus};
 use telemetry_core::facts::SystemFacts;
 use telemetry_core::reporter::{FakeClock, HttpConfig, Reporter};
-use telemetry_core::{Application, Counter, ErrorKind, Pii, Report, Telemetry, count_usage};
+use telemetry_core::{Application, ErrorKind, Pii, Report, Telemetry, count_usage};
 
 const EMAIL: &str = "alice.canary@example.com";
 const IPV4: &str = "203.0.113.77";
@@ -206,10 +206,9 @@ fn no_canary_reaches_any_output() {
     let mut tried = 0;
 
     // Inputs: labels, errors, panics, sections, facts, configuration.
-    let tenants = Counter::builder("canary.tenants")
-        .labels(&["tenant", "plan"])
-        .register_labeled::<(HashedLabel, Plan)>()
-        .unwrap();
+    let tenants =
+        telemetry_core::counter!("canary.tenants", labels(tenant: HashedLabel, plan: Plan))
+            .unwrap();
     for canary in [EMAIL, HOST, USER, URL, TOKEN] {
         tenants.increment((HashedLabel::new(canary), Plan::Free));
     }
@@ -235,11 +234,8 @@ fn no_canary_reaches_any_output() {
     assert!(bad_config.is_err(), "a canary is not a consent value");
 
     let mut report = Report::collect(Application::new("canary-app", "1.0.0"));
-    report.add_section("account", &account());
-    report.add_section(
-        "environment",
-        &SystemFacts::collect(telemetry_core::build_facts!()),
-    );
+    report.add_section(&account());
+    report.add_section(&SystemFacts::collect(telemetry_core::build_facts!()));
     assert_eq!(account().seats, 12_345_678);
     let account = account();
     assert!(account.api_token.expose().starts_with("tok_") && account.username == USER);
@@ -316,7 +312,7 @@ fn no_canary_reaches_any_output() {
             .endpoint(http)
             .state_dir(&state)
             .clock(clock.clone())
-            .section("account", self::account)
+            .section(self::account)
             .system_facts(telemetry_core::build_facts!())
             .start()
             .unwrap();

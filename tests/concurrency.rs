@@ -1,7 +1,7 @@
 //! Exactness across threads: no increment lost, also when threads exit.
 
 use std::sync::Barrier;
-use telemetry_core::{Counter, Histogram, count_usage, snapshot, timed};
+use telemetry_core::{count_usage, snapshot, timed};
 
 #[count_usage(name = "concurrency.hammered")]
 fn hammered() {}
@@ -34,8 +34,8 @@ fn two_threads_times_a_million_calls_give_exactly_two_million() {
 fn snapshots_taken_while_threads_record_are_monotonic_and_end_exact() {
     const THREADS: u64 = 8;
     const CALLS: u64 = 50_000;
-    let counter = Counter::register("concurrency.monotonic").unwrap();
-    let histogram = Histogram::register("concurrency.values").unwrap();
+    let counter = telemetry_core::counter!("concurrency.monotonic").unwrap();
+    let histogram = telemetry_core::histogram!("concurrency.values").unwrap();
     let done = std::sync::atomic::AtomicBool::new(false);
     std::thread::scope(|s| {
         let workers: Vec<_> = (0..THREADS)
@@ -86,7 +86,7 @@ fn values_recorded_in_thread_local_destructors_are_kept() {
     struct RecordsOnDrop;
     impl Drop for RecordsOnDrop {
         fn drop(&mut self) {
-            Counter::register("concurrency.in_destructor")
+            telemetry_core::counter!("concurrency.in_destructor")
                 .unwrap()
                 .increment();
         }
@@ -94,10 +94,10 @@ fn values_recorded_in_thread_local_destructors_are_kept() {
     thread_local! {
         static GUARD: RecordsOnDrop = const { RecordsOnDrop };
     }
-    Counter::register("concurrency.in_destructor").unwrap();
+    telemetry_core::counter!("concurrency.in_destructor").unwrap();
     std::thread::spawn(|| {
         GUARD.with(|_| {});
-        Counter::register("concurrency.in_destructor")
+        telemetry_core::counter!("concurrency.in_destructor")
             .unwrap()
             .increment();
     })

@@ -16,7 +16,7 @@ use telemetry_core::consent::{
 };
 use telemetry_core::disclosure::Disclosure;
 use telemetry_core::reporter::{FakeClock, HttpConfig, Reporter, ReporterBuilder, ReporterError};
-use telemetry_core::{Application, Counter, Report, Sink, SinkError};
+use telemetry_core::{Application, Report, Sink, SinkError};
 
 const HOUR: Duration = Duration::from_secs(3600);
 const DAY: Duration = Duration::from_secs(24 * 3600);
@@ -121,7 +121,7 @@ fn ferretdb() {
     assert!(matches!(refused, Err(ReporterError::Consent(_))));
 
     // Undecided: one hour of nothing, then a report with what that hour recorded.
-    let counter = Counter::register("products.ferretdb.ops").unwrap();
+    let counter = telemetry_core::counter!("products.ferretdb.ops").unwrap();
     let state = temp_dir("ferret-undecided");
     let reporter = builder("ferret-undecided", &receiver, &clock, &state)
         .consent(ferretdb(&[], None))
@@ -322,7 +322,7 @@ fn unleash() {
     let receiver = Receiver::start(Mode::Ok("{\"latest_version\":\"5.3.0\"}".into()));
     let clock = Arc::new(FakeClock::new());
     let state = temp_dir("unleash");
-    let counter = Counter::register("products.unleash.flags").unwrap();
+    let counter = telemetry_core::counter!("products.unleash.flags").unwrap();
     counter.increment();
     let reporter = builder("unleash", &receiver, &clock, &state)
         .consent(unleash(&[("CHECK_VERSION", "t"), ("SEND_TELEMETRY", "f")]))
@@ -472,7 +472,7 @@ fn an_opt_in_after_an_opt_out_sends_only_what_came_after_it() {
     let receiver = Receiver::start(Mode::Ok("{}".into()));
     let clock = Arc::new(FakeClock::new());
     let state = temp_dir("optin-date");
-    let counter = Counter::register("products.optin_date.ops").unwrap();
+    let counter = telemetry_core::counter!("products.optin_date.ops").unwrap();
     let reporter = builder("optin-date", &receiver, &clock, &state)
         .consent(sources(&[]))
         .send_undecided_period(true)

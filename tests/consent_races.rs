@@ -16,7 +16,7 @@ use telemetry_core::disclosure::Disclosure;
 use telemetry_core::reporter::{
     FakeClock, HttpConfig, Reporter, ReporterBuilder, TelemetryCommand,
 };
-use telemetry_core::{Application, Counter, LabelValue, StateDir};
+use telemetry_core::{Application, LabelValue, StateDir};
 
 const HOUR: Duration = Duration::from_secs(3600);
 
@@ -191,7 +191,7 @@ fn nothing_recorded_before_an_opt_in_leaves_whatever_the_path_to_it() {
     // Opted out, then undecided again: the product's "send the undecided period" does not
     // reach back past the opt-out.
     let state = temp_dir("optin-undecided");
-    let ops = Counter::register("races.ops").unwrap();
+    let ops = telemetry_core::counter!("races.ops").unwrap();
     let reporter = builder(&receiver, &clock, &state)
         .consent(sources(None))
         .send_undecided_period(true)
@@ -218,10 +218,7 @@ fn nothing_recorded_before_an_opt_in_leaves_whatever_the_path_to_it() {
     // Events raised and label values seen before an opt-in.
     let receiver = Receiver::start(Mode::Ok("{}".into()));
     let state = temp_dir("optin-series");
-    let by_plan = Counter::builder("races.by_plan")
-        .labels(&["plan"])
-        .register_labeled::<(Plan,)>()
-        .unwrap();
+    let by_plan = telemetry_core::counter!("races.by_plan", labels(plan: Plan)).unwrap();
     let reporter = builder(&receiver, &clock, &state)
         .consent(sources(None))
         .start()
@@ -392,7 +389,7 @@ fn an_opt_out_and_in_from_outside_between_two_looks_resets_the_counts() {
     let receiver = Receiver::start(Mode::Ok("{}".into()));
     let state = temp_dir("toggle");
     let clock = Arc::new(FakeClock::new());
-    let ops = Counter::register("races.toggle_ops").unwrap();
+    let ops = telemetry_core::counter!("races.toggle_ops").unwrap();
     let cli = || builder(&receiver, &clock, &state).consent(sources(None));
     cli().save_consent(Consent::Enabled).unwrap();
     let reporter = cli().start().unwrap();

@@ -12,7 +12,7 @@ use telemetry_core::export::prometheus::{
     render_openmetrics, render_prometheus, sanitize_name,
 };
 use telemetry_core::testing::capture;
-use telemetry_core::{Counter, Gauge, Histogram, Report, Snapshot, Unit};
+use telemetry_core::{Report, Snapshot};
 
 /// Only the metrics whose names start with `prefix` (a capture lists every registered metric,
 /// including those of the other tests in this binary).
@@ -35,26 +35,18 @@ fn only(snapshot: &Snapshot, prefix: &str) -> Snapshot {
 
 /// A known workload through the plain API.
 fn golden_snapshot() -> Snapshot {
-    let orders = Counter::builder("golden.orders")
-        .description("Orders placed")
-        .register()
+    let orders = telemetry_core::counter!("golden.orders", description = "Orders placed").unwrap();
+    let errors = telemetry_core::counter!("golden::api.errors", description = "Failed calls, by \"code\" \\ reason\nsecond line", labels(code: LiteralLabel))
         .unwrap();
-    let errors = Counter::builder("golden::api.errors")
-        .description("Failed calls, by \"code\" \\ reason\nsecond line")
-        .labels(&["code"])
-        .register_labeled::<(LiteralLabel,)>()
+    let queue = telemetry_core::gauge!("golden.queue").unwrap();
+    let sizes = telemetry_core::histogram!("golden.size", description = "Body sizes", unit = Bytes)
         .unwrap();
-    let queue = Gauge::builder("golden.queue").register().unwrap();
-    let sizes = Histogram::builder("golden.size")
-        .description("Body sizes")
-        .unit(Unit::Bytes)
-        .register()
-        .unwrap();
-    let latency = Histogram::builder("golden.latency")
-        .description("Handling time")
-        .unit(Unit::Nanoseconds)
-        .register()
-        .unwrap();
+    let latency = telemetry_core::histogram!(
+        "golden.latency",
+        description = "Handling time",
+        unit = Nanoseconds
+    )
+    .unwrap();
     let snap = capture(|| {
         orders.increment_by(3);
         errors.increment((LiteralLabel("timeout"),));
@@ -180,10 +172,7 @@ fn buckets(text: &str, family: &str) -> Vec<(f64, u64)> {
 
 #[test]
 fn default_buckets_are_exact_cumulative_and_end_with_the_count() {
-    let h = Histogram::builder("expo.exact.durations")
-        .unit(Unit::Nanoseconds)
-        .register()
-        .unwrap();
+    let h = telemetry_core::histogram!("expo.exact.durations", unit = Nanoseconds).unwrap();
     // A spread of durations from 90 ns to 4 s.
     let values: Vec<u64> = (0..2_000u64).map(|i| 90 + i * i * i / 2).collect();
     let snap = only(
@@ -373,7 +362,7 @@ fn promtool_accepts_the_main_example_output() {
         Some(misses.to_string())
     );
     // The in-process workload too (a different snapshot: this binary's own registry).
-    let h = Histogram::register("expo.promtool.latency").unwrap();
+    let h = telemetry_core::histogram!("expo.promtool.latency").unwrap();
     let snap = capture(|| (1..500u64).for_each(|i| h.record(i * 1_000)));
     support::promtool_check(&promtool, &render_prometheus(&snap)).unwrap();
 }

@@ -58,6 +58,13 @@ fn host_call(x: u64) -> u64 {
 /// A number unique to each report of this process, so that two reports never look the same.
 static SEQUENCE: AtomicU64 = AtomicU64::new(0);
 
+/// A number that makes each report unique.
+#[derive(telemetry_core::Telemetry)]
+#[telemetry(section = "seq")]
+struct Seq {
+    n: u64,
+}
+
 /// Consent enabled by the `--telemetry` flag, read from an empty environment (so a
 /// `DO_NOT_TRACK` set where the tests run does not change them).
 fn enabled() -> ConsentBuilder {
@@ -93,7 +100,9 @@ fn builder(
         .shutdown_timeout(SHUTDOWN_BOUND)
         .state_dir(state)
         .spool_limits(LIMITS)
-        .section("seq", || SEQUENCE.fetch_add(1, Ordering::Relaxed))
+        .section(|| Seq {
+            n: SEQUENCE.fetch_add(1, Ordering::Relaxed),
+        })
 }
 
 /// While the reporter is stuck: the host's calls all complete and are all counted, and the

@@ -32,6 +32,13 @@ const TEN_YEARS: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 /// A number unique to each report of this process.
 static SEQUENCE: AtomicU64 = AtomicU64::new(0);
 
+/// A number that makes each report unique.
+#[derive(telemetry_core::Telemetry)]
+#[telemetry(section = "seq")]
+struct Seq {
+    n: u64,
+}
+
 /// One test at a time for the tests that count log lines.
 fn serial() -> MutexGuard<'static, ()> {
     static SERIAL: Mutex<()> = Mutex::new(());
@@ -64,7 +71,9 @@ fn builder(app: &'static str, url: &str, clock: &Arc<FakeClock>, state: &Path) -
         .interval(DAY)
         .shutdown_timeout(Duration::from_secs(1))
         .state_dir(state)
-        .section("seq", || SEQUENCE.fetch_add(1, Ordering::Relaxed))
+        .section(|| Seq {
+            n: SEQUENCE.fetch_add(1, Ordering::Relaxed),
+        })
 }
 
 /// No reporter thread, sink or section provider of this process has panicked so far.

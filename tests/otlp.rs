@@ -16,7 +16,7 @@ use support::TempDir;
 use telemetry_core::__private::LiteralLabel;
 use telemetry_core::export::otlp::{Encoding, OtlpError, OtlpExporter};
 use telemetry_core::testing::capture;
-use telemetry_core::{Application, Counter, Gauge, Histogram, Snapshot, Unit};
+use telemetry_core::{Application, Snapshot};
 
 const PYTHON_MODULE: &str = "opentelemetry.proto.collector.metrics.v1.metrics_service_pb2";
 
@@ -177,28 +177,17 @@ const SIZES: [u64; 4] = [0, 10, 100, 1_000];
 
 /// A known workload, only its metrics (a capture lists every registered metric).
 fn workload() -> Snapshot {
-    let requests = Counter::register("otlp::it.requests").unwrap();
-    let errors = Counter::builder("otlp.it.errors")
-        .labels(&["code"])
-        .register_labeled::<(LiteralLabel,)>()
-        .unwrap();
-    let queue = Gauge::builder("otlp.it.queue")
-        .description("Jobs waiting")
-        .register()
-        .unwrap();
-    let memory = Gauge::builder("otlp.it.memory")
-        .unit(Unit::Bytes)
-        .register()
-        .unwrap();
-    let latency = Histogram::builder("otlp.it.latency")
-        .description("Handling time")
-        .unit(Unit::Nanoseconds)
-        .register()
-        .unwrap();
-    let sizes = Histogram::builder("otlp.it.sizes")
-        .unit(Unit::Bytes)
-        .register()
-        .unwrap();
+    let requests = telemetry_core::counter!("otlp::it.requests").unwrap();
+    let errors = telemetry_core::counter!("otlp.it.errors", labels(code: LiteralLabel)).unwrap();
+    let queue = telemetry_core::gauge!("otlp.it.queue", description = "Jobs waiting").unwrap();
+    let memory = telemetry_core::gauge!("otlp.it.memory", unit = Bytes).unwrap();
+    let latency = telemetry_core::histogram!(
+        "otlp.it.latency",
+        description = "Handling time",
+        unit = Nanoseconds
+    )
+    .unwrap();
+    let sizes = telemetry_core::histogram!("otlp.it.sizes", unit = Bytes).unwrap();
     let snap = capture(|| {
         requests.increment_by(5);
         errors.increment_by((LiteralLabel("timeout"),), 3);

@@ -13,7 +13,7 @@ use telemetry_core::disclosure::Disclosure;
 use telemetry_core::export::endpoint::Endpoints;
 use telemetry_core::identity::Identity;
 use telemetry_core::reporter::{FakeClock, HttpConfig, Reporter, ReporterBuilder};
-use telemetry_core::{Application, Counter, Telemetry};
+use telemetry_core::{Application, Telemetry};
 
 /// The product's own section.
 #[derive(Clone, Telemetry)]
@@ -47,13 +47,13 @@ fn every_view_of_the_payload_is_the_same_bytes() {
             .state_dir(&state)
             .identity(Identity::Installation)
             .clock(clock.clone())
-            .section("configuration", || Configuration {
+            .section(|| Configuration {
                 shards: 123_456_789,
                 cluster_name: "customers-eu".into(),
             })
             .system_facts(telemetry_core::build_facts!())
     };
-    let ops = Counter::register("payload.ops").unwrap();
+    let ops = telemetry_core::counter!("payload.ops").unwrap();
     ops.increment_by(1_234_567);
     let reporter = Arc::new(builder().start().unwrap());
     clock.advance(Duration::from_secs(3601));

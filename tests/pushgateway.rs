@@ -9,9 +9,9 @@ use std::net::SocketAddr;
 use std::process::Command;
 use std::time::Duration;
 use support::{ChildGuard, TempDir, WAIT, wait_for};
+use telemetry_core::Snapshot;
 use telemetry_core::export::pushgateway::{PushError, Pushgateway};
 use telemetry_core::testing::capture;
-use telemetry_core::{Counter, Gauge, Histogram, Snapshot, Unit};
 
 /// A Pushgateway on 127.0.0.1, without persistence; killed on drop.
 struct Gateway {
@@ -81,14 +81,8 @@ fn push_replaces_adds_and_deletes_a_group() {
     let Some(gateway) = Gateway::start() else {
         return;
     };
-    let rows = Counter::builder("pg.test.rows")
-        .description("Rows imported")
-        .register()
-        .unwrap();
-    let batch = Histogram::builder("pg.test.batch")
-        .unit(Unit::Nanoseconds)
-        .register()
-        .unwrap();
+    let rows = telemetry_core::counter!("pg.test.rows", description = "Rows imported").unwrap();
+    let batch = telemetry_core::histogram!("pg.test.batch", unit = Nanoseconds).unwrap();
     let first = capture(|| {
         rows.increment_by(7);
         for ms in [3, 40, 500] {
@@ -135,7 +129,7 @@ fn push_replaces_adds_and_deletes_a_group() {
     );
 
     // POST replaces only the metrics of the same names.
-    let other = Gauge::register("pg.test.progress").unwrap();
+    let other = telemetry_core::gauge!("pg.test.progress").unwrap();
     other.set(42);
     let progress_only = Snapshot {
         gauges: capture(|| {})

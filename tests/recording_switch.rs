@@ -2,7 +2,7 @@
 //! turning it on again resumes. (Its own test binary: the switch is process-wide.)
 
 use telemetry_core::testing::capture;
-use telemetry_core::{Counter, Histogram, count_usage, is_recording, set_recording, timed};
+use telemetry_core::{count_usage, is_recording, set_recording, timed};
 
 #[count_usage(name = "switch.calls")]
 #[timed(name = "switch.duration")]
@@ -12,8 +12,8 @@ fn work() -> u32 {
 
 #[test]
 fn off_records_nothing_and_on_resumes() {
-    let counter = Counter::register("switch.handle").unwrap();
-    let histogram = Histogram::register("switch.values").unwrap();
+    let counter = telemetry_core::counter!("switch.handle").unwrap();
+    let histogram = telemetry_core::histogram!("switch.values").unwrap();
     let before = capture(|| {
         work();
         counter.increment();

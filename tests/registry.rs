@@ -1,9 +1,7 @@
 //! The plain API and the registry's rules.
 
 use telemetry_core::testing::{capture, capture_with};
-use telemetry_core::{
-    Counter, Gauge, Histogram, MetricKind, RegistryError, Unit, descriptors, snapshot,
-};
+use telemetry_core::{MetricKind, RegistryError, Unit, descriptors, snapshot};
 
 /// One test at a time: a test that registers a metric changes the registry under another's
 /// snapshots (a refresh rebuilds instead of overwriting in place).
@@ -15,8 +13,8 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 #[test]
 fn same_name_same_kind_is_the_same_metric() {
     let _serial = serial();
-    let a = Counter::register("registry.shared").unwrap();
-    let b = Counter::register("registry.shared").unwrap();
+    let a = telemetry_core::counter!("registry.shared").unwrap();
+    let b = telemetry_core::counter!("registry.shared").unwrap();
     let snap = capture(|| {
         a.increment();
         b.increment_by(4);
@@ -27,83 +25,113 @@ fn same_name_same_kind_is_the_same_metric() {
 #[test]
 fn kind_and_unit_conflicts_are_errors_not_merges() {
     let _serial = serial();
-    Counter::register("registry.conflict").unwrap();
-    let err = Histogram::register("registry.conflict").unwrap_err();
-    assert!(matches!(
-        err,
-        RegistryError::KindConflict {
-            existing: MetricKind::Counter,
-            requested: MetricKind::Histogram,
-            ..
-        }
-    ));
+    // Both are declared when the registry loads, in link order: whichever came first keeps
+    // the name, and the other is refused.
+    let counter = telemetry_core::counter!("registry.conflict").map(drop);
+    let histogram = telemetry_core::histogram!("registry.conflict").map(drop);
+    assert_ne!(counter.is_ok(), histogram.is_ok());
+    let err = counter.err().or(histogram.err()).unwrap();
+    assert!(matches!(err, RegistryError::KindConflict { .. }), "{err}");
     let message = err.to_string();
-    assert!(
-        message.contains("already registered as a counter"),
-        "{message}"
-    );
+    assert!(message.contains("already registered as a"), "{message}");
     assert!(
         message.contains("tests/registry.rs"),
         "names where it was declared: {message}"
     );
 
-    Histogram::builder("registry.sizes")
-        .unit(Unit::Bytes)
-        .register()
-        .unwrap();
-    let err = Histogram::builder("registry.sizes")
-        .unit(Unit::Nanoseconds)
-        .register()
-        .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            RegistryError::UnitConflict {
-                existing: Unit::Bytes,
-                ..
-            }
-        ),
-        "{err}"
-    );
+    let bytes = telemetry_core::histogram!("registry.sizes", unit = Bytes).map(drop);
+    let nanos = telemetry_core::histogram!("registry.sizes", unit = Nanoseconds).map(drop);
+    assert_ne!(bytes.is_ok(), nanos.is_ok());
+    let err = bytes.err().or(nanos.err()).unwrap();
+    assert!(matches!(err, RegistryError::UnitConflict { .. }), "{err}");
 }
 
+/// A declaration built at run time (a leaked name, past the macros) is not among those the
+/// linker collected: refused, and nothing is registered under its name.
 #[test]
-fn invalid_names_are_rejected_with_the_rule() {
+fn a_declaration_made_at_run_time_is_refused() {
+    use telemetry_core::__private::Declaration;
     let _serial = serial();
-    let err = Counter::register("has space").unwrap_err();
-    assert!(matches!(err, RegistryError::InvalidName(_)));
-    assert!(err.to_string().contains("e.g. `store.insert`"), "{err}");
+    let name: &'static str = format!("registry.user_{}", "alice").leak();
+    for kind in [
+        MetricKind::Counter,
+        MetricKind::Gauge,
+        MetricKind::Histogram,
+    ] {
+        let leaked: &'static Declaration = Box::leak(Box::new(Declaration::new(
+            kind,
+            name,
+            "",
+            Unit::None,
+            &[],
+            &[],
+            16,
+            false,
+            module_path!(),
+            file!(),
+            line!(),
+        )));
+        let err = match kind {
+            MetricKind::Counter => leaked.counter().map(drop).unwrap_err(),
+            MetricKind::Gauge => leaked.gauge().map(drop).unwrap_err(),
+            _ => leaked.histogram().map(drop).unwrap_err(),
+        };
+        assert_eq!(err, RegistryError::Undeclared { name: name.into() });
+        assert!(err.to_string().contains("`counter!`"), "{err}");
+        assert!(leaked.gauge_callback(|| 1).is_err());
+        assert!(leaked.labeled_counter::<(bool,)>().is_err());
+    }
+    assert!(descriptors().iter().all(|d| d.name != name));
+    assert!(snapshot().counter(name).is_none());
+}
+
+/// A declaration collected by the linker but used as another kind is refused too.
+#[test]
+fn a_declaration_is_used_as_its_own_kind_only() {
+    let _serial = serial();
+    #[telemetry_core::__private::linkme::distributed_slice(telemetry_core::__private::DECLARATIONS)]
+    #[linkme(crate = telemetry_core::__private::linkme)]
+    static COUNTER: telemetry_core::__private::Declaration =
+        telemetry_core::__private::Declaration::new(
+            MetricKind::Counter,
+            "registry.declared_counter",
+            "",
+            Unit::None,
+            &[],
+            &[],
+            16,
+            false,
+            module_path!(),
+            file!(),
+            line!(),
+        );
+    assert!(COUNTER.counter().is_ok());
+    assert!(matches!(
+        COUNTER.histogram(),
+        Err(RegistryError::Undeclared { .. })
+    ));
 }
 
 #[test]
 fn gauges_and_callback_gauges() {
     let _serial = serial();
-    let g = Gauge::builder("registry.open_files")
-        .description("Open files")
-        .register()
-        .unwrap();
+    let g = telemetry_core::gauge!("registry.open_files", description = "Open files").unwrap();
     g.set(10);
     g.add(-3);
     assert_eq!(g.get(), 7);
     assert_eq!(snapshot().gauge("registry.open_files"), Some(7));
 
-    Gauge::builder("registry.projects")
-        .register_callback(|| 42)
-        .unwrap();
+    telemetry_core::gauge!("registry.projects", callback = || 42).unwrap();
     assert_eq!(snapshot().gauge("registry.projects"), Some(42));
-    let err = Gauge::builder("registry.projects")
-        .register_callback(|| 1)
-        .unwrap_err();
+    let err = telemetry_core::gauge!("registry.projects", callback = || 1).unwrap_err();
     assert!(matches!(err, RegistryError::DuplicateCallback { .. }));
-    assert!(Gauge::register("registry.projects").is_err());
+    assert!(telemetry_core::gauge!("registry.projects").is_err());
 }
 
 #[test]
 fn a_panicking_callback_gauge_does_not_reach_the_caller() {
     let _serial = serial();
-    Gauge::builder("registry.broken")
-        .register_callback(|| panic!("broken callback"))
-        .unwrap();
+    telemetry_core::gauge!("registry.broken", callback = || panic!("broken callback")).unwrap();
     let snap = snapshot();
     assert_eq!(snap.gauge("registry.broken"), None);
     assert!(snap.gauges.contains_key("registry.broken"));
@@ -112,11 +140,12 @@ fn a_panicking_callback_gauge_does_not_reach_the_caller() {
 #[test]
 fn descriptors_carry_kind_unit_description_and_location() {
     let _serial = serial();
-    Histogram::builder("registry.described")
-        .description("Payload sizes")
-        .unit(Unit::Bytes)
-        .register()
-        .unwrap();
+    telemetry_core::histogram!(
+        "registry.described",
+        description = "Payload sizes",
+        unit = Bytes
+    )
+    .unwrap();
     let d = descriptors()
         .into_iter()
         .find(|d| d.name == "registry.described")
@@ -132,7 +161,7 @@ fn descriptors_carry_kind_unit_description_and_location() {
 #[test]
 fn captures_nest_and_see_only_this_thread() {
     let _serial = serial();
-    let c = Counter::register("registry.nested").unwrap();
+    let c = telemetry_core::counter!("registry.nested").unwrap();
     let (inner, outer) = capture_with(|| {
         c.increment();
         let inner = capture(|| c.increment_by(10));
@@ -151,7 +180,7 @@ fn captures_nest_and_see_only_this_thread() {
 #[test]
 fn a_panicking_capture_closes_and_keeps_the_values() {
     let _serial = serial();
-    let c = Counter::register("registry.capture_panic").unwrap();
+    let c = telemetry_core::counter!("registry.capture_panic").unwrap();
     let result = std::panic::catch_unwind(|| {
         capture(|| {
             c.increment();
@@ -167,10 +196,7 @@ fn a_panicking_capture_closes_and_keeps_the_values() {
 #[test]
 fn histogram_quantiles_from_the_plain_api() {
     let _serial = serial();
-    let h = Histogram::builder("registry.latency")
-        .unit(Unit::Nanoseconds)
-        .register()
-        .unwrap();
+    let h = telemetry_core::histogram!("registry.latency", unit = Nanoseconds).unwrap();
     let snap = capture(|| {
         for v in 1..=1000u64 {
             h.record(v * 1000);
@@ -187,8 +213,8 @@ fn histogram_quantiles_from_the_plain_api() {
 #[test]
 fn snapshot_delta_gives_interval_counts() {
     let _serial = serial();
-    let c = Counter::register("registry.delta").unwrap();
-    let h = Histogram::register("registry.delta_values").unwrap();
+    let c = telemetry_core::counter!("registry.delta").unwrap();
+    let h = telemetry_core::histogram!("registry.delta_values").unwrap();
     let ((), first) = capture_with(|| {
         c.increment_by(5);
         h.record(10);
@@ -297,15 +323,10 @@ fn families_under(snap: &telemetry_core::Snapshot, prefix: &str) -> serde_json::
 #[test]
 fn a_refreshed_snapshot_equals_a_fresh_one_and_reuses_its_allocations() {
     let _serial = serial();
-    let calls = Counter::register("refresh.calls").unwrap();
-    let latency = Histogram::register("refresh.latency").unwrap();
-    let by_shard = Counter::builder("refresh.by_shard")
-        .labels(&["shard"])
-        .register_labeled::<(u8,)>()
-        .unwrap();
-    Gauge::builder("refresh.callback")
-        .register_callback(|| 7)
-        .unwrap();
+    let calls = telemetry_core::counter!("refresh.calls").unwrap();
+    let latency = telemetry_core::histogram!("refresh.latency").unwrap();
+    let by_shard = telemetry_core::counter!("refresh.by_shard", labels(shard: u8)).unwrap();
+    telemetry_core::gauge!("refresh.callback", callback = || 7).unwrap();
     calls.increment();
     latency.record(1_000);
     by_shard.increment((1u8,));
@@ -346,7 +367,7 @@ fn a_refreshed_snapshot_equals_a_fresh_one_and_reuses_its_allocations() {
 
     // New series and new metrics appear, as in a fresh snapshot.
     by_shard.increment((2u8,));
-    let late = Counter::register("refresh.late").unwrap();
+    let late = telemetry_core::counter!("refresh.late").unwrap();
     late.increment();
     kept.refresh();
     assert_eq!(
@@ -376,21 +397,20 @@ fn a_refreshed_snapshot_equals_a_fresh_one_and_reuses_its_allocations() {
 #[test]
 fn a_refresh_after_new_gauges_gives_each_callback_gauge_one_series_and_late_descriptions() {
     let _serial = serial();
-    Gauge::builder("refresh2.a_callback")
-        .register_callback(|| 3)
-        .unwrap();
-    let undescribed = Counter::register("refresh2.counter").unwrap();
+    telemetry_core::gauge!("refresh2.a_callback", callback = || 3).unwrap();
+    let undescribed = telemetry_core::counter!("refresh2.counter").unwrap();
     undescribed.increment();
     let mut kept = snapshot();
-    assert_eq!(&*kept.counters["refresh2.counter"].description, "");
+    // A description given by another declaration of the same counter is there from the
+    // start: every declaration is read when the registry loads.
+    assert_eq!(
+        &*kept.counters["refresh2.counter"].description,
+        "Described later"
+    );
 
-    // A gauge that sorts after the callback gauge, and a description given by a later
-    // registration of the same counter.
-    Gauge::register("refresh2.b_plain").unwrap().set(5);
-    Counter::builder("refresh2.counter")
-        .description("Described later")
-        .register()
-        .unwrap();
+    // A gauge that sorts after the callback gauge.
+    telemetry_core::gauge!("refresh2.b_plain").unwrap().set(5);
+    telemetry_core::counter!("refresh2.counter", description = "Described later").unwrap();
     kept.refresh();
     // Run once: a callback run twice would give its family two series.
     assert_eq!(kept.gauges["refresh2.a_callback"].series.len(), 1);

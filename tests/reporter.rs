@@ -416,7 +416,7 @@ fn version_check_only_sends_no_usage_statistics() {
             ValueRule::Unleash,
         );
     let clock = Arc::new(FakeClock::new());
-    let counter = telemetry_core::Counter::register("reporter.version_only").unwrap();
+    let counter = telemetry_core::counter!("reporter.version_only").unwrap();
     counter.increment();
     let reporter = builder("version-app", &receiver.url(), &clock)
         .consent(decision)
@@ -466,6 +466,7 @@ fn plain_http_to_a_remote_host_is_refused_at_start() {
 
 /// A section with a name that must be hashed.
 #[derive(telemetry_core::Telemetry)]
+#[telemetry(section = "tenant")]
 struct Tenant {
     #[telemetry(hash)]
     name: String,
@@ -479,7 +480,7 @@ fn the_payload_is_what_is_sent_and_what_telemetry_anonymize_true_shows() {
     let reporter = Arc::new(
         builder("payload-app", &receiver.url(), &clock)
             .consent(decision(Consent::Enabled))
-            .section("tenant", || Tenant {
+            .section(|| Tenant {
                 name: "acme-corp".into(),
                 seats: 1_234_567,
             })

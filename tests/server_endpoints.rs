@@ -8,7 +8,7 @@ use serde_json::Value;
 use support::{ExampleServer, request};
 use telemetry_core::export::endpoint::{Endpoints, MAX_DETAILS_LEVEL, telemetry_json};
 use telemetry_core::export::prometheus::{OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE};
-use telemetry_core::{Application, Counter, Histogram, Report, Unit};
+use telemetry_core::{Application, Report};
 
 /// Puts `n` values (`i * 10` bytes each), reads `n` keys of which half exist, deletes one.
 fn workload(server: &ExampleServer, n: usize) -> u64 {
@@ -250,19 +250,25 @@ fn anonymized_telemetry_is_the_report_the_reporter_sends() {
     assert_eq!(raw["instance_id"], anonymized["instance_id"]);
 }
 
+/// A product's limits, for the views' comparison.
+#[derive(telemetry_core::Telemetry)]
+#[telemetry(section = "limits")]
+struct Limits {
+    max_keys: u64,
+}
+
 #[test]
 fn telemetry_json_at_the_highest_level_with_anonymize_is_report_anonymized() {
-    let calls = Counter::register("endpoints.inprocess.calls").unwrap();
-    let sizes = Histogram::builder("endpoints.inprocess.sizes")
-        .unit(Unit::Bytes)
-        .register()
-        .unwrap();
+    let calls = telemetry_core::counter!("endpoints.inprocess.calls").unwrap();
+    let sizes = telemetry_core::histogram!("endpoints.inprocess.sizes", unit = Bytes).unwrap();
     let snap = telemetry_core::testing::capture(|| {
         calls.increment_by(987_654_321);
         sizes.record(12_345_678);
     });
     let mut report = Report::new(Application::new("app", "1.0.0"), snap);
-    report.add_section("configuration", &[7_654_321u64]);
+    report.add_section(&Limits {
+        max_keys: 7_654_321,
+    });
     assert_eq!(
         telemetry_json(&report, MAX_DETAILS_LEVEL, true),
         serde_json::to_value(report.anonymized()).unwrap()

@@ -150,12 +150,8 @@ fn telemetry(cli: &Cli, sections: &Sections) -> ReporterBuilder {
         .system_facts(telemetry_core::build_facts!());
     let (config, database) = (sections.clone(), sections.clone());
     reporter = reporter
-        .section("configuration", move || {
-            config.lock().unwrap().as_ref().map(|s| s.0.clone())
-        })
-        .section("database", move || {
-            database.lock().unwrap().as_ref().map(|s| s.1.clone())
-        });
+        .section(move || config.lock().unwrap().as_ref().map(|s| s.0.clone()))
+        .section(move || database.lock().unwrap().as_ref().map(|s| s.1.clone()));
     if let Some(endpoint) = &cli.endpoint {
         reporter = reporter.endpoint(HttpConfig::new(endpoint));
     }
@@ -260,8 +256,8 @@ fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
         max_prefix_expansions: collection::MAX_PREFIX_EXPANSIONS,
     };
     let mut report = Report::collect(Application::new("docstore", "1.0.0"));
-    report.add_section("configuration", &configuration);
-    report.add_section("database", &stats);
+    report.add_section(&configuration);
+    report.add_section(&stats);
     *sections.lock().unwrap() = Some((configuration, stats));
     let text = match output {
         Output::Report => report.to_json_pretty(),

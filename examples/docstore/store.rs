@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::task::{Context, Poll};
 use telemetry_core::{
-    Counter, Gauge, Histogram, LabeledCounter, RegistryError, Telemetry, Unit, count_usage, timed,
+    Counter, Gauge, Histogram, LabeledCounter, RegistryError, Telemetry, count_usage, timed,
 };
 
 /// Tunables of the store, reported in the `configuration` section.
@@ -106,49 +106,59 @@ struct Metrics {
 
 impl Metrics {
     fn register(collections: Arc<AtomicI64>) -> Result<Metrics, RegistryError> {
-        Gauge::builder("docstore.collections")
-            .description("Collections in the store")
-            .register_callback(move || collections.load(Ordering::Relaxed))?;
+        telemetry_core::gauge!(
+            "docstore.collections",
+            description = "Collections in the store",
+            callback = move || collections.load(Ordering::Relaxed)
+        )?;
         Ok(Metrics {
-            cache_hits: Counter::builder("docstore.cache.hits")
-                .description("Searches answered from the query cache")
-                .register()?,
-            cache_misses: Counter::builder("docstore.cache.misses")
-                .description("Searches that had to run against the index")
-                .register()?,
-            cache_evictions: Counter::builder("docstore.cache.evictions")
-                .description("Cached results evicted to make room")
-                .register()?,
-            zero_results: Counter::builder("docstore.search.zero_results")
-                .description("Searches that matched nothing")
-                .register()?,
-            next_pages: Counter::builder("docstore.search.next_page")
-                .description("Searches asking for a page after the first")
-                .register()?,
-            query_errors: Counter::builder("docstore.query.errors")
-                .description("Searches rejected because the query did not parse, by error code")
-                .labels(&["code"])
-                .register_labeled()?,
-            reclaimed: Counter::builder("docstore.compaction.reclaimed")
-                .description("Dead document versions purged by compaction")
-                .register()?,
-            results: Histogram::builder("docstore.search.results")
-                .description("Documents matched per search")
-                .register()?,
-            document_size: Histogram::builder("docstore.document.size")
-                .description("Size of inserted and updated documents as JSON")
-                .unit(Unit::Bytes)
-                .register()?,
-            checkpoint_size: Histogram::builder("docstore.checkpoint.size")
-                .description("Size of one collection's checkpoint segment")
-                .unit(Unit::Bytes)
-                .register()?,
-            documents: Gauge::builder("docstore.documents")
-                .description("Live documents in all collections")
-                .register()?,
-            index_terms: Gauge::builder("docstore.index.terms")
-                .description("Distinct terms in all indexes, as of the last compaction")
-                .register()?,
+            cache_hits: telemetry_core::counter!(
+                "docstore.cache.hits",
+                description = "Searches answered from the query cache"
+            )?,
+            cache_misses: telemetry_core::counter!(
+                "docstore.cache.misses",
+                description = "Searches that had to run against the index"
+            )?,
+            cache_evictions: telemetry_core::counter!(
+                "docstore.cache.evictions",
+                description = "Cached results evicted to make room"
+            )?,
+            zero_results: telemetry_core::counter!(
+                "docstore.search.zero_results",
+                description = "Searches that matched nothing"
+            )?,
+            next_pages: telemetry_core::counter!(
+                "docstore.search.next_page",
+                description = "Searches asking for a page after the first"
+            )?,
+            query_errors: telemetry_core::counter!("docstore.query.errors", description = "Searches rejected because the query did not parse, by error code", labels(code: QueryErrorCode))?,
+            reclaimed: telemetry_core::counter!(
+                "docstore.compaction.reclaimed",
+                description = "Dead document versions purged by compaction"
+            )?,
+            results: telemetry_core::histogram!(
+                "docstore.search.results",
+                description = "Documents matched per search"
+            )?,
+            document_size: telemetry_core::histogram!(
+                "docstore.document.size",
+                description = "Size of inserted and updated documents as JSON",
+                unit = Bytes
+            )?,
+            checkpoint_size: telemetry_core::histogram!(
+                "docstore.checkpoint.size",
+                description = "Size of one collection's checkpoint segment",
+                unit = Bytes
+            )?,
+            documents: telemetry_core::gauge!(
+                "docstore.documents",
+                description = "Live documents in all collections"
+            )?,
+            index_terms: telemetry_core::gauge!(
+                "docstore.index.terms",
+                description = "Distinct terms in all indexes, as of the last compaction"
+            )?,
         })
     }
 }

@@ -1,4 +1,4 @@
-//! Events: typed reports of one user action (Automatisch's events), named and described in
+//! Events and sections: typed reports of one user action (Automatisch's events), named and described in
 //! the code, never free text.
 //!
 //! ```
@@ -43,4 +43,25 @@ pub(crate) fn is_trigger_name(name: &str) -> bool {
 pub trait Event: Anonymize {
     /// The event's name, in the report's `trigger` as `event:{NAME}`.
     const NAME: &'static str;
+}
+
+/// A report section: a name fixed in the code and a value that leaves only in anonymized form,
+/// listed in the manifest with its fields. Implemented by `#[derive(Telemetry)]` with
+/// `#[telemetry(section = "name")]` (1 to 64 lower-case ASCII letters, digits, `_` and `.`);
+/// added with [`crate::Report::add_section`] or
+/// [`crate::reporter::ReporterBuilder::section`].
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a telemetry report section",
+    label = "not a report section",
+    note = "derive it: `#[derive(Telemetry)] #[telemetry(section = \"name\")] struct {Self} {{ .. }}`, \
+            so the manifest lists its name and fields"
+)]
+pub trait Section: Anonymize {
+    /// The section's key in the report's `sections`.
+    const NAME: &'static str;
+}
+
+/// A section that may not be ready yet (`null` in the report until it is).
+impl<T: Section> Section for Option<T> {
+    const NAME: &'static str = T::NAME;
 }

@@ -10,7 +10,7 @@
 use telemetry_macros::Telemetry;
 
 /// Facts about the machine and the build. Add it to a report with
-/// `report.add_section("environment", &SystemFacts::collect(build))`.
+/// `report.add_section(&SystemFacts::collect(build))`.
 #[derive(Clone, Debug, PartialEq, Telemetry)]
 #[telemetry(section = "environment")]
 pub struct SystemFacts {

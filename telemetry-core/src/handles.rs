@@ -1,8 +1,9 @@
-//! The plain API: register a metric by name at run time and keep its handle.
+//! The plain API's handles: what `counter!`, `gauge!` and `histogram!` return.
 //!
 //! For code that cannot use an attribute (a value that is not a function call, a size, a
-//! count of things in the system). Handles are `Copy`, cost the same to use as the macros, and
-//! registering the same name again returns the same metric.
+//! count of things in the system). Handles are `Copy`, cost the same to use as the attributes,
+//! and declaring the same name again (with the same kind, unit and labels) returns the same
+//! metric. The metrics themselves are declared at compile time (`crate::declaration`).
 
 use crate::labels::{DEFAULT_MAX_SERIES, LabelSet, cached_series};
 use crate::metadata::{Location, MetricKind, Unit};
@@ -18,7 +19,7 @@ use std::sync::atomic::Ordering::Relaxed;
 ///
 /// ```
 /// use telemetry_core::Counter;
-/// let exports = Counter::register("docs.plain_api.exports")?;
+/// let exports: Counter = telemetry_core::counter!("docs.plain_api.exports")?;
 /// exports.increment();
 /// exports.increment_by(2);
 /// assert!(telemetry_core::snapshot().counter("docs.plain_api.exports") >= Some(3));
@@ -64,10 +65,10 @@ impl std::fmt::Debug for Histogram {
     }
 }
 
-/// Options for registering a metric: description and unit. Made by `Counter::builder`,
-/// `Gauge::builder` and `Histogram::builder`.
+/// Options for registering a metric: made from a declaration the linker collected, or by this
+/// crate for its own metrics.
 #[must_use = "a builder does nothing until `register` is called"]
-pub struct MetricBuilder<M> {
+pub(crate) struct MetricBuilder<M> {
     name: String,
     description: String,
     unit: Unit,
@@ -78,6 +79,20 @@ pub struct MetricBuilder<M> {
 }
 
 impl<M> MetricBuilder<M> {
+    /// The builder of a collected declaration.
+    pub(crate) fn declared(declaration: &'static crate::declaration::Declaration) -> Self {
+        let request = declaration.request();
+        MetricBuilder {
+            name: request.name.to_owned(),
+            description: request.description.to_owned(),
+            unit: request.unit,
+            location: request.location,
+            labels: request.labels.to_vec(),
+            max_series: request.max_series,
+            _metric: PhantomData,
+        }
+    }
+
     #[track_caller]
     fn new(name: &str) -> Self {
         let caller = std::panic::Location::caller();
@@ -98,20 +113,14 @@ impl<M> MetricBuilder<M> {
 
     /// A one-line description, shown in exports and the disclosure manifest: text fixed in the
     /// code, like the metric's name.
-    pub fn description(mut self, description: &'static str) -> Self {
+    pub(crate) fn description(mut self, description: &'static str) -> Self {
         self.description = description.to_owned();
-        self
-    }
-
-    /// The unit of the values (default [`Unit::None`]).
-    pub fn unit(mut self, unit: Unit) -> Self {
-        self.unit = unit;
         self
     }
 
     /// Label names, for a metric registered with `register_labeled` (at most
     /// [`crate::labels::MAX_LABELS`]; ASCII letters, digits and `_`).
-    pub fn labels(mut self, names: &[&'static str]) -> Self {
+    pub(crate) fn labels(mut self, names: &[&'static str]) -> Self {
         self.labels = names.to_vec();
         self
     }
@@ -119,7 +128,7 @@ impl<M> MetricBuilder<M> {
     /// The cap on the number of series of a labeled metric (default
     /// [`crate::labels::DEFAULT_MAX_SERIES`]). Label sets past it are recorded into one
     /// overflow series and counted in `telemetry.series_overflow`.
-    pub fn max_series(mut self, max_series: usize) -> Self {
+    pub(crate) fn max_series(mut self, max_series: usize) -> Self {
         self.max_series = max_series;
         self
     }
@@ -222,28 +231,14 @@ impl Family {
 }
 
 impl MetricBuilder<Counter> {
-    /// Registers a labeled counter whose label sets are `L`, a tuple of [`LabelValue`](crate::LabelValue) types
-    /// (one per name given to [`labels`](Self::labels)).
-    ///
-    /// ```
-    /// use telemetry_core::{Bounded, Counter, LabelValue};
-    ///
-    /// #[derive(LabelValue, Clone, Copy)]
-    /// enum Command { Find, Insert }
-    ///
-    /// let errors = Counter::builder("docs.query.errors")
-    ///     .labels(&["code", "command"])
-    ///     .register_labeled::<(Bounded<65535>, Command)>()?;
-    /// errors.increment((Bounded::new(11000u16), Command::Insert));
-    /// let snap = telemetry_core::snapshot();
-    /// assert_eq!(snap.counter_with("docs.query.errors", &[("code", "11000"), ("command", "Insert")]), Some(1));
-    /// # Ok::<(), telemetry_core::RegistryError>(())
-    /// ```
+    /// Registers a labeled counter whose label sets are `L`, a tuple of
+    /// [`LabelValue`](crate::LabelValue) types (one per name given to
+    /// [`labels`](Self::labels)).
     ///
     /// # Errors
     /// [`RegistryError`] if the name or a label name is invalid, the number of names is not
     /// the arity of `L`, or the name is taken by another kind, unit or label names.
-    pub fn register_labeled<L: LabelSet>(self) -> Result<LabeledCounter<L>, RegistryError> {
+    pub(crate) fn register_labeled<L: LabelSet>(self) -> Result<LabeledCounter<L>, RegistryError> {
         Ok(LabeledCounter {
             family: self.labeled::<L>(MetricKind::Counter)?,
             _labels: PhantomData,
@@ -254,7 +249,7 @@ impl MetricBuilder<Counter> {
     ///
     /// # Errors
     /// [`RegistryError`] if the name is invalid or taken by another kind or unit.
-    pub fn register(self) -> Result<Counter, RegistryError> {
+    pub(crate) fn register(self) -> Result<Counter, RegistryError> {
         match registry().register(self.request(MetricKind::Counter))? {
             Storage::Counter(core) => Ok(Counter { core }),
             _ => unreachable!("the registry checks the kind"),
@@ -268,7 +263,7 @@ impl MetricBuilder<Gauge> {
     /// # Errors
     /// [`RegistryError`] if the name is invalid, taken by another kind or unit, or by a
     /// callback gauge.
-    pub fn register(self) -> Result<Gauge, RegistryError> {
+    pub(crate) fn register(self) -> Result<Gauge, RegistryError> {
         match registry().register(self.request(MetricKind::Gauge))? {
             Storage::Gauge(core) => Ok(Gauge { core }),
             _ => Err(RegistryError::DuplicateCallback { name: self.name }),
@@ -282,7 +277,7 @@ impl MetricBuilder<Gauge> {
     ///
     /// # Errors
     /// [`RegistryError`] if the name is invalid or already registered.
-    pub fn register_callback(
+    pub(crate) fn register_callback(
         self,
         read: impl Fn() -> i64 + Send + Sync + 'static,
     ) -> Result<(), RegistryError> {
@@ -296,7 +291,9 @@ impl MetricBuilder<Histogram> {
     ///
     /// # Errors
     /// As for labeled counters.
-    pub fn register_labeled<L: LabelSet>(self) -> Result<LabeledHistogram<L>, RegistryError> {
+    pub(crate) fn register_labeled<L: LabelSet>(
+        self,
+    ) -> Result<LabeledHistogram<L>, RegistryError> {
         Ok(LabeledHistogram {
             family: self.labeled::<L>(MetricKind::Histogram)?,
             _labels: PhantomData,
@@ -307,7 +304,7 @@ impl MetricBuilder<Histogram> {
     ///
     /// # Errors
     /// [`RegistryError`] if the name is invalid or taken by another kind or unit.
-    pub fn register(self) -> Result<Histogram, RegistryError> {
+    pub(crate) fn register(self) -> Result<Histogram, RegistryError> {
         match registry().register(self.request(MetricKind::Histogram))? {
             Storage::Histogram(core) => Ok(Histogram { core }),
             _ => unreachable!("the registry checks the kind"),
@@ -316,19 +313,9 @@ impl MetricBuilder<Histogram> {
 }
 
 impl Counter {
-    /// Registers counter `name` with no description and no unit. Same as
-    /// `Counter::builder(name).register()`.
-    ///
-    /// # Errors
-    /// [`RegistryError`] if the name is invalid or taken by another kind or unit.
+    /// Starts registering one of this crate's own counters.
     #[track_caller]
-    pub fn register(name: &'static str) -> Result<Counter, RegistryError> {
-        Self::builder(name).register()
-    }
-
-    /// Starts registering counter `name` with a description or unit.
-    #[track_caller]
-    pub fn builder(name: &'static str) -> MetricBuilder<Counter> {
+    pub(crate) fn builder(name: &'static str) -> MetricBuilder<Counter> {
         MetricBuilder::new(name)
     }
 
@@ -350,21 +337,6 @@ impl Counter {
 }
 
 impl Gauge {
-    /// Registers gauge `name` with no description and no unit.
-    ///
-    /// # Errors
-    /// [`RegistryError`] if the name is invalid or taken by another kind, unit or a callback.
-    #[track_caller]
-    pub fn register(name: &'static str) -> Result<Gauge, RegistryError> {
-        Self::builder(name).register()
-    }
-
-    /// Starts registering gauge `name` with a description or unit, or as a callback gauge.
-    #[track_caller]
-    pub fn builder(name: &'static str) -> MetricBuilder<Gauge> {
-        MetricBuilder::new(name)
-    }
-
     /// Sets the value.
     #[inline]
     pub fn set(&self, value: i64) {
@@ -384,21 +356,6 @@ impl Gauge {
 }
 
 impl Histogram {
-    /// Registers histogram `name` with no description and no unit.
-    ///
-    /// # Errors
-    /// [`RegistryError`] if the name is invalid or taken by another kind or unit.
-    #[track_caller]
-    pub fn register(name: &'static str) -> Result<Histogram, RegistryError> {
-        Self::builder(name).register()
-    }
-
-    /// Starts registering histogram `name` with a description or unit.
-    #[track_caller]
-    pub fn builder(name: &'static str) -> MetricBuilder<Histogram> {
-        MetricBuilder::new(name)
-    }
-
     /// Records one value, in the histogram's unit.
     #[inline]
     pub fn record(&self, value: u64) {

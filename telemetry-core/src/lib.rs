@@ -85,6 +85,7 @@ mod cells;
 mod clock;
 pub mod consent;
 pub mod crash;
+mod declaration;
 pub mod disclosure;
 mod errors;
 mod event;
@@ -109,8 +110,8 @@ mod switch;
 pub mod testing;
 
 pub use errors::{ErrorKind, ErrorKindLabel};
-pub use event::Event;
-pub use handles::{Counter, Gauge, Histogram, LabeledCounter, LabeledHistogram, MetricBuilder};
+pub use event::{Event, Section};
+pub use handles::{Counter, Gauge, Histogram, LabeledCounter, LabeledHistogram};
 pub use labels::{Bounded, LabelSet, LabelValue, OTHER_LABEL_VALUE, Pow2Bucket};
 pub use metadata::{
     Descriptor, InvalidName, Location, MAX_NAME_LEN, MetricKind, Unit, validate_name,
@@ -149,6 +150,96 @@ pub use telemetry_macros::count_usage;
 /// Keys: `name = "..."` and `description = "..."`, as for [`count_usage`].
 #[cfg(feature = "macros")]
 pub use telemetry_macros::timed;
+
+/// Declares a counter in the code and returns its handle: `Result<Counter, RegistryError>`,
+/// or `Result<LabeledCounter<(T, ...)>, RegistryError>` with `labels(...)`.
+///
+/// The plain API, for what is not a function call (a cache hit, a size, a count of things).
+/// Every use is a declaration the linker collects, like an attribute's call site: the metric,
+/// its description and the values its labels can take are in the [`manifest`] before the code
+/// that records it first runs, and nothing recorded can carry text made at run time.
+///
+/// ```
+/// use telemetry_core::{Bounded, LabelValue, counter};
+///
+/// #[derive(LabelValue, Clone, Copy)]
+/// enum Command { Find, Insert }
+///
+/// let hits = counter!("docs.cache.hits", description = "Searches answered from the cache")?;
+/// hits.increment();
+/// let errors = counter!("docs.query.errors", labels(code: Bounded<65535>, command: Command))?;
+/// errors.increment((Bounded::new(11000u16), Command::Insert));
+/// let snap = telemetry_core::snapshot();
+/// assert_eq!(snap.counter_with("docs.query.errors", &[("code", "11000"), ("command", "Insert")]), Some(1));
+/// # Ok::<(), telemetry_core::RegistryError>(())
+/// ```
+///
+/// Arguments: the name, a string literal ([`validate_name`]'s rule, checked at compile time);
+/// then, in any order, `description = "..."` (a string literal), `unit = Bytes` (a [`Unit`]
+/// variant), `labels(name: Type, ...)` (at most 8; each type a [`LabelValue`], whose closed
+/// set of values the manifest lists) and `max_series = N` (the cap on a labeled metric's
+/// series, default [`labels::DEFAULT_MAX_SERIES`]).
+///
+/// A name given by a variable, `format!` or a leaked `String` does not compile:
+///
+/// ```compile_fail
+/// let user = "alice";
+/// let name: &'static str = format!("logins.{user}").leak();
+/// let _ = telemetry_core::counter!(name);
+/// ```
+///
+/// Evaluating the macro again returns the same metric (a registry lookup: keep the handle
+/// in hot code).
+///
+/// # Errors
+/// [`RegistryError`] if the name is declared elsewhere with another kind, unit or label
+/// names.
+#[cfg(feature = "macros")]
+pub use telemetry_macros::counter;
+
+/// Declares a gauge in the code and returns its handle, `Result<Gauge, RegistryError>`; with
+/// `callback = || value`, registers a gauge whose value the callback returns when a snapshot
+/// is taken, `Result<(), RegistryError>`.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::sync::atomic::{AtomicI64, Ordering};
+/// use telemetry_core::gauge;
+///
+/// let open = gauge!("docs.connections.open", description = "Open connections")?;
+/// open.add(2);
+/// let projects = Arc::new(AtomicI64::new(12));
+/// let read = projects.clone();
+/// gauge!("docs.projects", callback = move || read.load(Ordering::Relaxed))?;
+/// let snap = telemetry_core::snapshot();
+/// assert_eq!(snap.gauge("docs.projects"), Some(12));
+/// # Ok::<(), telemetry_core::RegistryError>(())
+/// ```
+///
+/// Arguments as for [`counter!`] without labels. The callback runs on the thread taking the
+/// snapshot, outside any lock; if it panics, the panic is caught and logged and the gauge is
+/// left out of that snapshot.
+///
+/// # Errors
+/// [`RegistryError`] as for [`counter!`], and [`RegistryError::DuplicateCallback`] when a
+/// callback gauge of that name is registered already (or a plain gauge has its name).
+#[cfg(feature = "macros")]
+pub use telemetry_macros::gauge;
+
+/// Declares a histogram in the code and returns its handle: `Result<Histogram, RegistryError>`,
+/// or `Result<LabeledHistogram<(T, ...)>, RegistryError>` with `labels(...)`.
+///
+/// ```
+/// use telemetry_core::histogram;
+///
+/// let sizes = histogram!("docs.document.size", unit = Bytes)?;
+/// sizes.record(4_096);
+/// # Ok::<(), telemetry_core::RegistryError>(())
+/// ```
+///
+/// Arguments and errors as for [`counter!`].
+#[cfg(feature = "macros")]
+pub use telemetry_macros::histogram;
 
 /// Makes an enum without fields a [`LabelValue`] (its variant names, or
 /// `#[label(rename = "...")]`) and [`anonymize::Anonymize`] (emitted by name).
@@ -257,6 +348,7 @@ pub mod __private {
     pub use crate::callsite::{
         CALL_SITES, CallSite, LabeledTimerGuard, LocalTimerGuard, TimerGuard,
     };
+    pub use crate::declaration::{DECLARATIONS, Declaration};
     pub use crate::labels::{DEFAULT_MAX_SERIES, LiteralLabel};
 
     /// Passes a label value through, requiring [`LabelValue`](crate::LabelValue); the macros

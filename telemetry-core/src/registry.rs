@@ -102,6 +102,13 @@ pub enum RegistryError {
         /// What is wrong.
         reason: String,
     },
+    /// A declaration that the linker did not collect: one built at run time rather than by
+    /// [`crate::counter!`], [`crate::gauge!`] or [`crate::histogram!`]. Every metric is
+    /// declared in the code, so that the manifest lists it before the program runs.
+    Undeclared {
+        /// The refused name.
+        name: String,
+    },
 }
 
 impl fmt::Display for RegistryError {
@@ -144,6 +151,11 @@ impl fmt::Display for RegistryError {
             RegistryError::InvalidLabel { name, reason } => {
                 write!(f, "invalid labels for metric `{name}`: {reason}")
             }
+            RegistryError::Undeclared { name } => write!(
+                f,
+                "metric `{name}` was not declared in the code: declare it with `counter!`, \
+                 `gauge!` or `histogram!` and a string literal, so that the manifest lists it"
+            ),
         }
     }
 }
@@ -208,7 +220,7 @@ struct State {
 }
 
 /// The process-wide registry. Reach it through the free functions of this crate
-/// ([`crate::snapshot`], [`crate::descriptors`], [`crate::Counter::register`], ...).
+/// ([`crate::snapshot`], [`crate::descriptors`], [`crate::counter!`], ...).
 pub(crate) struct Registry {
     state: Mutex<State>,
 }
@@ -264,6 +276,9 @@ impl Registry {
                 ) {
                     deferred.push(error.to_string());
                 }
+            }
+            for declaration in crate::declaration::DECLARATIONS {
+                state.load_declaration(declaration, &mut deferred);
             }
         }
         (state, deferred)
@@ -501,7 +516,9 @@ impl State {
                 requested: request.labels.iter().map(|l| (*l).to_owned()).collect(),
             });
         }
-        if callback || metric.has_callback {
+        // A callback gauge has one source of values: only a declared one's first registration.
+        let declared_callback = callback && metric.has_callback && metric.series.is_empty();
+        if (callback || metric.has_callback) && !declared_callback {
             return Err(RegistryError::DuplicateCallback {
                 name: request.name.to_owned(),
             });
@@ -516,6 +533,30 @@ impl State {
         }
         note_possible_values(descriptor, series);
         Ok(())
+    }
+
+    /// Lists a plain-API declaration: a labeled metric or callback gauge is declared (its
+    /// series come when recorded or registered), any other gets its one series now, so a
+    /// snapshot shows it as zero before it is first recorded.
+    fn load_declaration(
+        &mut self,
+        declaration: &crate::declaration::Declaration,
+        deferred: &mut Deferred,
+    ) {
+        let request = declaration.request();
+        let series = SeriesRequest {
+            values: Vec::new(),
+            possible: declaration.possible_values(),
+            reasons: declaration.reasons(),
+        };
+        let result = if request.labels.is_empty() && !declaration.is_callback() {
+            self.register(&request, series, None).map(drop)
+        } else {
+            self.declare(&request, &series, declaration.is_callback())
+        };
+        if let Err(error) = result {
+            deferred.push(format!("{error} (declared at {})", request.location));
+        }
     }
 
     /// Registers one series (the only one of an unlabeled metric), or finds it.

@@ -1,6 +1,6 @@
 //! The report: what a product sends (or writes, or logs) about one installation.
 
-use crate::anonymize::Anonymize;
+use crate::event::Section;
 use crate::snapshot::Snapshot;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -216,16 +216,15 @@ impl Report {
         Self::new(application, crate::snapshot())
     }
 
-    /// Adds (or replaces) product section `name`, made from a `#[derive(Telemetry)]` value
-    /// (or any [`Anonymize`] type). The section is anonymized as it is added, with the
-    /// process's [`crate::anonymize::global`] anonymizer: names marked for hashing are hashed
-    /// and skipped fields left out, so raw personal data is never stored in a report, not even
-    /// in the local, unrounded form.
-    ///
-    /// The name is text fixed in the code (`&'static str`), like the derive's section names.
-    pub fn add_section(&mut self, name: &'static str, value: &impl Anonymize) -> &mut Self {
+    /// Adds (or replaces) the section of `value`, a `#[derive(Telemetry)]
+    /// #[telemetry(section = "name")]` value, under its [`Section::NAME`]. The section is
+    /// anonymized as it is added, with the process's [`crate::anonymize::global`] anonymizer:
+    /// names marked for hashing are hashed and skipped fields left out, so raw personal data
+    /// is never stored in a report, not even in the local, unrounded form. Its name and fields
+    /// are in the manifest.
+    pub fn add_section<T: Section>(&mut self, value: &T) -> &mut Self {
         let value = value.anonymize(&crate::anonymize::global());
-        self.sections.insert(name.to_owned(), value);
+        self.sections.insert(T::NAME.to_owned(), value);
         self
     }
 
@@ -270,10 +269,17 @@ fn unserializable(error: serde_json::Error) -> String {
 mod tests {
     use super::*;
 
+    /// A product's configuration.
+    #[derive(crate::Telemetry)]
+    #[telemetry(section = "configuration")]
+    struct Configuration {
+        shards: u32,
+    }
+
     #[test]
     fn json_round_trip_with_sections() {
         let mut report = Report::new(Application::new("app", "1.0.0"), Snapshot::default());
-        report.add_section("configuration", &[3u32]);
+        report.add_section(&Configuration { shards: 3 });
         let back: Report = serde_json::from_str(&report.to_json()).unwrap();
         assert_eq!(back, report);
         assert_eq!(back.schema_version, REPORT_SCHEMA_VERSION);
@@ -284,7 +290,7 @@ mod tests {
             report.timestamp
         );
         let json: serde_json::Value = serde_json::from_str(&report.to_json_pretty()).unwrap();
-        assert_eq!(json["sections"]["configuration"][0], 3);
+        assert_eq!(json["sections"]["configuration"]["shards"], 3);
         assert_eq!(json["framework"]["name"], "telemetry-core");
     }
 

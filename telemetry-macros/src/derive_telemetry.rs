@@ -159,7 +159,15 @@ fn section_name(input: &DeriveInput, errors: &mut Option<syn::Error>) -> (String
     {
         let result = attr.parse_nested_meta(|meta| {
             if meta.path.is_ident("section") {
-                name = meta.value()?.parse::<LitStr>()?.value();
+                let lit = meta.value()?.parse::<LitStr>()?;
+                if !valid_event_name(&lit.value()) {
+                    return Err(syn::Error::new(
+                        lit.span(),
+                        "a section name is 1 to 64 lower-case ASCII letters, digits, `_` and `.`, \
+                         starting with a letter, e.g. `section = \"configuration\"`",
+                    ));
+                }
+                name = lit.value();
                 kind = ItemKind::Section;
                 Ok(())
             } else if meta.path.is_ident("event") {
@@ -235,14 +243,18 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
             .push(syn::parse_quote!(::telemetry_core::anonymize::Anonymize));
     }
     let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
-    let event_impl = if is_event {
-        quote! {
+    let event_impl = match kind {
+        ItemKind::Event => quote! {
             impl #impl_generics ::telemetry_core::Event for #name #ty_generics #where_clause {
                 const NAME: &'static str = #section;
             }
-        }
-    } else {
-        quote!()
+        },
+        ItemKind::Section => quote! {
+            impl #impl_generics ::telemetry_core::Section for #name #ty_generics #where_clause {
+                const NAME: &'static str = #section;
+            }
+        },
+        ItemKind::Nested => quote!(),
     };
     Ok(quote! {
         #[allow(unused_qualifications)]

@@ -3,6 +3,7 @@
 //!
 //! Pipeline (as in thiserror): `ast` splits the function (the body stays tokens), `attr` parses the arguments, `valid` checks the rules,
 //! `expand` generates code, `fallback` emits the untouched function next to the errors.
+//! The plain API's `counter!`, `gauge!` and `histogram!` are in `metric`.
 //! The derives: `derive_label` (`LabelValue`) and `derive_telemetry` (`Telemetry`, the PII
 //! guard, with the name list in `pii_names`).
 
@@ -14,6 +15,7 @@ mod expand;
 mod fallback;
 mod fast;
 mod label_types;
+mod metric;
 mod pii_names;
 mod site;
 mod type_text;
@@ -35,6 +37,24 @@ pub fn timed(args: TokenStream, item: TokenStream) -> TokenStream {
     let which = attr::Macro::Timed;
     fast::instrument(which, &args, &item)
         .unwrap_or_else(|| expand::instrument(which, args.into(), item.into()).into())
+}
+
+/// Declares a counter of the plain API. Documented in `telemetry_core::counter`.
+#[proc_macro]
+pub fn counter(input: TokenStream) -> TokenStream {
+    metric::expand(metric::Kind::Counter, input.into()).into()
+}
+
+/// Declares a gauge of the plain API. Documented in `telemetry_core::gauge`.
+#[proc_macro]
+pub fn gauge(input: TokenStream) -> TokenStream {
+    metric::expand(metric::Kind::Gauge, input.into()).into()
+}
+
+/// Declares a histogram of the plain API. Documented in `telemetry_core::histogram`.
+#[proc_macro]
+pub fn histogram(input: TokenStream) -> TokenStream {
+    metric::expand(metric::Kind::Histogram, input.into()).into()
 }
 
 /// Makes an enum without fields a label value. Documented in `telemetry_core::LabelValue`.

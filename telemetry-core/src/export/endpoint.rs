@@ -481,6 +481,13 @@ mod tests {
     use super::*;
     use crate::anonymize::anonymize_snapshot;
 
+    /// A product's configuration.
+    #[derive(crate::Telemetry)]
+    #[telemetry(section = "configuration")]
+    struct Configuration {
+        shards: u64,
+    }
+
     #[test]
     fn queries_parse_with_defaults_and_clear_errors() {
         assert_eq!(
@@ -508,11 +515,11 @@ mod tests {
     #[test]
     fn max_level_anonymized_is_the_sent_report() {
         let snap = crate::testing::capture(|| {
-            let c = crate::Counter::register("endpoint.unit.calls").unwrap();
+            let c = telemetry_core::counter!("endpoint.unit.calls").unwrap();
             c.increment_by(123_456_789);
         });
         let mut report = Report::new(Application::new("t", "1"), snap);
-        report.add_section("configuration", &[1_234_567u64]);
+        report.add_section(&Configuration { shards: 1_234_567 });
         assert_eq!(
             telemetry_json(&report, 3, true),
             serde_json::to_value(report.anonymized()).unwrap()

@@ -753,10 +753,7 @@ mod tests {
     #[test]
     fn histogram_points_are_exact_and_consistent() {
         let snap = crate::testing::capture(|| {
-            let h = crate::Histogram::builder("otlp.unit.sizes")
-                .unit(Unit::Bytes)
-                .register()
-                .unwrap();
+            let h = telemetry_core::histogram!("otlp.unit.sizes", unit = Bytes).unwrap();
             for v in [0, 5, 100, 1000, 1000, 70_000] {
                 h.record(v);
             }

@@ -4,7 +4,7 @@
 //! use telemetry_core::export::prometheus::{Exposition, Format};
 //! use telemetry_core::{Counter, testing};
 //!
-//! let orders = Counter::builder("docs.prom.orders").description("Orders placed").register().unwrap();
+//! let orders = telemetry_core::counter!("docs.prom.orders", description = "Orders placed").unwrap();
 //! let snap = testing::capture(|| orders.increment_by(3));
 //! let text = Exposition::new().with_prefix("shop_").unwrap().render(&snap, Format::Prometheus);
 //! assert!(text.contains("# TYPE shop_docs_prom_orders_total counter\nshop_docs_prom_orders_total 3\n"));

@@ -78,7 +78,7 @@ impl ReportMaker {
             }
         }
         if let Some(build) = &self.system_facts {
-            report.add_section("environment", &SystemFacts::collect(build.clone()));
+            report.add_section(&SystemFacts::collect(build.clone()));
         }
         report
     }

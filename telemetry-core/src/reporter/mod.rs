@@ -115,7 +115,6 @@ pub use http::{EndpointError, HttpConfig, parse_version_notice, validate_endpoin
 pub use maker::{ERROR_METRIC_PREFIXES, EVENT_SECTION};
 pub use spool::SpoolLimits;
 
-use crate::anonymize::Anonymize;
 use crate::consent::{
     Category, Consent, ConsentBuilder, ConsentDecision, ConsentError, SourceKind,
 };
@@ -328,15 +327,15 @@ impl ReporterBuilder {
         self
     }
 
-    /// A product section, made afresh for each report by `make` (a `#[derive(Telemetry)]`
-    /// value). A panic in `make` is caught and the section left out.
-    pub fn section<T: Anonymize + 'static>(
+    /// A product section, made afresh for each report by `make`: a `#[derive(Telemetry)]
+    /// #[telemetry(section = "name")]` value, added under its [`crate::Section::NAME`]. A
+    /// panic in `make` is caught and the section left out.
+    pub fn section<T: crate::Section + 'static>(
         mut self,
-        name: &'static str,
         make: impl Fn() -> T + Send + Sync + 'static,
     ) -> Self {
         self.sections.push(Arc::new(move |report: &mut Report| {
-            report.add_section(name, &make());
+            report.add_section(&make());
         }));
         self
     }

@@ -1,9 +1,7 @@
-use telemetry_core::{Counter, Pii};
+use telemetry_core::Pii;
 
 fn main() {
-    let logins = Counter::builder("auth.logins")
-        .labels(&["user"])
-        .register_labeled::<(Pii<String>,)>()
+    let logins = telemetry_core::counter!("auth.logins", labels(user: Pii<String>))
         .unwrap();
     logins.increment((Pii::new(String::from("alice")),));
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use telemetry_core::anonymize::HashedLabel;
-use telemetry_core::{count_usage, timed, Bounded, Counter, LabelValue, Pii, Pow2Bucket, Telemetry};
+use telemetry_core::{count_usage, timed, Bounded, LabelValue, Pii, Pow2Bucket, Telemetry};
 
 #[derive(Clone, Copy, LabelValue)]
 pub enum Backend {
@@ -93,9 +93,7 @@ pub struct AllForms {
 
 fn main() {
     labeled(Backend::Sqlite, 3);
-    let tenants = Counter::builder("pass.tenants")
-        .labels(&["tenant"])
-        .register_labeled::<(HashedLabel,)>()
+    let tenants = telemetry_core::counter!("pass.tenants", labels(tenant: HashedLabel))
         .unwrap();
     tenants.increment((HashedLabel::new("acme"),));
     let f = AllForms {
@@ -125,6 +123,6 @@ fn main() {
     };
     let _ = (&f.note, &f.email, Mode::Safe);
     let mut report = telemetry_core::Report::collect(telemetry_core::application!());
-    report.add_section("all_forms", &f);
+    report.add_section(&f);
     assert!(!report.to_json().contains("/home/u"));
 }
