@@ -9,6 +9,7 @@
 //! the last-report file, the disclosure, and every log line the framework writes.
 
 mod events;
+mod public_inputs;
 mod receiver;
 
 use events::event;
@@ -35,6 +36,8 @@ const HOST: &str = "canary-host.internal.example";
 const USER: &str = "canaryuser";
 const URL: &str = "https://canary.example.org/private/path?token=canarytoken123&user=alice";
 const TOKEN: &str = "tok_live_canary9f8e7d6c";
+/// [`IPV4`] as the `u32` a careless product would record (203 * 2^24 + 113 * 2^8 + 77).
+const IPV4_INT: u64 = 3_405_803_853;
 
 /// The planted canaries, the machine's own identifying strings, and parts a search would try.
 fn canaries() -> Vec<String> {
@@ -233,6 +236,37 @@ fn no_canary_reaches_any_output() {
         .resolve();
     assert!(bad_config.is_err(), "a canary is not a consent value");
 
+    // Text that does not fit its grammar is recorded as `other` (or refused), never as given.
+    for text in [EMAIL, HOST, HOME_PATH, URL, IPV4] {
+        let leaked: &'static str = text.to_owned().leak();
+        let app = Application::new(leaked, leaked);
+        assert_eq!((app.name(), app.version()), ("other", "other"));
+        let refused = Reporter::builder(Application::new("canary-app", "1.0.0"))
+            .schedule(leaked, Duration::from_secs(3600))
+            .start();
+        assert!(refused.is_err());
+        assert!(HashedLabel::new(leaked).as_str() != leaked);
+    }
+    // Numbers: an IPv4 address as an integer, as a value and as a label.
+    let numbers = telemetry_core::counter!(
+        "canary.numbers",
+        labels(code: telemetry_core::Bounded<599>, size: telemetry_core::Pow2Bucket)
+    )
+    .unwrap();
+    numbers.increment_by(
+        (
+            telemetry_core::Bounded::new(IPV4_INT),
+            telemetry_core::Pow2Bucket::new(IPV4_INT),
+        ),
+        IPV4_INT,
+    );
+    telemetry_core::gauge!("canary.gauge")
+        .unwrap()
+        .set(IPV4_INT as i64);
+    telemetry_core::histogram!("canary.histogram")
+        .unwrap()
+        .record(IPV4_INT);
+
     let mut report = Report::collect(Application::new("canary-app", "1.0.0"));
     report.add_section(&account());
     report.add_section(&SystemFacts::collect(telemetry_core::build_facts!()));
@@ -251,6 +285,13 @@ fn no_canary_reaches_any_output() {
         report.anonymized().to_json().as_bytes(),
         &mut tried,
     );
+    assert!(
+        !report
+            .anonymized()
+            .to_json()
+            .contains(&IPV4_INT.to_string()),
+        "the anonymized report rounds every number"
+    );
     let snapshot = telemetry_core::snapshot();
     assert_clean(
         "Prometheus text",
@@ -262,10 +303,24 @@ fn no_canary_reaches_any_output() {
         render_openmetrics(&snapshot).as_bytes(),
         &mut tried,
     );
+    // An endpoint with a token in its query is refused, and the error does not repeat it.
+    let refused = OtlpExporter::new(
+        "http://alice:canarytoken123@127.0.0.1:4318/v1/metrics?token=canarytoken123",
+        Application::new("canary-app", "1.0.0"),
+    )
+    .map(drop)
+    .unwrap_err();
+    assert_clean(
+        "the OTLP endpoint error",
+        refused.to_string().as_bytes(),
+        &mut tried,
+    );
     let otlp = OtlpExporter::new(
         "http://127.0.0.1:4318",
         Application::new("canary-app", "1.0.0"),
     )
+    .unwrap()
+    .with_header("authorization", TOKEN)
     .unwrap();
     let request = otlp.request(&snapshot);
     assert_clean(
@@ -293,11 +348,34 @@ fn no_canary_reaches_any_output() {
     );
 
     // What the reporter sends, spools and writes locally.
-    let state = std::env::temp_dir().join(format!("telemetry-canaries-{}", uuid::Uuid::new_v4()));
+    // The state directory's path holds a canary (a home directory's project name): no log line
+    // may name it.
+    let state = std::env::temp_dir().join(format!("secret-plans-{}", uuid::Uuid::new_v4()));
     let receiver = Receiver::start(Mode::Ok("{}".into()));
     let down = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let down_url = format!("http://{}/v1/report", down.local_addr().unwrap());
     drop(down);
+    // An endpoint with a token in its query or user info is refused, without repeating it.
+    for url in [
+        format!("{}?token=canarytoken123&user=alice", receiver.url()),
+        receiver.url().replace("://", "://alice:canarytoken123@"),
+    ] {
+        let refused = Reporter::builder(Application::new("canary-app", "1.0.0"))
+            .consent(
+                ConsentBuilder::new()
+                    .environment(|_| None)
+                    .flag("--telemetry", Some("enable")),
+            )
+            .endpoint(HttpConfig::new(url))
+            .start()
+            .map(drop)
+            .unwrap_err();
+        assert_clean(
+            "the endpoint error",
+            refused.to_string().as_bytes(),
+            &mut tried,
+        );
+    }
     for (url, spooled) in [(receiver.url(), false), (down_url, true)] {
         let clock = Arc::new(FakeClock::new());
         let mut http = HttpConfig::new(url);
@@ -331,6 +409,8 @@ fn no_canary_reaches_any_output() {
     }
     for body in receiver.bodies() {
         assert_clean("what the reporter sent", body.as_bytes(), &mut tried);
+        // What leaves the machine is rounded: not even the integer form of the address.
+        assert!(!body.contains(&IPV4_INT.to_string()), "{body}");
     }
     let mut spooled = 0;
     for entry in std::fs::read_dir(state.join("spool")).unwrap() {
@@ -360,5 +440,156 @@ fn no_canary_reaches_any_output() {
     println!(
         "canaries: {} canaries, {tried} searches, 0 found",
         canaries().len()
+    );
+}
+
+/// How the canary test covers one public input.
+enum Covered {
+    /// Fed canaries in this file (the call is in its source), every output searched.
+    Fed,
+    /// Cannot carry a canary to an output, for this reason.
+    NoOutput(&'static str),
+}
+
+use Covered::{Fed, NoOutput};
+
+const QUERY: Covered =
+    NoOutput("a lookup in a snapshot or a parse of a request: returns, records nothing");
+const LOCAL: Covered = NoOutput(
+    "the operator's own configuration for their own systems (an endpoint, a Pushgateway job, \
+     a file path, a consent source's name): it addresses the data, it is not in it",
+);
+const PURE: Covered = NoOutput("a pure function of its arguments, whose result the caller holds");
+
+/// Every public input of the library, from its source (`public_inputs`): fed canaries here,
+/// or the reason it cannot reach an output. A new input fails the test until it is listed.
+#[rustfmt::skip]
+const INPUTS: &[(&str, Covered)] = &[
+    ("Anonymizer::hash_name", NoOutput("a keyed hash: fed through `HashedLabel` and `#[telemetry(hash)]` here")),
+    ("Anonymizer::hash_url", NoOutput("hashes: the result is a keyed hash, and `hash_url` is fed through `#[telemetry(hash_url)]` here")),
+    ("Anonymizer::round", PURE),
+    ("Anonymizer::round_float", PURE),
+    ("Anonymizer::round_signed", PURE),
+    ("Anonymizer::with_significant_digits", NoOutput("the rounding precision, a number the product picks")),
+    ("Application::new", Fed),
+    ("Application::try_new", NoOutput("as `Application::new`, returning the grammar error instead of `other`")),
+    ("Bounded::new", Fed),
+    ("Bounded::signed", NoOutput("as `Bounded::new` for a signed value: outside `0..=MAX` is `other`")),
+    ("BucketLayout::explicit", NoOutput("bucket bounds of the local exposition, numbers fixed by the product")),
+    ("BucketLayout::log_linear", NoOutput("the local exposition's bucket count per doubling")),
+    ("ConsentBuilder::config", LOCAL),
+    ("ConsentBuilder::debug_env", LOCAL),
+    ("ConsentBuilder::env", Fed),
+    ("ConsentBuilder::env_for", LOCAL),
+    ("ConsentBuilder::environment", Fed),
+    ("ConsentBuilder::executable", LOCAL),
+    ("ConsentBuilder::flag", Fed),
+    ("ConsentBuilder::switch", LOCAL),
+    ("Counter::increment_by", NoOutput("a count: exact in the local exposition, rounded in what is sent (fed through `LabeledCounter::increment_by`)")),
+    ("Disclosure::new", NoOutput("the product's own words to its users, shown on their terminal, never sent")),
+    ("Disclosure::with_texts", NoOutput("the product's own words to its users, shown on their terminal, never sent")),
+    ("Endpoints::handle", QUERY),
+    ("Endpoints::metrics", QUERY),
+    ("Endpoints::telemetry", QUERY),
+    ("Endpoints::with_report", NoOutput("a source of reports: its reports are made by the inputs above")),
+    ("Endpoints::with_snapshot", NoOutput("a source of snapshots: its values are recorded by the inputs above")),
+    ("ErrorKindLabel::of", NoOutput("the kind of an `ErrorKind` value: fed through `#[count_usage(errors)]` here")),
+    ("Exposition::family_name", PURE),
+    ("Exposition::with_prefix", NoOutput("a metric-name prefix for the operator's own Prometheus, checked against the name rule")),
+    ("Format::from_name", QUERY),
+    ("Format::negotiate", QUERY),
+    ("Gauge::add", NoOutput("a value: exact in the local exposition, rounded in what is sent (fed through `Gauge::set`)")),
+    ("Gauge::set", Fed),
+    ("HashKey::from_bytes", NoOutput("the hash key, never written to an output")),
+    ("HashKey::load_existing", LOCAL),
+    ("HashKey::load_or_create", LOCAL),
+    ("HashedLabel::new", Fed),
+    ("Histogram::record", Fed),
+    ("HistogramSnapshot::quantile", QUERY),
+    ("HttpConfig::new", Fed),
+    ("JsonFileSink::new", LOCAL),
+    ("LabeledCounter::increment", Fed),
+    ("LabeledCounter::increment_by", Fed),
+    ("LabeledCounter::series", NoOutput("as `LabeledCounter::increment`, keeping the series' handle")),
+    ("LabeledHistogram::record", NoOutput("as `LabeledCounter::increment_by`, for a histogram: the same label types")),
+    ("LabeledHistogram::series", NoOutput("as `LabeledCounter::increment`, keeping the series' handle")),
+    ("OtlpExporter::new", Fed),
+    ("OtlpExporter::request_at", NoOutput("a timestamp in nanoseconds")),
+    ("OtlpExporter::with_header", Fed),
+    ("Pow2Bucket::new", Fed),
+    ("Pushgateway::new", LOCAL),
+    ("Pushgateway::with_grouping", LOCAL),
+    ("Report::add_section", Fed),
+    ("Reporter::send_event", Fed),
+    ("ReporterBuilder::schedule", Fed),
+    ("ReporterBuilder::section", Fed),
+    ("ReporterBuilder::sink", NoOutput("a local sink the product writes: it receives the reports the inputs above make")),
+    ("ReporterBuilder::state_dir", Fed),
+    ("SinkError::new", NoOutput("an error a product's own sink returns, logged by the product's sink only")),
+    ("Snapshot::counter", QUERY),
+    ("Snapshot::counter_with", QUERY),
+    ("Snapshot::gauge", QUERY),
+    ("Snapshot::histogram", QUERY),
+    ("Snapshot::histogram_with", QUERY),
+    ("StateDir::file", LOCAL),
+    ("StateDir::new", LOCAL),
+    ("StateDir::read", LOCAL),
+    ("StateDir::write", LOCAL),
+    ("TelemetryQuery::parse", QUERY),
+    ("anonymize::round_clock", PURE),
+    ("anonymize::round_f64", PURE),
+    ("anonymize::round_i64", PURE),
+    ("anonymize::round_u64", PURE),
+    ("anonymize::use_key_file", LOCAL),
+    ("consent::parse_value", PURE),
+    ("crash::scrub_path", PURE),
+    ("endpoint::telemetry_json", QUERY),
+    ("http::parse_version_notice", PURE),
+    ("http::validate_endpoint", PURE),
+    ("metadata::validate_name", PURE),
+    ("prometheus::sanitize_name", PURE),
+    ("testing::capture", NoOutput("runs the product's code and returns what it recorded on this thread")),
+    ("testing::capture_with", NoOutput("runs the product's code and returns what it recorded on this thread")),
+];
+
+#[test]
+fn every_public_input_is_fed_canaries_or_says_why_not() {
+    let inputs = public_inputs::public_inputs();
+    let listed: Vec<&str> = INPUTS.iter().map(|(name, _)| *name).collect();
+    let found: Vec<&str> = inputs.iter().map(|i| i.name.as_str()).collect();
+    let unlisted: Vec<String> = inputs
+        .iter()
+        .filter(|i| !listed.contains(&i.name.as_str()))
+        .map(|i| format!("{} (takes {:?})", i.name, i.takes))
+        .collect();
+    assert!(
+        unlisted.is_empty(),
+        "public inputs without a canary case: {unlisted:#?}"
+    );
+    let stale: Vec<&&str> = listed.iter().filter(|n| !found.contains(n)).collect();
+    assert!(stale.is_empty(), "listed but no longer public: {stale:?}");
+    let source = include_str!("canaries.rs");
+    let body = &source[..source.find("/// How the canary test covers").unwrap()];
+    let mut fed = 0;
+    for (name, covered) in INPUTS {
+        if let NoOutput(reason) = covered {
+            assert!(
+                reason.len() >= 20,
+                "{name}: say why it cannot reach an output"
+            );
+        }
+        if let Fed = covered {
+            let method = name.rsplit("::").next().unwrap();
+            assert!(
+                body.contains(&format!(".{method}(")) || body.contains(&format!("::{method}(")),
+                "{name} is listed as fed, but this file never calls it"
+            );
+            fed += 1;
+        }
+    }
+    println!(
+        "public inputs: {} ({fed} fed canaries, {} that cannot reach an output)",
+        INPUTS.len(),
+        INPUTS.len() - fed
     );
 }

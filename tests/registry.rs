@@ -125,7 +125,14 @@ fn gauges_and_callback_gauges() {
     assert_eq!(snapshot().gauge("registry.projects"), Some(42));
     let err = telemetry_core::gauge!("registry.projects", callback = || 1).unwrap_err();
     assert!(matches!(err, RegistryError::DuplicateCallback { .. }));
-    assert!(telemetry_core::gauge!("registry.projects").is_err());
+
+    // A plain gauge and a callback gauge of one name: whichever the linker put first keeps
+    // the name, and the other is refused.
+    let callback = telemetry_core::gauge!("registry.pair", callback = || 1).map(drop);
+    let plain = telemetry_core::gauge!("registry.pair").map(drop);
+    assert_ne!(callback.is_ok(), plain.is_ok());
+    let err = callback.err().or(plain.err()).unwrap();
+    assert!(matches!(err, RegistryError::DuplicateCallback { .. }));
 }
 
 #[test]

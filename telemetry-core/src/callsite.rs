@@ -120,6 +120,7 @@ const SHARED: u32 = u32::MAX;
 /// Its metadata is one string, so that the `static` the macro emits per use is cheap to compile
 /// (each field of a `static` is const-evaluated and validated in the user's crate): see
 /// [`CallSite::new`] for its layout. It is decoded only on cold paths (registration, listing).
+#[doc(hidden)]
 pub struct CallSite {
     meta: &'static str,
     /// Each label's values, known at link time (empty for an unlabeled site).

@@ -19,6 +19,7 @@ pub static DECLARATIONS: [Declaration];
 
 /// One use of `counter!`, `gauge!` or `histogram!`. Built by the macros only; not a stable
 /// API.
+#[doc(hidden)]
 pub struct Declaration {
     kind: MetricKind,
     name: &'static str,

@@ -41,46 +41,65 @@ pub struct SystemFacts {
 }
 
 /// The product's build: version, tag, profile, target and enabled features. Made with
-/// [`build_facts!`](crate::build_facts) in the product's crate, so the values are the
-/// product's own.
+/// [`build_facts!`](crate::build_facts) in the product's crate, from string literals and
+/// `CARGO_PKG_VERSION`, so the values are the product's own and fixed at compile time.
 #[derive(Clone, Debug, PartialEq, Telemetry)]
 pub struct BuildFacts {
-    /// The product's version (`CARGO_PKG_VERSION`).
     #[telemetry(verbatim = "the product's version, fixed at compile time")]
-    pub version: &'static str,
-    /// A release tag the product set ([`BuildFacts::with_tag`], e.g. `oss-v23.10.0`).
-    #[telemetry(verbatim = "a release tag the product set, checked against a grammar")]
-    pub tag: Option<&'static str>,
-    /// `debug` or `release`.
+    version: &'static str,
+    #[telemetry(verbatim = "a release tag, a string literal in the product's code")]
+    tag: Option<&'static str>,
     #[telemetry(verbatim = "one of two constants")]
-    pub profile: &'static str,
-    /// `{arch}-{os}` of the build target.
+    profile: &'static str,
     #[telemetry(verbatim = "a constant of the standard library")]
-    pub target: &'static str,
-    /// The product's enabled Cargo features, as the product lists them.
-    #[telemetry(verbatim = "feature names the product lists in its code")]
-    pub features: Vec<&'static str>,
+    target: &'static str,
+    #[telemetry(verbatim = "feature names, string literals in the product's code")]
+    features: Vec<&'static str>,
 }
 
 /// [`BuildFacts`] of the calling crate: its `CARGO_PKG_VERSION`, the profile from
-/// `debug_assertions`, the target, and the feature names given. No tag: a tag comes only from
-/// the product ([`BuildFacts::with_tag`]), never from the build environment (CI systems set
-/// variables such as Jenkins' `BUILD_TAG` to `jenkins-{job}-{number}` on their own).
+/// `debug_assertions`, the target, the feature names given and, with `tag = "..."`, a release
+/// tag. Every text is a string literal: a tag comes only from the product's code, never from
+/// the build environment (CI systems set variables such as Jenkins' `BUILD_TAG` to
+/// `jenkins-{job}-{number}` on their own) or from a value made at run time.
 ///
 /// ```
 /// let build = telemetry_core::build_facts!("tls", "metrics");
-/// assert_eq!(build.features, ["tls", "metrics"]);
+/// assert_eq!(build.features(), ["tls", "metrics"]);
+/// let tagged = telemetry_core::build_facts!(tag = "oss-v23.10.0", "tls");
+/// assert_eq!(tagged.tag(), Some("oss-v23.10.0"));
+/// ```
+///
+/// A value made at run time does not compile:
+///
+/// ```compile_fail
+/// let host: &'static str = String::from("db01.corp.example.com").leak();
+/// let build = telemetry_core::build_facts!(tag = host);
 /// ```
 #[macro_export]
 macro_rules! build_facts {
-    ($($feature:expr),* $(,)?) => {
-        $crate::facts::BuildFacts {
-            version: env!("CARGO_PKG_VERSION"),
-            tag: None,
-            profile: if cfg!(debug_assertions) { "debug" } else { "release" },
-            target: $crate::facts::TARGET,
-            features: vec![$($feature),*],
-        }
+    (tag = $tag:literal $(, $feature:literal)* $(,)?) => {
+        $crate::facts::BuildFacts::__declared(
+            env!("CARGO_PKG_VERSION"),
+            ::core::option::Option::Some($tag),
+            ::core::cfg!(debug_assertions),
+            &[$($feature),*],
+        )
+    };
+    ($($feature:literal),* $(,)?) => {
+        $crate::facts::BuildFacts::__declared(
+            env!("CARGO_PKG_VERSION"),
+            ::core::option::Option::None,
+            ::core::cfg!(debug_assertions),
+            &[$($feature),*],
+        )
+    };
+    ($($anything:tt)*) => {
+        ::core::compile_error!(
+            "build_facts! takes string literals: a tag and feature names fixed in the code, \
+             e.g. `build_facts!(tag = \"oss-v23.10.0\", \"tls\")`; a value made at run time \
+             (an environment variable, a host name) could carry personal data"
+        )
     };
 }
 
@@ -108,8 +127,8 @@ pub const TARGET: &str = match (
 };
 
 impl BuildFacts {
-    /// These facts with each text checked, since the fields are public and the macro takes
-    /// any expression: a version or tag outside the version grammar, or a feature name outside
+    /// These facts with each text checked (defence in depth behind the macro's literals): a
+    /// version or tag outside the version grammar, or a feature name outside
     /// Cargo's (letters, digits, `_`, `-`, `+`, `.`), is sent as `other`.
     fn checked(mut self) -> Self {
         let other = crate::report::INVALID_APPLICATION_TEXT;
@@ -134,17 +153,46 @@ impl BuildFacts {
         self
     }
 
-    /// These facts with a release tag, e.g. `oss-v23.10.0`: 1 to 64 ASCII letters, digits,
-    /// `.`, `-`, `_` and `+`, fixed at compile time.
-    ///
-    /// # Errors
-    /// [`crate::ApplicationError::Version`] for a tag outside that grammar.
-    pub fn with_tag(mut self, tag: &'static str) -> Result<Self, crate::ApplicationError> {
-        if !is_tag(tag) {
-            return Err(crate::ApplicationError::Version);
+    /// Made by [`build_facts!`](crate::build_facts) only; not a stable API.
+    #[doc(hidden)]
+    pub fn __declared(
+        version: &'static str,
+        tag: Option<&'static str>,
+        debug: bool,
+        features: &[&'static str],
+    ) -> Self {
+        BuildFacts {
+            version,
+            tag,
+            profile: if debug { "debug" } else { "release" },
+            target: TARGET,
+            features: features.to_vec(),
         }
-        self.tag = Some(tag);
-        Ok(self)
+    }
+
+    /// The product's version (`CARGO_PKG_VERSION`).
+    pub fn version(&self) -> &'static str {
+        self.version
+    }
+
+    /// The release tag, if the product gave one (`build_facts!(tag = "oss-v23.10.0")`).
+    pub fn tag(&self) -> Option<&'static str> {
+        self.tag
+    }
+
+    /// `debug` or `release`.
+    pub fn profile(&self) -> &'static str {
+        self.profile
+    }
+
+    /// `{arch}-{os}` of the build target.
+    pub fn target(&self) -> &'static str {
+        self.target
+    }
+
+    /// The product's enabled Cargo features, as the product lists them.
+    pub fn features(&self) -> &[&'static str] {
+        &self.features
     }
 }
 
@@ -205,8 +253,8 @@ mod tests {
     fn facts_are_collected_and_anonymized() {
         let facts = SystemFacts::collect(crate::build_facts!("x"));
         assert!(facts.core_count >= 1);
-        assert_eq!(facts.build.version, env!("CARGO_PKG_VERSION"));
-        assert!(!facts.build.target.is_empty());
+        assert_eq!(facts.build.version(), env!("CARGO_PKG_VERSION"));
+        assert!(!facts.build.target().is_empty());
         #[cfg(feature = "system-facts")]
         assert!(facts.total_memory_bytes.unwrap() > 1 << 20);
         let json = facts.anonymize(&Anonymizer::new(HashKey::generate()));

@@ -78,18 +78,31 @@ fn is_name(text: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-/// A version: `1.4.2`, `v2`, `1.4.2-rc.1+build5`. Build metadata after `+` has no dots, so
-/// a host name cannot ride along.
+/// A version: `1.4.2`, `v2`, `1.4.2-rc.1+build5`: an optional `v`, one to three numbers
+/// joined by `.`, an optional pre-release (a word of letters, digits and `-`, then numbers
+/// each after a `.`) and optional build metadata after `+` without dots. Four numbers (an IPv4
+/// address) or a pre-release with words after dots (a host name) do not fit.
 pub(crate) fn is_version(text: &str) -> bool {
-    let (release, build) = text.split_once('+').unwrap_or((text, ""));
+    let word = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    let number = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let (rest, build) = match text.split_once('+') {
+        Some((rest, build)) => (rest, Some(build)),
+        None => (text, None),
+    };
+    let (core, pre) = match rest.split_once('-') {
+        Some((core, pre)) => (core, Some(pre)),
+        None => (rest, None),
+    };
+    let core = core.strip_prefix('v').unwrap_or(core);
+    let parts: Vec<&str> = core.split('.').collect();
     (1..=64).contains(&text.len())
-        && text.starts_with(|c: char| c.is_ascii_digit() || c == 'v')
-        && release
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-'))
-        && build
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && (1..=3).contains(&parts.len())
+        && parts.iter().all(|p| number(p))
+        && pre.is_none_or(|pre| {
+            let mut ids = pre.split('.');
+            ids.next().is_some_and(word) && ids.all(number)
+        })
+        && build.is_none_or(word)
 }
 
 impl Application {
@@ -296,11 +309,10 @@ mod tests {
 
     #[test]
     fn application_text_fits_its_grammar_or_is_recorded_as_other() {
-        let ok = Application::new("my-server_2", "1.4.2-rc.1+build5");
-        assert_eq!(
-            (ok.name(), ok.version()),
-            ("my-server_2", "1.4.2-rc.1+build5")
-        );
+        for version in ["1.4.2-rc.1+build5", "v2", "23.10.0", "1.0.0-beta", "0.1"] {
+            let ok = Application::new("my-server_2", version);
+            assert_eq!((ok.name(), ok.version()), ("my-server_2", version));
+        }
         for (name, version) in [
             ("alice@example.com", "1.0.0"),
             ("db01.corp.example.com", "1.0.0"),
@@ -309,6 +321,10 @@ mod tests {
             ("app", "1.0 beta"),
             ("app", "jenkins/job"),
             ("app", "1.0.0+db01.corp.example.com"),
+            ("app", "203.0.113.77"),
+            ("app", "v1.corp.example"),
+            ("app", "1.0.0-db01.corp.example.com"),
+            ("app", "1..2"),
         ] {
             let app = Application::new(name, version);
             assert!(

@@ -103,7 +103,8 @@ impl Encoding {
 pub enum OtlpError {
     /// The endpoint is not an `http://` or `https://` URL with a host.
     InvalidEndpoint {
-        /// The rejected endpoint.
+        /// The rejected endpoint, without its query, fragment and user info (they can hold
+        /// a token).
         endpoint: String,
         /// What is wrong with it.
         reason: &'static str,
@@ -189,7 +190,7 @@ impl OtlpExporter {
     /// [`OtlpError::InvalidEndpoint`] if `endpoint` is not `http(s)://host...` without query.
     pub fn new(endpoint: &str, application: Application) -> Result<Self, OtlpError> {
         let base = http::check_base_url(endpoint).map_err(|reason| OtlpError::InvalidEndpoint {
-            endpoint: endpoint.to_owned(),
+            endpoint: crate::reporter::http::redacted(endpoint),
             reason,
         })?;
         let url = if base.ends_with("/v1/metrics") {

@@ -35,7 +35,8 @@ use std::time::Duration;
 pub enum PushError {
     /// The gateway URL is not an `http://` or `https://` URL with a host.
     InvalidUrl {
-        /// The rejected URL.
+        /// The rejected URL, without its query, fragment and user info (they can hold a
+        /// token).
         url: String,
         /// What is wrong with it.
         reason: &'static str,
@@ -110,7 +111,7 @@ impl Pushgateway {
     /// [`PushError::EmptyJob`] if `job` is empty.
     pub fn new(url: &str, job: &str) -> Result<Self, PushError> {
         let base = http::check_base_url(url).map_err(|reason| PushError::InvalidUrl {
-            url: url.to_owned(),
+            url: crate::reporter::http::redacted(url),
             reason,
         })?;
         if job.is_empty() {

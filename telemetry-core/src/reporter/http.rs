@@ -11,9 +11,9 @@ use std::time::Duration;
 pub struct HttpConfig {
     /// The URL reports are POSTed to. `https://` is required, except for loopback hosts
     /// (`127.0.0.0/8`, `[::1]`, `localhost`), which may use `http://` (tests, local collectors).
-    /// This crate logs it without its query; the HTTP client (ureq) logs each request line,
-    /// query included, at debug level under the `ureq` target, so a token in the query reaches
-    /// a logger that keeps that target's debug records.
+    /// It has no query, fragment or user information: a receiver of anonymous reports needs
+    /// no credentials, and the HTTP client (ureq) writes each request line, query included, in
+    /// its own debug log records. [`crate::reporter::ReporterBuilder::start`] refuses another.
     pub endpoint: String,
     /// The most time to set up a connection (default 5 s).
     pub connect_timeout: Duration,
@@ -84,7 +84,7 @@ impl std::error::Error for EndpointError {}
 pub fn validate_endpoint(endpoint: &str) -> Result<(), EndpointError> {
     let fail = |reason| {
         Err(EndpointError {
-            endpoint: endpoint.to_owned(),
+            endpoint: redacted(endpoint),
             reason,
         })
     };
@@ -94,6 +94,13 @@ pub fn validate_endpoint(endpoint: &str) -> Result<(), EndpointError> {
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
     if authority.is_empty() || authority.contains('@') {
         return fail("it needs a host and no user information");
+    }
+    // A receiver of anonymous reports needs no credentials, and the HTTP client writes the
+    // whole URL in its own debug log lines.
+    if endpoint.contains(['?', '#']) {
+        return fail(
+            "it must not have a query or a fragment (a token in a URL ends up in log lines)",
+        );
     }
     // `host`, `host:port`, `[v6]` or `[v6]:port`; a port is 1 to 5 digits up to 65535.
     let (host, port) = if let Some(bracketed) = authority.strip_prefix('[') {

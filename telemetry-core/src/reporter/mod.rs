@@ -104,7 +104,7 @@ mod clock;
 mod command;
 mod decide;
 mod gate;
-mod http;
+pub(crate) mod http;
 mod maker;
 mod spool;
 mod worker;
