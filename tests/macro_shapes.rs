@@ -315,3 +315,43 @@ fn every_call_site_is_described_before_it_runs() {
         Some(0)
     );
 }
+
+/// A crate's own `Result<T>` alias.
+mod aliased {
+    #[derive(Debug, telemetry_core::ErrorKind)]
+    pub enum StoreError {
+        Full,
+        // Listed in the manifest although this test never returns it.
+        #[allow(dead_code)]
+        Corrupt,
+    }
+
+    pub type Result<T> = std::result::Result<T, StoreError>;
+
+    #[telemetry_core::count_usage(name = "shapes.aliased", errors)]
+    pub fn store(full: bool) -> Result<()> {
+        if full { Err(StoreError::Full) } else { Ok(()) }
+    }
+}
+
+/// `errors` on a function returning a `Result<T>` alias lists the error type's kinds before
+/// the function first runs.
+#[test]
+fn errors_through_a_result_alias_are_listed_before_the_first_call() {
+    let listed = telemetry_core::descriptors()
+        .into_iter()
+        .find(|d| d.name == "shapes.aliased.errors")
+        .expect("declared at link time");
+    assert_eq!(
+        listed.labels[0].values.as_deref(),
+        Some(&["Full".to_owned(), "Corrupt".to_owned()][..])
+    );
+    assert!(aliased::store(false).is_ok());
+    let snap = capture(|| {
+        let _ = aliased::store(true);
+    });
+    assert_eq!(
+        snap.counter_with("shapes.aliased.errors", &[("kind", "Full")]),
+        Some(1)
+    );
+}

@@ -46,6 +46,26 @@ fn kind_and_unit_conflicts_are_errors_not_merges() {
     assert!(matches!(err, RegistryError::UnitConflict { .. }), "{err}");
 }
 
+/// A declaration of `kind` named `name`, as the macros write it.
+const fn declaration(
+    kind: MetricKind,
+    name: &'static str,
+) -> telemetry_core::__private::Declaration {
+    telemetry_core::__private::Declaration::new(
+        kind,
+        name,
+        "",
+        Unit::None,
+        &[],
+        &[],
+        16,
+        false,
+        module_path!(),
+        file!(),
+        line!(),
+    )
+}
+
 /// A declaration built at run time (a leaked name, past the macros) is not among those the
 /// linker collected: refused, and nothing is registered under its name.
 #[test]
@@ -58,19 +78,7 @@ fn a_declaration_made_at_run_time_is_refused() {
         MetricKind::Gauge,
         MetricKind::Histogram,
     ] {
-        let leaked: &'static Declaration = Box::leak(Box::new(Declaration::new(
-            kind,
-            name,
-            "",
-            Unit::None,
-            &[],
-            &[],
-            16,
-            false,
-            module_path!(),
-            file!(),
-            line!(),
-        )));
+        let leaked: &'static Declaration = Box::leak(Box::new(declaration(kind, name)));
         let err = match kind {
             MetricKind::Counter => leaked.counter().map(drop).unwrap_err(),
             MetricKind::Gauge => leaked.gauge().map(drop).unwrap_err(),
@@ -92,19 +100,7 @@ fn a_declaration_is_used_as_its_own_kind_only() {
     #[telemetry_core::__private::linkme::distributed_slice(telemetry_core::__private::DECLARATIONS)]
     #[linkme(crate = telemetry_core::__private::linkme)]
     static COUNTER: telemetry_core::__private::Declaration =
-        telemetry_core::__private::Declaration::new(
-            MetricKind::Counter,
-            "registry.declared_counter",
-            "",
-            Unit::None,
-            &[],
-            &[],
-            16,
-            false,
-            module_path!(),
-            file!(),
-            line!(),
-        );
+        declaration(MetricKind::Counter, "registry.declared_counter");
     assert!(COUNTER.counter().is_ok());
     assert!(matches!(
         COUNTER.histogram(),

@@ -81,10 +81,6 @@ pub struct LabelDomain {
     pub safe_because: &'static str,
 }
 
-fn unknown_values() -> Option<&'static [&'static str]> {
-    None
-}
-
 impl LabelDomain {
     /// The values of `T`.
     pub const fn of<T: LabelValue>() -> Self {
@@ -101,13 +97,6 @@ impl LabelDomain {
             safe_because: crate::labels::LiteralLabel::SAFE_BECAUSE,
         }
     }
-
-    /// A type the call site cannot name (a generic parameter): its values are listed once
-    /// recorded.
-    pub const UNKNOWN: Self = LabelDomain {
-        values: unknown_values,
-        safe_because: "",
-    };
 }
 
 /// The state of a call site's cache: 0 = not resolved yet, otherwise `slot + 1`

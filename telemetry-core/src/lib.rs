@@ -351,18 +351,22 @@ pub mod __private {
     pub use crate::declaration::{DECLARATIONS, Declaration};
     pub use crate::labels::{DEFAULT_MAX_SERIES, LiteralLabel};
 
-    /// Passes a label value through, requiring [`LabelValue`](crate::LabelValue); the macros
-    /// span this call at the user's expression so a refused type is reported there.
-    #[inline(always)]
-    pub fn label_value<T: crate::LabelValue>(value: &T) -> &T {
-        value
-    }
     /// Passes a label value of the type the call site lists through.
     #[inline(always)]
     pub fn label_as<T: crate::LabelValue>(value: &T) -> &T {
         value
     }
     pub use crate::__call_site as call_site;
+
+    /// The error type of a `Result` (through aliases such as `io::Result<T>`): the macros name
+    /// an `errors` site's error type as `<Ret as ResultError>::Error`.
+    pub trait ResultError {
+        /// `E` of `Result<T, E>`.
+        type Error;
+    }
+    impl<T, E> ResultError for Result<T, E> {
+        type Error = E;
+    }
     pub use crate::callsite::LabelDomain;
 
     /// Asks a type for its `Anonymize::SAFE_BECAUSE` without requiring it, by method

@@ -137,8 +137,8 @@ enum ItemKind {
     Nested,
 }
 
-/// An event name: 1 to 64 ASCII lower-case letters, digits, `_` and `.`, starting with a
-/// letter (it becomes the report's `trigger`, `event:{name}`).
+/// An event or section name: 1 to 64 ASCII lower-case letters, digits, `_` and `.`, starting
+/// with a letter (an event's becomes the report's `trigger`, `event:{name}`).
 fn valid_event_name(name: &str) -> bool {
     (1..=64).contains(&name.len())
         && name.starts_with(|c: char| c.is_ascii_lowercase())
@@ -158,36 +158,33 @@ fn section_name(input: &DeriveInput, errors: &mut Option<syn::Error>) -> (String
         .filter(|a| a.path().is_ident("telemetry"))
     {
         let result = attr.parse_nested_meta(|meta| {
-            if meta.path.is_ident("section") {
-                let lit = meta.value()?.parse::<LitStr>()?;
-                if !valid_event_name(&lit.value()) {
-                    return Err(syn::Error::new(
-                        lit.span(),
-                        "a section name is 1 to 64 lower-case ASCII letters, digits, `_` and `.`, \
-                         starting with a letter, e.g. `section = \"configuration\"`",
-                    ));
-                }
-                name = lit.value();
-                kind = ItemKind::Section;
-                Ok(())
+            let (what, example, item) = if meta.path.is_ident("section") {
+                (
+                    "a section",
+                    "section = \"configuration\"",
+                    ItemKind::Section,
+                )
             } else if meta.path.is_ident("event") {
-                let lit = meta.value()?.parse::<LitStr>()?;
-                if !valid_event_name(&lit.value()) {
-                    return Err(syn::Error::new(
-                        lit.span(),
-                        "an event name is 1 to 64 lower-case ASCII letters, digits, `_` and `.`, \
-                         starting with a letter, e.g. `event = \"flow_created\"`",
-                    ));
-                }
-                name = lit.value();
-                kind = ItemKind::Event;
-                Ok(())
+                ("an event", "event = \"flow_created\"", ItemKind::Event)
             } else {
-                Err(meta.error(
+                return Err(meta.error(
                     "unknown key: `#[telemetry(...)]` on an item accepts `section = \"...\"` or \
                      `event = \"...\"`",
-                ))
+                ));
+            };
+            let lit = meta.value()?.parse::<LitStr>()?;
+            if !valid_event_name(&lit.value()) {
+                return Err(syn::Error::new(
+                    lit.span(),
+                    format!(
+                        "{what} name is 1 to 64 lower-case ASCII letters, digits, `_` and `.`, \
+                         starting with a letter, e.g. `{example}`"
+                    ),
+                ));
             }
+            name = lit.value();
+            kind = item;
+            Ok(())
         });
         if let Err(e) = result {
             push(errors, e);

@@ -143,7 +143,7 @@ fn wrap_errors(
         },
         description: &description,
         labels: &["kind".to_owned()],
-        domains: &[label_types::error_domain(&ret, &function.sig)],
+        domains: &[label_types::error_domain(&ret, &function.sig).unwrap_or_default()],
         max_series: None,
     };
     let site = parse(&site.static_item());

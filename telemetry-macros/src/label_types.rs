@@ -17,27 +17,45 @@ pub(crate) enum LabelKind {
     Literal(syn::LitStr),
     /// A value of this type; `deref` if the parameter is a reference to it.
     Typed { ty: Box<Type>, deref: bool },
-    /// A type that names the function's generic parameters: its values are listed once
-    /// recorded.
+    /// A type that names the function's generic parameters: refused by [`kind`], since a
+    /// `static` cannot name it and its values could not be listed before the program runs.
     Generic,
 }
 
 /// The label's kind, or an error that says to write the type.
 pub(crate) fn kind(label: &Label, sig: &Signature) -> Result<LabelKind, syn::Error> {
-    if let Some(ty) = &label.ty {
-        return Ok(checked(ty.clone(), false, sig));
-    }
-    infer(&label.value, sig).ok_or_else(|| {
+    let kind = match &label.ty {
+        Some(ty) => checked(ty.clone(), false, sig),
+        None => infer(&label.value, sig).ok_or_else(|| not_seen(label))?,
+    };
+    if let LabelKind::Generic = kind {
         let name = &label.name;
-        syn::Error::new_spanned(
-            &label.value,
+        return Err(syn::Error::new_spanned(
+            label
+                .ty
+                .as_ref()
+                .map_or_else(|| label.value.to_token_stream(), ToTokens::to_token_stream),
             format!(
-                "the type of label `{name}` cannot be seen from the attribute: write it, \
-                 `labels({name}: Type = ...)`, so that the manifest lists its values before the \
-                 program runs"
+                "the type of label `{name}` names a generic parameter of the function, so its \
+                 values cannot be listed before the program runs: convert the value to a \
+                 concrete label type, `labels({name}: MyKind = MyKind::from(..))`"
             ),
-        )
-    })
+        ));
+    }
+    Ok(kind)
+}
+
+/// The error for a label whose type the attribute cannot see.
+fn not_seen(label: &Label) -> syn::Error {
+    let name = &label.name;
+    syn::Error::new_spanned(
+        &label.value,
+        format!(
+            "the type of label `{name}` cannot be seen from the attribute: write it, \
+             `labels({name}: Type = ...)`, so that the manifest lists its values before the \
+             program runs"
+        ),
+    )
 }
 
 fn checked(ty: Type, deref: bool, sig: &Signature) -> LabelKind {
@@ -187,7 +205,7 @@ impl LabelKind {
             LabelKind::Typed { ty, deref: true } => {
                 quote!(::telemetry_core::__private::label_as::<#ty>(&*(#value)))
             }
-            LabelKind::Generic => quote!(::telemetry_core::__private::label_value(&(#value))),
+            LabelKind::Generic => unreachable!("`kind` refuses generic label types"),
         }
     }
 
@@ -204,14 +222,22 @@ impl LabelKind {
                 "::telemetry_core::__private::LabelDomain::of::<{}>()",
                 ty.to_token_stream()
             ),
-            LabelKind::Generic => "::telemetry_core::__private::LabelDomain::UNKNOWN".to_owned(),
+            LabelKind::Generic => unreachable!("`kind` refuses generic label types"),
         }
     }
 }
 
-/// The `kind` label's domain of an `errors` site: the error type's kinds, when the `static`
-/// can name the error type (`Result<T, E>` with a concrete `E`).
-pub(crate) fn error_domain(ret: &Type, sig: &Signature) -> String {
+/// The `kind` label's domain of an `errors` site: the error type's kinds, named through the
+/// return type when the `static` can name it (so `Result<T>` aliases work), or through a
+/// concrete `E` of `Result<T, E>`. `None` when the error type is a generic parameter.
+pub(crate) fn error_domain(ret: &Type, sig: &Signature) -> Option<String> {
+    if !names_generics(ret.to_token_stream(), sig) {
+        return Some(format!(
+            "::telemetry_core::__private::LabelDomain::of::<::telemetry_core::ErrorKindLabel<\
+                <{} as ::telemetry_core::__private::ResultError>::Error>>()",
+            ret.to_token_stream()
+        ));
+    }
     let error = match ret {
         Type::Path(path) => path
             .path
@@ -230,11 +256,12 @@ pub(crate) fn error_domain(ret: &Type, sig: &Signature) -> String {
             }),
         _ => None,
     };
-    match error {
-        Some(error) if !names_generics(error.to_token_stream(), sig) => format!(
-            "::telemetry_core::__private::LabelDomain::of::<::telemetry_core::ErrorKindLabel<{}>>()",
-            error.to_token_stream()
-        ),
-        _ => "::telemetry_core::__private::LabelDomain::UNKNOWN".to_owned(),
-    }
+    error
+        .filter(|error| !names_generics(error.to_token_stream(), sig))
+        .map(|error| {
+            format!(
+                "::telemetry_core::__private::LabelDomain::of::<::telemetry_core::ErrorKindLabel<{}>>()",
+                error.to_token_stream()
+            )
+        })
 }

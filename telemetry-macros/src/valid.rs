@@ -98,6 +98,15 @@ pub(crate) fn check(which: Macro, function: &Function, args: &Args) -> Result<()
             "`max_series` caps the series of a labeled metric: add `labels(...)` or remove it",
         ));
     }
+    if let (Some(span), Some(ret)) = (args.errors, result_type(function))
+        && crate::label_types::error_domain(ret, &function.sig).is_none()
+    {
+        errors.push(syn::Error::new(
+            span,
+            "`errors` lists the error type's kinds in the manifest before the program runs: \
+             the error type must be concrete, not a generic parameter of the function",
+        ));
+    }
     if let Some(span) = args.errors
         && result_type(function).is_none()
     {
