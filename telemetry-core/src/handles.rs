@@ -281,7 +281,10 @@ impl MetricBuilder<Gauge> {
         self,
         read: impl Fn() -> i64 + Send + Sync + 'static,
     ) -> Result<(), RegistryError> {
-        registry().register_callback(self.request(MetricKind::Gauge), Arc::new(read))
+        registry().register_callback(
+            self.request(MetricKind::Gauge),
+            crate::gauges::Callback::new(read),
+        )
     }
 }
 

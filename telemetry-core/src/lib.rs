@@ -91,6 +91,7 @@ mod errors;
 mod event;
 pub mod export;
 pub mod facts;
+mod gauges;
 mod handles;
 pub mod identity;
 pub mod labels;
@@ -111,6 +112,7 @@ pub mod testing;
 
 pub use errors::{ErrorKind, ErrorKindLabel};
 pub use event::{Event, Section};
+pub use gauges::CALLBACK_BUDGET;
 pub use handles::{Counter, Gauge, Histogram, LabeledCounter, LabeledHistogram};
 pub use labels::{Bounded, LabelSet, LabelValue, OTHER_LABEL_VALUE, Pow2Bucket};
 pub use metadata::{
@@ -216,9 +218,12 @@ pub use telemetry_macros::counter;
 /// # Ok::<(), telemetry_core::RegistryError>(())
 /// ```
 ///
-/// Arguments as for [`counter!`] without labels. The callback runs on the thread taking the
-/// snapshot, outside any lock; if it panics, the panic is caught and logged and the gauge is
-/// left out of that snapshot.
+/// Arguments as for [`counter!`] without labels. The callback runs when a snapshot is taken,
+/// on a helper thread, outside any lock, and cannot hurt the caller: a snapshot taken from
+/// inside it (or from a panic hook while it panics) leaves callback gauges out instead of
+/// recursing; a panic is caught, logged once, and the gauge disabled for the rest of the
+/// process; a callback that takes longer than [`CALLBACK_BUDGET`] (100 ms) is left out of that
+/// snapshot and of later ones until it returns.
 ///
 /// # Errors
 /// [`RegistryError`] as for [`counter!`], and [`RegistryError::DuplicateCallback`] when a

@@ -15,7 +15,6 @@ use crate::shard::{self, MAX_SLOTS, Shard};
 use crate::snapshot::{Family, Labels, Series, Snapshot};
 use std::collections::BTreeMap;
 use std::fmt;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::*};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -41,7 +40,7 @@ pub(crate) struct GaugeCore {
 }
 
 /// A gauge read from a closure at snapshot time.
-pub(crate) type GaugeCallback = Arc<dyn Fn() -> i64 + Send + Sync>;
+pub(crate) use crate::gauges::GaugeCallback;
 
 /// Where one series keeps its values.
 #[derive(Clone)]
@@ -409,7 +408,7 @@ impl Registry {
         let callbacks = state.snapshot_into(only, into);
         drop(state);
         emit(deferred);
-        evaluate_callbacks(into, callbacks);
+        crate::gauges::evaluate(into, callbacks);
     }
 
     /// Bytes used by live thread shards: `(shards, total bytes)`.
@@ -422,27 +421,6 @@ impl Registry {
             .map(|s| unsafe { &*s.0 }.memory_bytes())
             .sum();
         (state.shards.len(), bytes)
-    }
-}
-
-fn evaluate_callbacks(snapshot: &mut Snapshot, callbacks: Vec<(Arc<str>, GaugeCallback)>) {
-    let mut failures = Vec::new();
-    for (name, callback) in callbacks {
-        // A panicking callback must not unwind into the code that asked for a snapshot.
-        match catch_unwind(AssertUnwindSafe(|| callback())) {
-            Ok(value) => {
-                if let Some(family) = snapshot.gauges.get_mut(&*name) {
-                    family.series.push(Series {
-                        labels: Labels::new(),
-                        value,
-                    });
-                }
-            }
-            Err(_) => failures.push(name),
-        }
-    }
-    for name in failures {
-        log::error!(target: "telemetry", "callback gauge `{name}` panicked; it is left out of this snapshot");
     }
 }
 
