@@ -337,6 +337,12 @@ impl Anonymizer {
 
 static GLOBAL: RwLock<Option<Arc<Anonymizer>>> = RwLock::new(None);
 
+/// The anonymizer's lock, held across a `fork` (see `crate::fork`).
+#[cfg(unix)]
+pub(crate) fn lock_for_fork() -> Box<dyn std::any::Any> {
+    Box::new(GLOBAL.write().unwrap_or_else(|e| e.into_inner()))
+}
+
 /// Where the process's key is stored, once a state directory is known.
 static KEY_FILE: RwLock<Option<std::path::PathBuf>> = RwLock::new(None);
 
@@ -346,6 +352,7 @@ static KEY_FILE: RwLock<Option<std::path::PathBuf>> = RwLock::new(None);
 /// so hashes are stable across restarts whoever hashes first. Without one it hashes with a
 /// random key made for this process: hashes are then stable within this run only.
 pub fn global() -> Arc<Anonymizer> {
+    crate::fork::install();
     if let Some(a) = GLOBAL.read().unwrap_or_else(|e| e.into_inner()).as_ref() {
         return a.clone();
     }

@@ -91,6 +91,7 @@ mod errors;
 mod event;
 pub mod export;
 pub mod facts;
+mod fork;
 mod gauges;
 mod handles;
 pub mod identity;

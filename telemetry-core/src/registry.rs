@@ -249,8 +249,15 @@ fn emit(deferred: Deferred) {
 
 impl Registry {
     fn lock(&self) -> MutexGuard<'_, State> {
+        crate::fork::install();
         // No code that can panic runs under the lock, but never let poisoning reach the host.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The lock, held across a `fork` (see `crate::fork`).
+    #[cfg(unix)]
+    pub(crate) fn lock_for_fork(&'static self) -> Box<dyn std::any::Any> {
+        Box::new(self.state.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
     /// Locks and registers every macro call site that the linker collected, once.

@@ -536,6 +536,7 @@ impl ReporterBuilder {
             decider,
             done: Mutex::new(Some(done_rx)),
             shutdown_timeout: self.shutdown_timeout,
+            pid: std::process::id(),
         })
     }
 }
@@ -568,11 +569,20 @@ pub struct ReporterStatus {
 
 /// A running reporter. Dropping it shuts it down (within the shutdown bound). It is `Send` and
 /// `Sync`: share it (`Arc`) with the code that changes consent or serves `/telemetry`.
+///
+/// # `fork()`
+/// The reporter's thread does not survive a fork. In a child, the inherited `Reporter` is
+/// inert: dropping it or calling [`shutdown`](Self::shutdown) returns at once (false),
+/// [`send_event`](Self::send_event) does nothing, and the parent's reporter keeps sending for
+/// the parent. Metrics recorded in the child stay in the child; a child that should report
+/// starts its own reporter.
 pub struct Reporter {
     decider: Arc<Decider>,
     /// Signals the thread's end; in a mutex so that a `Reporter` can be shared (`Sync`).
     done: Mutex<Option<mpsc::Receiver<()>>>,
     shutdown_timeout: Duration,
+    /// The process that started it: a child forked from it has no reporter thread.
+    pid: u32,
 }
 
 impl Reporter {
@@ -624,8 +634,12 @@ impl Reporter {
     /// opt-out (and is dropped then unless the product sends the undecided period); with usage
     /// statistics disabled it is dropped. Returns at once; at most 64 events wait, more are
     /// dropped and logged. Events are types declared in the code
-    /// (`#[derive(Telemetry)] #[telemetry(event = "name")]`), listed in the manifest.
+    /// (`#[derive(Telemetry)] #[telemetry(event = "name")]`), listed in the manifest. In a
+    /// child process forked from the one that started the reporter, it does nothing.
     pub fn send_event<E: crate::Event>(&self, event: &E) {
+        if self.inherited() {
+            return;
+        }
         let value = event.anonymize(&crate::anonymize::global());
         let mut control = self.decider.gate.lock();
         if control.consent.category(Category::UsageStatistics) == Consent::Disabled {
@@ -704,7 +718,16 @@ impl Reporter {
         self.stop()
     }
 
+    /// Whether this is a copy a forked child inherited: its thread did not survive the fork,
+    /// and the parent's reporter still sends for the parent.
+    fn inherited(&self) -> bool {
+        self.pid != std::process::id()
+    }
+
     fn stop(&mut self) -> bool {
+        if self.inherited() {
+            return false;
+        }
         let Some(done) = self
             .done
             .get_mut()
