@@ -359,12 +359,73 @@ struct Tier(u8);
 
 impl LabelValue for Tier {
     const SAFE_BECAUSE: &'static str = "one of three tiers, numbered 0 to 2";
+    const VALUES: telemetry_core::labels::Values =
+        telemetry_core::labels::Values::listed(&["0", "1", "2"]);
     fn label_key(&self) -> u64 {
         u64::from(self.0 % 3)
     }
     fn label_text(&self) -> std::borrow::Cow<'static, str> {
         std::borrow::Cow::Owned((self.0 % 3).to_string())
     }
+}
+
+/// A tenant, labeled through a hand-written implementation whose text is made at run time:
+/// outside the listed values, so recorded as `other`.
+#[derive(Clone)]
+struct Tenant(String);
+
+impl LabelValue for Tenant {
+    const SAFE_BECAUSE: &'static str = "claims to be one of two plans";
+    const VALUES: telemetry_core::labels::Values =
+        telemetry_core::labels::Values::listed(&["free", "pro"]);
+    fn label_key(&self) -> u64 {
+        self.0.len() as u64
+    }
+    fn label_text(&self) -> std::borrow::Cow<'static, str> {
+        std::borrow::Cow::Owned(self.0.clone())
+    }
+}
+
+#[derive(Debug)]
+struct LoginFailed(String);
+
+impl telemetry_core::ErrorKind for LoginFailed {
+    const SAFE_BECAUSE: &'static str = "claims to be one kind";
+    const KINDS: &'static [&'static str] = &["denied"];
+    fn error_kind(&self) -> &'static str {
+        // A hand-written kind that leaks the user's name.
+        self.0.clone().leak()
+    }
+}
+
+#[telemetry_core::count_usage(name = "privacy.hand_login", errors)]
+fn hand_login(user: &str) -> Result<(), LoginFailed> {
+    Err(LoginFailed(user.to_owned()))
+}
+
+/// Hand-written guards cannot put text made at run time in a label: a label text outside the
+/// type's listed values, and an error kind outside its kinds, are recorded as `other`.
+#[test]
+fn hand_written_guards_cannot_label_with_run_time_text() {
+    let tenants = telemetry_core::counter!("privacy.by_tenant", labels(tenant: Tenant)).unwrap();
+    tenants.increment((Tenant("alice@example.com".into()),));
+    tenants.increment((Tenant("pro".into()),));
+    let _ = hand_login("alice@example.com");
+    let snap = telemetry_core::snapshot();
+    assert_eq!(
+        snap.counter_with("privacy.by_tenant", &[("tenant", "other")]),
+        Some(1)
+    );
+    assert_eq!(
+        snap.counter_with("privacy.by_tenant", &[("tenant", "pro")]),
+        Some(1)
+    );
+    assert_eq!(
+        snap.counter_with("privacy.hand_login.errors", &[("kind", "other")]),
+        Some(1)
+    );
+    let text = telemetry_core::export::prometheus::render_prometheus(&snap);
+    assert!(!text.contains("alice"), "{text}");
 }
 
 /// A share, emitted through a hand-written rule.
@@ -435,4 +496,34 @@ fn hand_written_guards_state_their_reason_and_the_manifest_shows_it() {
             .iter()
             .any(|e| e["name"] == "uptime_seconds")
     );
+}
+
+/// A section written by hand: any JSON, which the manifest would not describe.
+struct HandSection;
+
+impl Anonymize for HandSection {
+    const SAFE_BECAUSE: &'static str = "claims to be safe";
+    fn anonymize(&self, _: &Anonymizer) -> serde_json::Value {
+        serde_json::json!({ "who": "alice@example.com" })
+    }
+}
+
+impl telemetry_core::Section for HandSection {
+    const NAME: &'static str = "hand";
+}
+
+/// Sections and events must be derived, so the manifest lists them: one written by hand is
+/// left out of reports.
+#[test]
+fn a_section_written_by_hand_is_left_out() {
+    let mut report = Report::new(
+        Application::new("app", "1.0.0"),
+        telemetry_core::Snapshot::default(),
+    );
+    report.add_section(&HandSection);
+    assert!(report.sections().is_empty());
+    assert!(!report.to_json().contains("alice"));
+    let read: Application =
+        serde_json::from_str(r#"{"name":"alice@example.com","version":"203.0.113.77"}"#).unwrap();
+    assert_eq!((read.name(), read.version()), ("other", "other"));
 }

@@ -35,9 +35,9 @@ fn build_facts_with_free_text_are_sent_as_other() {
         &["tls", feature],
     );
     let facts = SystemFacts::collect(build);
-    assert_eq!(facts.build.features(), ["tls", "other"]);
-    assert_eq!(facts.build.version(), "other");
-    assert_eq!(facts.build.tag(), Some("other"));
+    assert_eq!(facts.build().features(), ["tls", "other"]);
+    assert_eq!(facts.build().version(), "other");
+    assert_eq!(facts.build().tag(), Some("other"));
 }
 
 #[test]

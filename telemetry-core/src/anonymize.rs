@@ -620,6 +620,7 @@ impl HashedLabel {
 
 impl LabelValue for HashedLabel {
     const SAFE_BECAUSE: &'static str = "built-in: a keyed hash";
+    const VALUES: crate::labels::Values = crate::labels::Values::COMPUTED;
     fn label_key(&self) -> u64 {
         self.key
     }

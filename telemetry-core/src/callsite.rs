@@ -75,8 +75,8 @@ macro_rules! __call_site {
 #[doc(hidden)]
 #[derive(Clone, Copy)]
 pub struct LabelDomain {
-    /// The type's closed set of values, if it has one.
-    pub values: fn() -> Option<&'static [&'static str]>,
+    /// The type's listed values, if it lists them.
+    pub values: Option<&'static [&'static str]>,
     /// Why the type's values carry no personal data.
     pub safe_because: &'static str,
 }
@@ -85,15 +85,15 @@ impl LabelDomain {
     /// The values of `T`.
     pub const fn of<T: LabelValue>() -> Self {
         LabelDomain {
-            values: T::possible_values,
+            values: T::VALUES.list(),
             safe_because: T::SAFE_BECAUSE,
         }
     }
 
-    /// A string literal's one value, returned by `values`.
-    pub const fn literal(values: fn() -> Option<&'static [&'static str]>) -> Self {
+    /// A string literal's one value.
+    pub const fn literal(values: &'static [&'static str]) -> Self {
         LabelDomain {
-            values,
+            values: Some(values),
             safe_because: crate::labels::LiteralLabel::SAFE_BECAUSE,
         }
     }
@@ -174,7 +174,7 @@ impl CallSite {
 
     /// Each label's closed set of values, where its type has one.
     pub(crate) fn possible_values(&self) -> Vec<Option<&'static [&'static str]>> {
-        self.domains.iter().map(|d| (d.values)()).collect()
+        self.domains.iter().map(|d| d.values).collect()
     }
 
     /// Each label type's reason its values are safe.

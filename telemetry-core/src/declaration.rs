@@ -93,7 +93,7 @@ impl Declaration {
 
     /// Each label's closed set of values, where its type has one.
     pub(crate) fn possible_values(&self) -> Vec<Option<&'static [&'static str]>> {
-        self.domains.iter().map(|d| (d.values)()).collect()
+        self.domains.iter().map(|d| d.values).collect()
     }
 
     /// Each label type's reason its values are safe.

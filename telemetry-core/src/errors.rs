@@ -45,13 +45,12 @@ pub trait ErrorKind {
     /// manifest shows it.
     const SAFE_BECAUSE: &'static str;
 
-    /// This error's kind: one of [`kinds`](Self::kinds). Anything else is recorded as `other`.
+    /// This error's kind: one of [`KINDS`](Self::KINDS). Anything else is recorded as `other`.
     fn error_kind(&self) -> &'static str;
 
-    /// Every kind the type has (for the manifest).
-    fn kinds() -> &'static [&'static str]
-    where
-        Self: Sized;
+    /// Every kind the type has, listed in the manifest: a constant, so a list made at run
+    /// time cannot be given.
+    const KINDS: &'static [&'static str];
 }
 
 /// An error kind as a label value of type `E`'s closed set.
@@ -61,11 +60,11 @@ pub struct ErrorKindLabel<E> {
 }
 
 impl<E: ErrorKind> ErrorKindLabel<E> {
-    /// The label of `error`: its kind if it is one of `E::kinds()`, else `other`, so a
+    /// The label of `error`: its kind if it is one of `E::KINDS`, else `other`, so a
     /// hand-written `error_kind` that returns a message cannot put it in a label.
     pub fn of(error: &E) -> Self {
         let kind = error.error_kind();
-        let kind = E::kinds()
+        let kind = E::KINDS
             .iter()
             .copied()
             .find(|k| *k == kind)
@@ -86,7 +85,5 @@ impl<E: ErrorKind> LabelValue for ErrorKindLabel<E> {
     fn label_text(&self) -> Cow<'static, str> {
         Cow::Borrowed(self.kind)
     }
-    fn possible_values() -> Option<&'static [&'static str]> {
-        Some(E::kinds())
-    }
+    const VALUES: crate::labels::Values = crate::labels::Values::listed(E::KINDS);
 }

@@ -21,6 +21,7 @@
 //! event with its fields.
 
 use crate::anonymize::Anonymize;
+use std::sync::Mutex;
 
 /// An event or schedule name: 1 to 64 lower-case ASCII letters, digits, `_` and `.`, starting
 /// with a letter (it becomes a report's `trigger`).
@@ -34,7 +35,8 @@ pub(crate) fn is_trigger_name(name: &str) -> bool {
 
 /// A kind of event: a name fixed in the code and a payload that leaves only in anonymized
 /// form. Implemented by `#[derive(Telemetry)]` with `#[telemetry(event = "name")]`, whose
-/// name is 1 to 64 lower-case ASCII letters, digits, `_` and `.`.
+/// name is 1 to 64 lower-case ASCII letters, digits, `_` and `.`. An event whose type was not
+/// derived (so the manifest does not list it) is not sent, and this is logged once.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a telemetry event",
     label = "not an event",
@@ -49,7 +51,8 @@ pub trait Event: Anonymize {
 /// listed in the manifest with its fields. Implemented by `#[derive(Telemetry)]` with
 /// `#[telemetry(section = "name")]` (1 to 64 lower-case ASCII letters, digits, `_` and `.`);
 /// added with [`crate::Report::add_section`] or
-/// [`crate::reporter::ReporterBuilder::section`].
+/// [`crate::reporter::ReporterBuilder::section`]. A section whose type was not derived (so the
+/// manifest does not list it) is left out of reports, and this is logged once.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a telemetry report section",
     label = "not a report section",
@@ -64,4 +67,22 @@ pub trait Section: Anonymize {
 /// A section that may not be ready yet (`null` in the report until it is).
 impl<T: Section> Section for Option<T> {
     const NAME: &'static str = T::NAME;
+}
+
+/// Whether `name` is declared by the derive as a top-level section (`event == false`) or an
+/// event (`event == true`), so the manifest lists it. A hand-written [`Section`] or [`Event`]
+/// is not: its value could be any JSON the manifest does not describe. Logged once per name.
+pub(crate) fn is_declared(name: &'static str, event: bool) -> bool {
+    let declared = crate::manifest::SECTIONS
+        .iter()
+        .any(|s| s.name == name && s.event == event && (s.top_level || event));
+    if !declared {
+        static LOGGED: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
+        let mut logged = LOGGED.lock().unwrap_or_else(|e| e.into_inner());
+        if !logged.contains(&name) {
+            logged.push(name);
+            log::error!(target: "telemetry", "a {} implemented by hand is not sent: derive it with `#[derive(Telemetry)] #[telemetry({} = \"...\")]` so the manifest lists it", if event { "telemetry event" } else { "report section" }, if event { "event" } else { "section" });
+        }
+    }
+    declared && is_trigger_name(name)
 }

@@ -50,16 +50,36 @@ pub trait LabelValue {
     /// with equal keys must have equal [`label_text`](Self::label_text).
     fn label_key(&self) -> u64;
 
-    /// The value as it appears in snapshots and reports.
+    /// The value as it appears in snapshots and reports: one of [`VALUES`](Self::VALUES) if
+    /// they are listed (any other text is recorded as `other`).
     fn label_text(&self) -> Cow<'static, str>;
 
-    /// Every value the type can take, when that is a small closed set (enums, `bool`); shown
-    /// in the collected-data manifest.
-    fn possible_values() -> Option<&'static [&'static str]>
-    where
-        Self: Sized,
-    {
-        None
+    /// Every value the type can take, shown in the collected-data manifest. A hand-written
+    /// implementation lists them, `Values::listed(&["a", "b"])`: a constant, so a list made at
+    /// run time cannot be given, and a [`label_text`](Self::label_text) outside it is recorded
+    /// as `other`.
+    const VALUES: Values;
+}
+
+/// The values a label type can take: a list declared in the code ([`Values::listed`]), or,
+/// for this crate's own number and hash types, a set computed from a closed range.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Values(Option<&'static [&'static str]>);
+
+impl Values {
+    /// These values and no other: a label text outside them is recorded as `other`
+    /// ([`OTHER_LABEL_VALUE`]).
+    pub const fn listed(values: &'static [&'static str]) -> Self {
+        Values(Some(values))
+    }
+
+    /// Numbers in a closed range (`u8`, [`Bounded`], [`Pow2Bucket`]) or keyed hashes: made by
+    /// this crate only.
+    pub(crate) const COMPUTED: Values = Values(None);
+
+    /// The list, if the values are listed.
+    pub const fn list(self) -> Option<&'static [&'static str]> {
+        self.0
     }
 }
 
@@ -72,9 +92,7 @@ impl<T: LabelValue> LabelValue for &T {
     fn label_text(&self) -> Cow<'static, str> {
         (**self).label_text()
     }
-    fn possible_values() -> Option<&'static [&'static str]> {
-        T::possible_values()
-    }
+    const VALUES: Values = T::VALUES;
 }
 
 impl LabelValue for bool {
@@ -86,13 +104,12 @@ impl LabelValue for bool {
     fn label_text(&self) -> Cow<'static, str> {
         Cow::Borrowed(if *self { "true" } else { "false" })
     }
-    fn possible_values() -> Option<&'static [&'static str]> {
-        Some(&["false", "true"])
-    }
+    const VALUES: Values = Values::listed(&["false", "true"]);
 }
 
 impl LabelValue for u8 {
     const SAFE_BECAUSE: &'static str = "built-in: a number from 0 to 255";
+    const VALUES: Values = Values::COMPUTED;
     #[inline]
     fn label_key(&self) -> u64 {
         u64::from(*self)
@@ -151,6 +168,7 @@ impl<const MAX: u64> Bounded<MAX> {
 
 impl<const MAX: u64> LabelValue for Bounded<MAX> {
     const SAFE_BECAUSE: &'static str = "built-in: a number in a declared range, or `other`";
+    const VALUES: Values = Values::COMPUTED;
     #[inline]
     fn label_key(&self) -> u64 {
         self.0.map_or(u64::MAX, |v| v)
@@ -184,6 +202,7 @@ impl Pow2Bucket {
 
 impl LabelValue for Pow2Bucket {
     const SAFE_BECAUSE: &'static str = "built-in: a power of two";
+    const VALUES: Values = Values::COMPUTED;
     #[inline]
     fn label_key(&self) -> u64 {
         self.0
@@ -209,6 +228,7 @@ pub struct LiteralLabel(pub &'static str);
 
 impl LabelValue for LiteralLabel {
     const SAFE_BECAUSE: &'static str = "built-in: a string literal in the source";
+    const VALUES: Values = Values::COMPUTED;
     #[inline]
     fn label_key(&self) -> u64 {
         static_text_key(self.0)
@@ -250,7 +270,7 @@ macro_rules! label_sets {
                 vec![$(self.$i.label_text()),*]
             }
             fn possible_values() -> Vec<Option<&'static [&'static str]>> {
-                vec![$($t::possible_values()),*]
+                vec![$($t::VALUES.list()),*]
             }
             fn reasons() -> Vec<&'static str> {
                 vec![$($t::SAFE_BECAUSE),*]

@@ -7,7 +7,7 @@
 
 use crate::callsite::CallSite;
 use crate::cells::{HistogramAccumulator, HistogramCells};
-use crate::labels::{MAX_LABELS, OVERFLOW_LABEL_VALUE};
+use crate::labels::{MAX_LABELS, OTHER_LABEL_VALUE, OVERFLOW_LABEL_VALUE};
 use crate::metadata::{
     Descriptor, InvalidName, LabelDescriptor, Location, MetricKind, Unit, validate_name,
 };
@@ -562,11 +562,21 @@ impl State {
                 ),
             });
         }
+        // A text outside its type's listed values (a hand-written `label_text` that returns
+        // something made at run time) is recorded as `other`.
         let labels: Labels = request
             .labels
             .iter()
             .zip(&series.values)
-            .map(|(name, value)| ((*name).to_owned(), value.clone().into_owned()))
+            .enumerate()
+            .map(|(i, (name, value))| {
+                let listed = series.possible.get(i).copied().flatten();
+                let value = match listed {
+                    Some(list) if !list.contains(&value.as_ref()) => OTHER_LABEL_VALUE,
+                    _ => value.as_ref(),
+                };
+                ((*name).to_owned(), value.to_owned())
+            })
             .collect();
         if let Some(storage) = self.metrics[request.name].series.get(&labels) {
             return Ok(storage.clone());

@@ -33,12 +33,43 @@ pub fn uptime() -> std::time::Duration {
 }
 
 /// The name and version of a program, for the `framework` and `application` sections.
+/// Deserializing one checks both against their grammar, as [`Application::new`] does.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "ApplicationText")]
 pub struct Application {
     /// The name, e.g. `my-server`.
     name: String,
     /// The version, e.g. `1.4.2`.
     version: String,
+}
+
+/// An application as read from JSON, before its texts are checked.
+#[derive(Deserialize)]
+struct ApplicationText {
+    name: String,
+    version: String,
+}
+
+impl From<ApplicationText> for Application {
+    fn from(text: ApplicationText) -> Self {
+        let checked = |text: String, ok: bool| {
+            if ok {
+                text
+            } else {
+                INVALID_APPLICATION_TEXT.to_owned()
+            }
+        };
+        Application {
+            name: {
+                let ok = is_name(&text.name);
+                checked(text.name, ok)
+            },
+            version: {
+                let ok = is_version(&text.version);
+                checked(text.version, ok)
+            },
+        }
+    }
 }
 
 /// A name or version that does not fit its grammar ([`Application::try_new`]).
@@ -236,6 +267,9 @@ impl Report {
     /// is never stored in a report, not even in the local, unrounded form. Its name and fields
     /// are in the manifest.
     pub fn add_section<T: Section>(&mut self, value: &T) -> &mut Self {
+        if !crate::event::is_declared(T::NAME, false) {
+            return self;
+        }
         let value = value.anonymize(&crate::anonymize::global());
         self.sections.insert(T::NAME.to_owned(), value);
         self
@@ -326,6 +360,12 @@ mod tests {
             ("app", "1.0.0-db01.corp.example.com"),
             ("app", "1..2"),
         ] {
+            let json = serde_json::json!({ "name": name, "version": version });
+            let read: Application = serde_json::from_value(json).unwrap();
+            assert!(
+                read.name == INVALID_APPLICATION_TEXT || read.version == INVALID_APPLICATION_TEXT,
+                "deserialized: {name} {version}"
+            );
             let app = Application::new(name, version);
             assert!(
                 app.name == INVALID_APPLICATION_TEXT || app.version == INVALID_APPLICATION_TEXT,

@@ -90,9 +90,8 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
                 fn label_text(&self) -> ::std::borrow::Cow<'static, str> {
                     ::std::borrow::Cow::Borrowed(self.__telemetry_label().1)
                 }
-                fn possible_values() -> ::core::option::Option<&'static [&'static str]> {
-                    ::core::option::Option::Some(&[#(#texts),*])
-                }
+                const VALUES: ::telemetry_core::labels::Values =
+                    ::telemetry_core::labels::Values::listed(&[#(#texts),*]);
             }
             impl #impl_generics ::telemetry_core::anonymize::Anonymize for #name #ty_generics #where_clause {
                 const SAFE_BECAUSE: &'static str = "derived: one of the enum's variant names";
@@ -166,9 +165,7 @@ pub(crate) fn derive_error_kind(input: DeriveInput) -> TokenStream {
             fn error_kind(&self) -> &'static str {
                 match self { #(#arms,)* }
             }
-            fn kinds() -> &'static [&'static str] {
-                &[#(#kinds),*]
-            }
+            const KINDS: &'static [&'static str] = &[#(#kinds),*];
         }
     }
 }

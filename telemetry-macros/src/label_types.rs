@@ -213,9 +213,7 @@ impl LabelKind {
     pub(crate) fn domain(&self) -> String {
         match self {
             LabelKind::Literal(text) => format!(
-                "::telemetry_core::__private::LabelDomain::literal({{ \
-                    fn __values() -> ::core::option::Option<&'static [&'static str]> {{ \
-                        ::core::option::Option::Some(&[{}]) }} __values }})",
+                "::telemetry_core::__private::LabelDomain::literal(&[{}])",
                 text.to_token_stream()
             ),
             LabelKind::Typed { ty, .. } => format!(

@@ -637,7 +637,7 @@ impl Reporter {
     /// (`#[derive(Telemetry)] #[telemetry(event = "name")]`), listed in the manifest. In a
     /// child process forked from the one that started the reporter, it does nothing.
     pub fn send_event<E: crate::Event>(&self, event: &E) {
-        if self.inherited() {
+        if self.inherited() || !crate::event::is_declared(E::NAME, true) {
             return;
         }
         let value = event.anonymize(&crate::anonymize::global());

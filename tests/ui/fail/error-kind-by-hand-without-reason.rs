@@ -8,9 +8,7 @@ impl ErrorKind for DbError {
     fn error_kind(&self) -> &'static str {
         self.0.clone().leak()
     }
-    fn kinds() -> &'static [&'static str] {
-        &[]
-    }
+    const KINDS: &'static [&'static str] = &[];
 }
 
 fn main() {}
