@@ -234,7 +234,12 @@ fn no_canary_reaches_any_output() {
         .environment(|name| (name == "APP_TELEMETRY").then(|| EMAIL.to_owned()))
         .env("APP_TELEMETRY", Polarity::OptIn, ValueRule::FerretDb)
         .resolve();
-    assert!(bad_config.is_err(), "a canary is not a consent value");
+    let bad_config = bad_config.map(drop).unwrap_err();
+    assert_clean(
+        "the consent error",
+        bad_config.to_string().as_bytes(),
+        &mut tried,
+    );
 
     // Text that does not fit its grammar is recorded as `other` (or refused), never as given.
     for text in [EMAIL, HOST, HOME_PATH, URL, IPV4] {

@@ -279,9 +279,11 @@ impl Anonymizer {
         }
     }
 
-    /// Keeps `digits` significant digits instead (clamped to `1..=20`).
+    /// Keeps `digits` significant digits instead, clamped to `1..=6`: fewer is coarser, and
+    /// more than the default would send identifying numbers (an IPv4 address as an integer)
+    /// as they are.
     pub fn with_significant_digits(mut self, digits: u32) -> Self {
-        self.digits = digits.clamp(1, 20);
+        self.digits = digits.clamp(1, DEFAULT_SIGNIFICANT_DIGITS);
         self
     }
 

@@ -196,13 +196,28 @@ pub enum ConsentError {
 impl fmt::Display for ConsentError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ConsentError::InvalidValue { source, value } => write!(
-                f,
-                "invalid telemetry setting {source}={value:?}: use one of {} to enable, or one \
-                 of {} to disable",
-                YES.join(", "),
-                NO.join(", ")
-            ),
+            ConsentError::InvalidValue { source, value } => {
+                // A short word (a typo such as `ture`) is repeated; anything else (a path, an
+                // address pasted by mistake) is not, since the message may be logged.
+                let word = (1..=16).contains(&value.len())
+                    && value
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+                if word {
+                    write!(f, "invalid telemetry setting {source}={value:?}")?;
+                } else {
+                    write!(
+                        f,
+                        "invalid telemetry setting {source} (its value is not shown)"
+                    )?;
+                }
+                write!(
+                    f,
+                    ": use one of {} to enable, or one of {} to disable",
+                    YES.join(", "),
+                    NO.join(", ")
+                )
+            }
             ConsentError::Conflict { disabled_by, flag } => write!(
                 f,
                 "telemetry is disabled by {disabled_by}, which cannot be overridden: remove \
