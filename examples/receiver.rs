@@ -1,11 +1,14 @@
 //! A minimal report receiver for trying the reporter locally: listens on a loopback address,
 //! prints each report it receives, answers with a version notice, and stops after the given
-//! number of reports (default 1) or 10 minutes.
+//! number of reports (default 1) or 10 minutes. A report it has seen before (the same
+//! `report_id`: sent again after a crash) is acknowledged and not counted twice, as a
+//! collector must do with at-least-once delivery.
 //!
 //! ```text
 //! cargo run --example receiver -- 127.0.0.1:4318 [REPORTS]
 //! ```
 
+use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
@@ -24,6 +27,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     let deadline = Instant::now() + Duration::from_secs(600);
     let mut received = 0;
+    let mut seen = HashSet::new();
     for stream in listener.incoming() {
         let mut stream = stream?;
         stream.set_read_timeout(Some(Duration::from_secs(10)))?;
@@ -42,14 +46,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         let mut body = vec![0; length.min(1 << 20)];
         reader.read_exact(&mut body)?;
-        println!("{}", String::from_utf8_lossy(&body));
+        let id = serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|report| report["report_id"].as_str().map(str::to_owned));
+        let fresh = id.is_none_or(|id| seen.insert(id));
+        if fresh {
+            println!("{}", String::from_utf8_lossy(&body));
+        } else {
+            eprintln!("receiver: a report received before, acknowledged again");
+        }
         let answer = r#"{"latest_version":"1.0.1"}"#;
         write!(
             stream,
             "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
             answer.len()
         )?;
-        received += 1;
+        received += usize::from(fresh);
         if received >= wanted || Instant::now() > deadline {
             break;
         }

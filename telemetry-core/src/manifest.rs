@@ -130,6 +130,10 @@ pub struct EnvelopeField {
 /// The fields every report carries ([`crate::Report`]), as the manifest lists them.
 const ENVELOPE: &[(&str, &str)] = &[
     ("schema_version", "the version of the report format"),
+    (
+        "report_id",
+        "a random, time-ordered id of the report (UUID v7), the same when a kept report is sent again, so the collector counts it once",
+    ),
     ("framework", "this library's name and version"),
     (
         "application",

@@ -211,6 +211,11 @@ macro_rules! application {
 pub struct Report {
     /// [`REPORT_SCHEMA_VERSION`] when made by this version.
     pub schema_version: u32,
+    /// A unique id of this report (a time-ordered UUID, version 7). It is kept when the report
+    /// is spooled and sent again, so a collector that receives a report twice (a crash after
+    /// the collector answered, before the spooled copy was removed) drops the duplicate by it.
+    #[serde(default = "Uuid::nil")]
+    pub report_id: Uuid,
     /// This framework's name and version.
     pub framework: Application,
     /// The reporting application.
@@ -243,6 +248,7 @@ impl Report {
     pub fn new(application: Application, metrics: Snapshot) -> Self {
         Report {
             schema_version: REPORT_SCHEMA_VERSION,
+            report_id: Uuid::now_v7(),
             framework: Application::new(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION")),
             application,
             instance_id: instance_id(),

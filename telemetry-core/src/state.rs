@@ -121,12 +121,28 @@ fn write_with_mode(path: &Path, contents: &[u8], mode: Option<u32>) -> io::Resul
         let mut file = options.open(&partial)?;
         file.write_all(contents)?;
         file.sync_all()?;
-        fs::rename(&partial, path)
+        fs::rename(&partial, path)?;
+        if let Some(dir) = path.parent() {
+            sync_dir(dir);
+        }
+        Ok(())
     })();
     if result.is_err() {
         let _ = fs::remove_file(&partial);
     }
     result
+}
+
+/// Makes the renames and removals in `dir` durable: on Unix, `fsync` on the directory (a
+/// renamed file's new name is otherwise lost with the page cache on a power loss). Best
+/// effort: a failure only weakens durability.
+pub(crate) fn sync_dir(dir: &Path) {
+    #[cfg(unix)]
+    if let Ok(dir) = fs::File::open(dir) {
+        let _ = dir.sync_all();
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
 }
 
 #[cfg(test)]

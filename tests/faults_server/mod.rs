@@ -443,7 +443,9 @@ pub fn spool(state: &Path) -> Vec<(String, String)> {
                         return None;
                     }
                     let text = std::fs::read_to_string(e.path()).ok()?;
-                    Some((name, text))
+                    // The report itself, after the line that seals it.
+                    let report = text.split_once('\n').map_or(text.as_str(), |(_, r)| r);
+                    Some((name, report.to_owned()))
                 })
                 .collect()
         })
@@ -452,17 +454,22 @@ pub fn spool(state: &Path) -> Vec<(String, String)> {
     out
 }
 
-/// Files in the spool and their total size in bytes.
+/// Report files in the spool (waiting, being sent or being written) and their total size on
+/// disk in bytes: what the caps bound.
 pub fn spool_size(state: &Path) -> (usize, u64) {
-    // The caps bound the waiting reports; the one being sent (`.sending-{pid}`) is besides them.
-    let files: Vec<_> = spool(state)
-        .into_iter()
-        .filter(|(name, _)| name.ends_with(".json"))
-        .collect();
-    (
-        files.len(),
-        files.iter().map(|(_, text)| text.len() as u64).sum(),
-    )
+    let files: Vec<u64> = std::fs::read_dir(state.join("spool"))
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter(|e| {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    name.starts_with("report-") && !name.ends_with(".corrupt")
+                })
+                .filter_map(|e| e.metadata().ok().map(|m| m.len()))
+                .collect()
+        })
+        .unwrap_or_default();
+    (files.len(), files.iter().sum())
 }
 
 /// Asserts that every one of `spooled` was accepted exactly once.

@@ -48,6 +48,10 @@ pub(crate) struct ReportMaker {
     /// after an opt-out or during the undecided delay): what leaves is counted from there, so
     /// nothing recorded before an opt-in is sent.
     baseline: Mutex<Option<Snapshot>>,
+    /// The id of the next report: every view of "the next report" (the preview, `show`,
+    /// `/telemetry`) carries it, and the reporter's thread moves on to a new one when it makes
+    /// a report ([`Self::next_report`]).
+    next_id: Mutex<uuid::Uuid>,
 }
 
 impl ReportMaker {
@@ -63,6 +67,7 @@ impl ReportMaker {
             sections,
             system_facts,
             baseline: Mutex::new(None),
+            next_id: Mutex::new(uuid::Uuid::now_v7()),
         }
     }
 
@@ -70,6 +75,7 @@ impl ReportMaker {
     /// process started.
     pub(crate) fn build(&self, trigger: Option<&str>) -> Report {
         let mut report = Report::collect(self.application.clone());
+        report.report_id = *self.next_id.lock().unwrap_or_else(|e| e.into_inner());
         report.installation_id = self.installation_id;
         report.trigger = trigger.map(str::to_owned);
         for provider in &self.sections {
@@ -80,6 +86,19 @@ impl ReportMaker {
         if let Some(build) = &self.system_facts {
             report.add_section(&SystemFacts::collect(build.clone()));
         }
+        report
+    }
+
+    /// The report made now for the reporter's thread ([`Self::outgoing`]); the next one gets a
+    /// new id.
+    pub(crate) fn next_report(
+        &self,
+        trigger: Option<&str>,
+        event: Option<&serde_json::Value>,
+        decision: &ConsentDecision,
+    ) -> Report {
+        let report = self.outgoing(trigger, event, decision);
+        *self.next_id.lock().unwrap_or_else(|e| e.into_inner()) = uuid::Uuid::now_v7();
         report
     }
 

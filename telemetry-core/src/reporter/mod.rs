@@ -456,9 +456,12 @@ impl ReporterBuilder {
                     log::info!(target: "telemetry", "telemetry is not enabled: {removed} unsent report(s) of an earlier run deleted");
                 }
             } else {
-                let reclaimed = spool_dir.reclaim_abandoned();
-                if reclaimed > 0 {
-                    log::info!(target: "telemetry", "{reclaimed} telemetry report(s) left by a stopped process are back in the spool");
+                let recovered = spool_dir.recover();
+                if recovered.reclaimed > 0 {
+                    log::info!(target: "telemetry", "{} telemetry report(s) left by a stopped process are back in the spool", recovered.reclaimed);
+                }
+                if recovered.dropped > 0 {
+                    log::warn!(target: "telemetry", "the telemetry spool ({}) was over its caps: {} oldest report(s) dropped", crate::state::named(files::SPOOL), recovered.dropped);
                 }
             }
             spool = Some(Arc::new(spool_dir));

@@ -1,28 +1,50 @@
 //! Reports that could not be sent, kept on disk until the endpoint answers again.
 //!
-//! One file per report, named by its creation time and a sequence number so that the oldest
-//! is sent first. The spool never holds more than its caps (files and bytes): to make room,
-//! the oldest reports are dropped, each drop counted in the reporter's status and logged.
+//! One file per report, named by its creation time, process and a sequence number so that the
+//! oldest is sent first. Each file starts with a line that seals it with the installation's
+//! key (`hash.key`), so a file this crate did not write (or one that was altered) is set aside,
+//! never sent.
 //!
-//! Several processes may share one spool (two instances on one state directory). A report is
-//! *claimed* before it is sent, by renaming `report-….json` to `report-….json.sending-{pid}`:
-//! the rename succeeds for one process only, so no report is sent twice. A report being sent
-//! is already on disk under its claimed name, so a process that exits mid-send (its shutdown
-//! bound ran out) loses nothing: the next start finds the claim of a process that no longer
-//! runs (or a claim older than an hour) and puts the report back in line. The caps bound the
-//! waiting reports; the one report being sent is on disk besides them.
+//! # States of a report file
+//!
+//! | state | name | what a crash (kill -9, power loss) in it causes |
+//! |---|---|---|
+//! | written | `report-….json.partial`, locked by its writer | nothing sent; the next start removes it (its lock is gone) |
+//! | claimed | `report-….json.sending-{token}`, locked by its owner | the next start finds the lock gone and puts it back in line: it is sent again, with the same report id |
+//! | sent | claimed, and the collector has answered 2xx | the same as claimed: sent again, with the same report id; the collector drops the duplicate by that id |
+//! | acknowledged | removed | nothing left |
+//! | waiting | `report-….json` (its send failed) | nothing: it waits for the next attempt |
+//!
+//! A new report is written and claimed before its first attempt, so it is on disk whatever
+//! happens to the process while it is sent. The owner of a claim is the process holding the
+//! file's lock (`flock` on Unix, `LockFileEx` on Windows): the operating system releases it when
+//! the process ends, however it ends, so a claim left by a dead process is recognized at once,
+//! whatever its process id (a container restarted as PID 1 again included), and a live owner's
+//! claim is never taken. Claims and partial writes count against the caps. After each rename
+//! the directory is synced, so the state survives a power loss.
+//!
+//! The caps (files and bytes) bound everything in the spool, claims and partial writes of
+//! every process included, except the one report each running process is sending now. When a
+//! report's send fails, it joins the line and the oldest waiting reports are dropped to bring
+//! the spool back within its caps (counted in the reporter's status and logged): the newest
+//! are kept, since a report carries the counts since its process started. At start, claims of
+//! ended processes come back and the caps are applied again, so a crash loop cannot grow the
+//! spool. When the disk is full, the new report cannot be written and is not kept (the counts
+//! it carries are in the next report of the same run).
 
-use crate::state::write_atomically;
-use std::fs;
-use std::io;
+use crate::anonymize::HashKey;
+use crate::state::sync_dir;
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime};
+use std::sync::{Mutex, OnceLock};
 
 /// The spool's limits.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SpoolLimits {
-    /// The most reports kept (default 100).
+    /// The most report files kept, waiting, being sent or being written (default 100).
     pub max_files: usize,
     /// The most bytes kept (default 10 MiB).
     pub max_bytes: u64,
@@ -37,25 +59,71 @@ impl Default for SpoolLimits {
     }
 }
 
+/// The first line of every spooled report, before its seal.
+const SEAL_PREFIX: &str = "telemetry-spool 1 ";
+
 /// A directory of unsent reports.
 #[derive(Debug)]
 pub(crate) struct Spool {
     dir: PathBuf,
     limits: SpoolLimits,
+    /// This process's claim suffix: `.sending-{token}`.
+    claim_suffix: String,
+    /// The locked files of this process's claims, by their current path.
+    held: Mutex<HashMap<PathBuf, File>>,
+    /// The installation's key (`hash.key` beside the spool), which seals the reports; loaded
+    /// on first use.
+    key: OnceLock<HashKey>,
 }
 
 static SEQUENCE: AtomicU64 = AtomicU64::new(0);
 
-/// A claim older than this is taken back even if its process seems alive (pids are reused).
-const STALE_CLAIM: Duration = Duration::from_secs(3600);
+/// What one look at the spool found.
+#[derive(Default)]
+struct Contents {
+    /// Waiting reports, oldest first: `(path, size)`.
+    waiting: Vec<(PathBuf, u64)>,
+    /// Claimed or partially written report files (any process's).
+    others: usize,
+    /// Bytes of all report files.
+    bytes: u64,
+}
 
-fn claim_suffix() -> String {
-    format!(".sending-{}", std::process::id())
+/// What [`Spool::recover`] did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Recovered {
+    /// Claims of processes that ended, put back in line.
+    pub(crate) reclaimed: usize,
+    /// Partial writes of processes that ended, removed.
+    pub(crate) removed: usize,
+    /// Waiting reports dropped to bring the spool within its caps.
+    pub(crate) dropped: usize,
 }
 
 impl Spool {
     pub(crate) fn new(dir: PathBuf, limits: SpoolLimits) -> Self {
-        Spool { dir, limits }
+        Spool {
+            dir,
+            limits,
+            claim_suffix: format!(".sending-{}", uuid::Uuid::new_v4().simple()),
+            held: Mutex::new(HashMap::new()),
+            key: OnceLock::new(),
+        }
+    }
+
+    /// The seal of `payload` under the installation's key (a per-run key if `hash.key`
+    /// cannot be used: reports kept then are readable in this run only).
+    fn seal(&self, payload: &[u8]) -> String {
+        self.key
+            .get_or_init(|| {
+                self.dir
+                    .parent()
+                    .and_then(|state| {
+                        HashKey::load_or_create(&state.join(crate::state::files::HASH_KEY)).ok()
+                    })
+                    .unwrap_or_else(HashKey::generate)
+            })
+            .seal(payload)
     }
 
     /// The spool's directory.
@@ -64,10 +132,12 @@ impl Spool {
         &self.dir
     }
 
-    /// Reports waiting (not claimed), oldest first, as `(path, size)`. Other files (partial
-    /// writes, claims, strangers) are ignored.
-    pub(crate) fn list(&self) -> io::Result<Vec<(PathBuf, u64)>> {
-        let mut out = Vec::new();
+    fn held(&self) -> std::sync::MutexGuard<'_, HashMap<PathBuf, File>> {
+        self.held.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn contents(&self) -> io::Result<Contents> {
+        let mut out = Contents::default();
         let entries = match fs::read_dir(&self.dir) {
             Ok(entries) => entries,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
@@ -75,16 +145,28 @@ impl Spool {
         };
         for entry in entries.flatten() {
             let path = entry.path();
-            let is_report = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("report-") && n.ends_with(".json"));
-            if is_report {
-                out.push((path, entry.metadata().map(|m| m.len()).unwrap_or(0)));
+            let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            if !name.starts_with("report-") || name.ends_with(".corrupt") {
+                continue;
+            }
+            let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
+            out.bytes += size;
+            if name.ends_with(".json") {
+                out.waiting.push((path, size));
+            } else if name.contains(".json.sending-") || name.ends_with(".partial") {
+                out.others += 1;
             }
         }
-        out.sort();
+        out.waiting.sort();
         Ok(out)
+    }
+
+    /// Reports waiting (not claimed), oldest first, as `(path, size)`. Other files (partial
+    /// writes, claims, strangers) are left out.
+    pub(crate) fn list(&self) -> io::Result<Vec<(PathBuf, u64)>> {
+        Ok(self.contents()?.waiting)
     }
 
     fn new_name(unix_millis: u128) -> String {
@@ -95,85 +177,140 @@ impl Spool {
         )
     }
 
-    /// Drops the oldest waiting reports until one more of `incoming` bytes fits the caps.
-    /// Returns how many were dropped.
+    /// Drops the oldest waiting reports until one more file of `incoming` bytes fits the caps
+    /// (`incoming == 0`: until the spool is within them). Returns how many were dropped.
     fn make_room(&self, incoming: u64) -> io::Result<usize> {
-        let mut existing = self.list()?;
+        let Contents {
+            mut waiting,
+            others,
+            mut bytes,
+        } = self.contents()?;
+        let adding = usize::from(incoming > 0);
+        bytes += incoming;
         let mut dropped = 0;
-        let mut bytes: u64 = existing.iter().map(|e| e.1).sum::<u64>() + incoming;
-        while !existing.is_empty()
-            && (existing.len() + 1 > self.limits.max_files || bytes > self.limits.max_bytes)
+        while !waiting.is_empty()
+            && (waiting.len() + others + adding > self.limits.max_files
+                || bytes > self.limits.max_bytes)
         {
-            let (oldest, size) = existing.remove(0);
+            let (oldest, size) = waiting.remove(0);
             if fs::remove_file(&oldest).is_ok() {
                 dropped += 1;
             }
             bytes -= size;
         }
+        if dropped > 0 {
+            sync_dir(&self.dir);
+        }
         Ok(dropped)
     }
 
-    /// Writes a report that is about to be sent, already claimed by this process, so that it
-    /// is on disk whatever happens to the send. It does not count against the caps until it
-    /// is [`release`](Self::release)d (its send failed): a report that is delivered never
-    /// pushes a waiting one out. `None` for a report larger than the whole spool.
+    /// Writes a report that is about to be sent, sealed and already claimed by this process,
+    /// so that it is on disk whatever happens to the send. It does not push a waiting report
+    /// out: a report that is delivered must not cost one that waits. Only when its send fails
+    /// ([`release`](Self::release)) is room made for it. `None` for a report larger than the
+    /// whole spool.
     pub(crate) fn write_claimed(
         &self,
         payload: &[u8],
         unix_millis: u128,
     ) -> io::Result<Option<PathBuf>> {
-        if payload.len() as u64 > self.limits.max_bytes {
+        let seal = format!("{SEAL_PREFIX}{}\n", self.seal(payload));
+        let size = (seal.len() + payload.len()) as u64;
+        if size > self.limits.max_bytes {
             return Ok(None);
         }
         fs::create_dir_all(&self.dir)?;
-        let mut name = Self::new_name(unix_millis);
-        name.push_str(&claim_suffix());
-        let path = self.dir.join(name);
-        write_atomically(&path, payload)?;
-        Ok(Some(path))
+        let name = Self::new_name(unix_millis);
+        let partial = self.dir.join(format!("{name}.partial"));
+        let claimed = self.dir.join(format!("{name}{}", self.claim_suffix));
+        let written = (|| {
+            let mut file = fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .open(&partial)?;
+            file.try_lock().map_err(io::Error::other)?;
+            file.write_all(seal.as_bytes())?;
+            file.write_all(payload)?;
+            file.sync_all()?;
+            fs::rename(&partial, &claimed)?;
+            sync_dir(&self.dir);
+            Ok::<File, io::Error>(file)
+        })();
+        match written {
+            Ok(file) => {
+                self.held().insert(claimed.clone(), file);
+                Ok(Some(claimed))
+            }
+            Err(e) => {
+                let _ = fs::remove_file(&partial);
+                Err(e)
+            }
+        }
     }
 
-    /// Claims a waiting report for sending; `None` if another process claimed it first.
-    pub(crate) fn claim(&self, path: &Path) -> Option<PathBuf> {
-        let mut claimed = path.as_os_str().to_owned();
-        claimed.push(claim_suffix());
-        let claimed = PathBuf::from(claimed);
-        fs::rename(path, &claimed).ok().map(|()| claimed)
-    }
-
-    /// Puts a claimed report back in line (its send failed), then drops the oldest waiting
-    /// reports if the caps require it. Returns how many were dropped.
+    /// Puts a new report whose send failed in line, then drops the oldest waiting reports if
+    /// the caps require it. Returns how many were dropped.
     pub(crate) fn release(&self, claimed: &Path) -> io::Result<usize> {
-        let size = fs::metadata(claimed)?.len();
-        let dropped = self.make_room(size)?;
-        fs::rename(claimed, unclaimed_name(claimed))?;
-        Ok(dropped)
+        self.unclaim(claimed)?;
+        self.make_room(0)
     }
 
-    /// Puts a claimed report back in line without touching the others (a spooled report whose
-    /// resend failed: it was already counted).
+    /// Claims a waiting report for sending; `None` if another process holds it.
+    pub(crate) fn claim(&self, path: &Path) -> Option<PathBuf> {
+        let file = File::open(path).ok()?;
+        file.try_lock().ok()?;
+        let mut claimed = path.as_os_str().to_owned();
+        claimed.push(&self.claim_suffix);
+        let claimed = PathBuf::from(claimed);
+        // Another process may have claimed and put it back between our look and our lock.
+        fs::rename(path, &claimed).ok()?;
+        sync_dir(&self.dir);
+        self.held().insert(claimed.clone(), file);
+        Some(claimed)
+    }
+
+    /// Puts a claimed report back in line (its send failed).
     pub(crate) fn unclaim(&self, claimed: &Path) -> io::Result<()> {
-        fs::rename(claimed, unclaimed_name(claimed))
+        let result = fs::rename(claimed, unclaimed_name(claimed));
+        sync_dir(&self.dir);
+        self.held().remove(claimed);
+        result
     }
 
-    /// Moves a file that is not a report out of the way (`….json.corrupt`), so it neither
-    /// leaves nor blocks the reports behind it.
+    /// Moves a file that is not a sealed report out of the way (`….json.corrupt`), so it
+    /// neither leaves nor blocks the reports behind it.
     pub(crate) fn set_aside(&self, claimed: &Path) {
         let mut aside = unclaimed_name(claimed).into_os_string();
         aside.push(".corrupt");
         if fs::rename(claimed, &aside).is_err() {
             let _ = fs::remove_file(claimed);
         }
+        self.held().remove(claimed);
     }
 
-    /// Reads a report.
+    /// The report in a spooled file, if its seal is this installation's and matches.
     pub(crate) fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
-        fs::read(path)
+        let bytes = fs::read(path)?;
+        let invalid = || io::Error::new(io::ErrorKind::InvalidData, "not a sealed report");
+        let newline = bytes.iter().position(|b| *b == b'\n').ok_or_else(invalid)?;
+        let (head, payload) = (&bytes[..newline], &bytes[newline + 1..]);
+        let seal = std::str::from_utf8(head)
+            .ok()
+            .and_then(|head| head.strip_prefix(SEAL_PREFIX))
+            .ok_or_else(invalid)?;
+        if self.seal(payload) != seal {
+            return Err(invalid());
+        }
+        Ok(payload.to_vec())
     }
 
-    /// Removes a report that was delivered (or dropped).
+    /// Removes a claimed report (delivered, refused, or dropped).
     pub(crate) fn remove(&self, path: &Path) -> bool {
-        fs::remove_file(path).is_ok()
+        let removed = fs::remove_file(path).is_ok();
+        sync_dir(&self.dir);
+        self.held().remove(path);
+        removed
     }
 
     /// Removes every file in the spool: waiting and claimed reports, partial writes and files
@@ -194,6 +331,8 @@ impl Spool {
                 removed += 1;
             }
         }
+        sync_dir(&self.dir);
+        self.held().clear();
         removed
     }
 
@@ -213,56 +352,51 @@ impl Spool {
         })
     }
 
-    /// Puts back in line the reports claimed by processes that no longer run (or claimed more
-    /// than an hour ago). Returns how many.
-    pub(crate) fn reclaim_abandoned(&self) -> usize {
+    /// At start: puts back in line the reports claimed by processes that ended (their lock is
+    /// gone), removes their partial writes, and brings the spool within its caps (a crash loop
+    /// must not grow it).
+    pub(crate) fn recover(&self) -> Recovered {
+        let mut out = Recovered::default();
         let Ok(entries) = fs::read_dir(&self.dir) else {
-            return 0;
+            return out;
         };
-        let mut reclaimed = 0;
         for entry in entries.flatten() {
             let path = entry.path();
             let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
                 continue;
             };
-            let Some((_, pid)) = name.rsplit_once(".sending-") else {
+            let claim = name.starts_with("report-") && name.contains(".json.sending-");
+            let partial = name.starts_with("report-") && name.ends_with(".partial");
+            if !(claim || partial) || self.held().contains_key(&path) {
+                continue;
+            }
+            // Locked: its owner runs. Free: its owner ended.
+            let Ok(file) = File::open(&path) else {
                 continue;
             };
-            let Ok(pid) = pid.parse::<u32>() else {
+            if file.try_lock().is_err() {
                 continue;
-            };
-            let old = entry
-                .metadata()
-                .and_then(|m| m.modified())
-                .ok()
-                .and_then(|t| SystemTime::now().duration_since(t).ok())
-                .is_some_and(|age| age > STALE_CLAIM);
-            let abandoned = pid != std::process::id() && (!process_runs(pid) || old);
-            if abandoned && fs::rename(&path, unclaimed_name(&path)).is_ok() {
-                reclaimed += 1;
+            }
+            if claim {
+                if fs::rename(&path, unclaimed_name(&path)).is_ok() {
+                    out.reclaimed += 1;
+                }
+            } else if fs::remove_file(&path).is_ok() {
+                out.removed += 1;
             }
         }
-        reclaimed
+        sync_dir(&self.dir);
+        out.dropped = self.make_room(0).unwrap_or(0);
+        out
     }
 }
 
-/// `report-….json.sending-123` → `report-….json`.
+/// `report-….json.sending-…` → `report-….json`.
 fn unclaimed_name(claimed: &Path) -> PathBuf {
     let text = claimed.as_os_str().to_string_lossy();
     match text.rsplit_once(".sending-") {
         Some((waiting, _)) => PathBuf::from(waiting),
         None => claimed.to_path_buf(),
-    }
-}
-
-/// Whether process `pid` runs (Linux: `/proc/{pid}`). Elsewhere unknown, so assumed alive;
-/// its claims are then taken back after an hour.
-fn process_runs(pid: u32) -> bool {
-    let proc = Path::new("/proc");
-    if proc.join("self").exists() {
-        proc.join(pid.to_string()).exists()
-    } else {
-        true
     }
 }
 
@@ -292,11 +426,9 @@ mod tests {
         let left = spool.list().unwrap();
         assert_eq!(left.len(), 3);
         assert_eq!(spool.read(&left[0].0).unwrap(), b"{\"n\":2}");
-        assert!(
-            spool
-                .write_claimed(&vec![b'x'; 2000], 2000)
-                .unwrap()
-                .is_none(),
+        assert_eq!(
+            spool.write_claimed(&vec![b'x'; 2000], 2000).unwrap(),
+            None,
             "larger than the spool"
         );
         std::fs::write(spool.dir().join("stranger.txt"), b"x").unwrap();
@@ -316,17 +448,34 @@ mod tests {
             spool.list().unwrap().is_empty(),
             "a claimed report is not waiting"
         );
-        spool.release(&claimed).unwrap();
+        spool.unclaim(&claimed).unwrap();
         let waiting = spool.list().unwrap()[0].0.clone();
         let mine = spool.claim(&waiting).unwrap();
         assert!(spool.claim(&waiting).is_none(), "claimed once");
+        // Another process (another spool on the same directory) cannot take a live claim.
+        let other = Spool::new(spool.dir().to_path_buf(), SpoolLimits::default());
+        assert_eq!(other.recover(), Recovered::default());
         spool.unclaim(&mine).unwrap();
-        // A claim by a process that no longer runs.
-        let dead = waiting.with_extension("json.sending-4000000000");
+        // A claim nobody holds (its process ended): whatever its name says, it comes back.
+        let dead = waiting.with_extension("json.sending-1");
         std::fs::rename(&waiting, &dead).unwrap();
+        std::fs::write(spool.dir().join("report-1-1-1.json.partial"), b"half").unwrap();
         assert!(spool.list().unwrap().is_empty());
-        assert_eq!(spool.reclaim_abandoned(), 1);
+        let recovered = other.recover();
+        assert_eq!((recovered.reclaimed, recovered.removed), (1, 1));
         assert_eq!(spool.list().unwrap().len(), 1);
+        std::fs::remove_dir_all(spool.dir()).unwrap();
+    }
+
+    #[test]
+    fn a_file_not_sealed_by_this_installation_is_not_read() {
+        let spool = spool(SpoolLimits::default());
+        std::fs::create_dir_all(spool.dir()).unwrap();
+        let forged = spool.dir().join("report-0000000000000001-1-00000001.json");
+        std::fs::write(&forged, b"{\"smuggled\":\"alice@example.com\"}").unwrap();
+        assert!(spool.read(&forged).is_err());
+        std::fs::write(&forged, format!("{SEAL_PREFIX}00\n{{}}")).unwrap();
+        assert!(spool.read(&forged).is_err());
         std::fs::remove_dir_all(spool.dir()).unwrap();
     }
 }

@@ -175,7 +175,10 @@ impl Worker {
                 control.debug,
             )
         };
-        let report = self.decider.maker.outgoing(Some(trigger), event, &decision);
+        let report = self
+            .decider
+            .maker
+            .next_report(Some(trigger), event, &decision);
         self.gate().lock().status.built += 1;
         for sink in &self.sinks {
             match catch_unwind(AssertUnwindSafe(|| sink.send(&report))) {
