@@ -585,7 +585,7 @@ fn the_spool_never_exceeds_its_caps_and_counts_what_it_pushes_out() {
 }
 
 #[test]
-fn a_report_in_flight_when_shutdown_gives_up_is_kept() {
+fn a_report_in_flight_at_shutdown_is_kept_and_the_bound_holds() {
     let server = FaultServer::start(Mode::Hang);
     let state = temp_dir("inflight");
     let clock = Arc::new(FakeClock::new());
@@ -597,7 +597,11 @@ fn a_report_in_flight_when_shutdown_gives_up_is_kept() {
     let started = Instant::now();
     let finished = reporter.shutdown();
     assert!(started.elapsed() < SHUTDOWN_MAX);
-    assert!(!finished, "the reporter was still waiting on the network");
+    // The reporter stops waiting for the hung request: it finishes within its bound.
+    assert!(
+        finished,
+        "the reporter waited on the network past its bound"
+    );
     // The process may exit now: the report (and the counts in it) must already be on disk.
     let kept: Vec<String> = spool(&state).iter().map(|(_, b)| trigger(b)).collect();
     assert!(

@@ -21,6 +21,9 @@ use std::time::{Duration, Instant};
 pub enum Mode {
     /// A real collector: 200 `{}` to a JSON body, 400 to anything else.
     Ok,
+    /// As [`Mode::Ok`], answering after a random delay of up to this (the collector has the
+    /// report before the client hears back).
+    OkAfter(Duration),
     /// Nothing listens on the port: the listener was bound, then dropped (connection refused).
     Refuse,
     /// Accept the connection, read nothing, answer nothing (until the server stops, 30 s at most).
@@ -298,6 +301,14 @@ fn answer(mut stream: TcpStream, mode: Mode, body: String, seen: &Seen, stop: &A
     let (accepted, bytes) = match &mode {
         Mode::Ok if is_json => (true, simple(200, "", "{}").into_bytes()),
         Mode::Ok => (false, simple(400, "", r#"{"error":"not JSON"}"#).into_bytes()),
+        Mode::OkAfter(most) => {
+            let nanos = u64::try_from(most.as_nanos()).unwrap_or(u64::MAX).max(1);
+            let delay = Duration::from_nanos(uuid::Uuid::new_v4().as_u128() as u64 % nanos);
+            if !nap(delay, stop) {
+                return;
+            }
+            (is_json, simple(200, "", "{}").into_bytes())
+        }
         Mode::Status(code, retry_after) => {
             let retry = retry_after
                 .map(|s| format!("retry-after: {s}\r\n"))

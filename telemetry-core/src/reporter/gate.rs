@@ -5,7 +5,7 @@
 use super::ReporterStatus;
 use crate::consent::{Category, Consent, ConsentDecision};
 use std::collections::VecDeque;
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
 /// What the reporter's thread and its handle share, behind one lock.
@@ -104,14 +104,14 @@ impl Gate {
 
     /// A permit for one request carrying data of `category` built under `generation`, if the
     /// current consent allows it now and has not changed since. Counted as an attempt.
-    pub(crate) fn permit(&self, category: Category, generation: u64) -> Option<Permit<'_>> {
+    pub(crate) fn permit(self: &Arc<Self>, category: Category, generation: u64) -> Option<Permit> {
         let mut control = self.lock();
         if !Self::open(&control, category, generation) {
             return None;
         }
         control.status.attempts += 1;
         Some(Permit {
-            gate: self,
+            gate: Arc::clone(self),
             category,
             generation,
         })
@@ -125,14 +125,14 @@ impl Gate {
 /// Leave to make one request. (Without the `http` feature there is no client to hand it to.) Made only by [`Gate::permit`]; the HTTP sink takes one, and asks
 /// it again ([`Permit::release_body`]) right before the report's bytes go to the connection.
 #[cfg_attr(not(feature = "http"), allow(dead_code))]
-pub(crate) struct Permit<'g> {
-    gate: &'g Gate,
+pub(crate) struct Permit {
+    gate: Arc<Gate>,
     category: Category,
     generation: u64,
 }
 
 #[cfg_attr(not(feature = "http"), allow(dead_code))]
-impl Permit<'_> {
+impl Permit {
     /// Asks the gate again, immediately before the body is written: false if consent was
     /// withdrawn while the connection was being set up (the request is then abandoned before
     /// any of the report leaves). Counted as a released body.
@@ -151,8 +151,8 @@ pub(crate) mod tests {
     use super::*;
 
     /// A gate whose consent is `state`.
-    pub(crate) fn gate(state: Consent) -> Gate {
-        Gate::new(Control {
+    pub(crate) fn gate(state: Consent) -> Arc<Gate> {
+        Arc::new(Gate::new(Control {
             consent: ConsentDecision {
                 state,
                 ..ConsentDecision::undecided()
@@ -169,7 +169,7 @@ pub(crate) mod tests {
             latest_version: None,
             status: ReporterStatus::default(),
             events_overflowing: false,
-        })
+        }))
     }
 
     #[test]

@@ -199,15 +199,15 @@ impl std::fmt::Display for Failure {
 /// The request body: asks the permit once more right before its first byte is written, so a
 /// withdrawal that arrives while the connection is being set up stops the report.
 #[cfg(feature = "http")]
-struct GatedBody<'p, 'g> {
-    permit: &'p Permit<'g>,
+struct GatedBody<'p> {
+    permit: &'p Permit,
     body: std::io::Cursor<Vec<u8>>,
     released: bool,
     withdrawn: bool,
 }
 
 #[cfg(feature = "http")]
-impl Read for GatedBody<'_, '_> {
+impl Read for GatedBody<'_> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         if !self.released {
             if !self.permit.release_body() {
@@ -223,7 +223,7 @@ impl Read for GatedBody<'_, '_> {
 /// Posts `body` once, under `permit`.
 #[cfg(feature = "http")]
 pub(crate) fn post(
-    permit: &Permit<'_>,
+    permit: &Permit,
     config: &HttpConfig,
     body: &[u8],
     total_timeout: Duration,
@@ -275,12 +275,7 @@ pub(crate) fn post(
 
 /// Without the `http` feature there is no client: every post fails, and reports are spooled.
 #[cfg(not(feature = "http"))]
-pub(crate) fn post(
-    _: &Permit<'_>,
-    _: &HttpConfig,
-    _: &[u8],
-    _: Duration,
-) -> Result<Answer, Failure> {
+pub(crate) fn post(_: &Permit, _: &HttpConfig, _: &[u8], _: Duration) -> Result<Answer, Failure> {
     Err(Failure::Transport(
         "built without the `http` feature".to_owned(),
     ))

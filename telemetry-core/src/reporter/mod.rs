@@ -741,8 +741,7 @@ impl Reporter {
         };
         self.decider.gate.lock().shutdown = Some(Instant::now());
         self.decider.gate.wake.notify_all();
-        done.recv_timeout(self.shutdown_timeout + Duration::from_millis(250))
-            .is_ok()
+        done.recv_timeout(self.shutdown_timeout).is_ok()
     }
 }
 

@@ -467,6 +467,29 @@ mod tests {
         std::fs::remove_dir_all(spool.dir()).unwrap();
     }
 
+    /// A crash loop: each run dies with its report claimed. The next start takes them all
+    /// back and applies the caps, whatever the process ids were (a container's PID 1 again).
+    #[test]
+    fn claims_of_dead_runs_come_back_within_the_caps() {
+        let limits = SpoolLimits {
+            max_files: 5,
+            max_bytes: 10 << 20,
+        };
+        let dir = spool(limits.clone()).dir().to_path_buf();
+        for run in 0..8u128 {
+            let dying = Spool::new(dir.clone(), limits.clone());
+            dying.write_claimed(b"{}", run).unwrap().unwrap();
+            // The process ends: its locks go with it.
+            drop(dying);
+        }
+        let next = Spool::new(dir.clone(), limits);
+        let recovered = next.recover();
+        assert_eq!(recovered.reclaimed, 8);
+        assert_eq!(recovered.dropped, 3);
+        assert_eq!(next.list().unwrap().len(), 5);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[test]
     fn a_file_not_sealed_by_this_installation_is_not_read() {
         let spool = spool(SpoolLimits::default());

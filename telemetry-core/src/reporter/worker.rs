@@ -1,7 +1,7 @@
 //! The reporter's thread: the schedule, sending with retries, the spool, the last report.
 
 use super::decide::Decider;
-use super::gate::Gate;
+use super::gate::{Gate, Permit};
 use super::http::{self, Failure, HttpConfig, parse_version_notice, redacted};
 use super::spool::Spool;
 use crate::consent::{Category, Consent};
@@ -10,11 +10,18 @@ use crate::sink::Sink;
 use crate::state::files;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, MutexGuard};
+use std::sync::{Arc, MutexGuard, mpsc};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// The most events waiting to be sent; more are dropped (and logged).
 pub(crate) const MAX_PENDING_EVENTS: usize = 64;
+
+/// The most of the shutdown bound kept for the local work after the last network wait.
+const SHUTDOWN_MARGIN: Duration = Duration::from_millis(100);
+
+/// How often the reporter's thread looks up from a request in flight for a shutdown or its
+/// deadline.
+const ATTEMPT_POLL: Duration = Duration::from_millis(10);
 
 /// How often, in clock time, an idle reporter looks for a decision saved by another process.
 const SAVED_DECISION_POLL: Duration = Duration::from_secs(60);
@@ -141,7 +148,11 @@ impl Worker {
                 Step::Shutdown(asked) => {
                     let sending = self.gate().lock().report_category().is_some();
                     if sending {
-                        self.report("shutdown", None, Some(asked + self.shutdown_timeout));
+                        // The network part ends a little before the bound, which leaves time
+                        // to put an unsent final report back in line and write the last one.
+                        let margin = (self.shutdown_timeout / 10).min(SHUTDOWN_MARGIN);
+                        let deadline = asked + self.shutdown_timeout.saturating_sub(margin);
+                        self.report("shutdown", None, Some(deadline));
                     }
                     return;
                 }
@@ -400,10 +411,17 @@ impl Worker {
             }
             // A decision saved by another process since the last attempt counts too.
             self.decider.adopt_saved();
-            let Some(permit) = self.gate().permit(category, generation) else {
+            let Some(permit) = self.decider.gate.permit(category, generation) else {
                 return Err(Failure::Withdrawn);
             };
-            let wait = match http::post(&permit, http, payload, budget.min(http.total_timeout)) {
+            let answer = self.attempt(
+                permit,
+                http,
+                payload,
+                budget.min(http.total_timeout),
+                deadline,
+            );
+            let wait = match answer {
                 Ok(answer) if (200..300).contains(&answer.status) => {
                     self.gate().lock().status.delivered += 1;
                     self.note_version(&answer.body);
@@ -432,6 +450,49 @@ impl Worker {
             }
         }
         Err(last_error)
+    }
+
+    /// One request, made on a thread of its own so that the reporter's thread can stop
+    /// waiting for it: when the shutdown starts (for a regular report) or `deadline` passes
+    /// (the final report), the request is abandoned (its thread ends when its own timeout
+    /// does) and the report stays in the spool for the next start.
+    fn attempt(
+        &self,
+        permit: Permit,
+        http: &HttpConfig,
+        payload: &[u8],
+        timeout: Duration,
+        deadline: Option<Instant>,
+    ) -> Result<http::Answer, Failure> {
+        let (tx, rx) = mpsc::channel();
+        let (config, body) = (http.clone(), payload.to_vec());
+        let spawned = std::thread::Builder::new()
+            .name("telemetry-send".to_owned())
+            .spawn(move || {
+                let _ = tx.send(http::post(&permit, &config, &body, timeout));
+            });
+        if spawned.is_err() {
+            return Err(Failure::Transport(
+                "no thread could be started for the request".to_owned(),
+            ));
+        }
+        loop {
+            match rx.recv_timeout(ATTEMPT_POLL) {
+                Ok(answer) => return answer,
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err(Failure::Transport("the request stopped".to_owned()));
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    let out_of_time = match deadline {
+                        Some(deadline) => Instant::now() >= deadline,
+                        None => self.gate().lock().shutdown.is_some(),
+                    };
+                    if out_of_time {
+                        return Err(Failure::OutOfTime);
+                    }
+                }
+            }
+        }
     }
 
     /// Waits `pause` of clock time; false if shutdown, a consent change or a deadline

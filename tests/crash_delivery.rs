@@ -1,0 +1,139 @@
+//! kill -9 at random points: delivery is at least once, a report sent again after a crash
+//! carries the same id (so the collector keeps it once), and crash-restarts never grow the
+//! spool past its caps. The reporter runs with the library's defaults (request timeouts,
+//! retries, shutdown bound) in a child process of this test binary; the collector answers
+//! after a random delay of up to 150 ms, so kills land before, during and after its answer,
+//! and is down (503) every other run, so reports pile up in a spool capped at 5 files.
+//! Before report ids, 20 kills gave 20 duplicates a collector could not tell apart.
+
+mod events;
+mod faults_server;
+
+use events::event;
+use faults_server::{FaultServer, Mode, eventually_within, spool_size, temp_dir};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+use telemetry_core::Application;
+use telemetry_core::consent::ConsentBuilder;
+use telemetry_core::disclosure::Disclosure;
+use telemetry_core::reporter::{FakeClock, HttpConfig, Reporter, ReporterBuilder, SpoolLimits};
+
+const CHILD_ENV: &str = "TELEMETRY_CRASH_CHILD";
+const KILLS: usize = 20;
+const LIMITS: SpoolLimits = SpoolLimits {
+    max_files: 5,
+    max_bytes: 10 << 20,
+};
+
+fn builder(url: &str, state: &std::path::Path, clock: &Arc<FakeClock>) -> ReporterBuilder {
+    Reporter::builder(Application::new("crash-app", "1.0.0"))
+        .disclosure(
+            Disclosure::new("C", "Test Ltd", "setting NO=1", "https://example.invalid")
+                .to_stderr(false),
+        )
+        .consent(
+            ConsentBuilder::new()
+                .environment(|_| None)
+                .flag("--telemetry", Some("enable")),
+        )
+        .endpoint(HttpConfig::new(url))
+        .clock(clock.clone())
+        .state_dir(state)
+        .spool_limits(LIMITS)
+}
+
+/// The child's part: reports as fast as events come, until it is killed. Does nothing unless
+/// started by the test below.
+#[test]
+fn crash_child() {
+    let Ok(spec) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    let (state, url) = spec.split_once('\n').unwrap();
+    let clock = Arc::new(FakeClock::new());
+    let reporter = builder(url, &PathBuf::from(state), &clock).start().unwrap();
+    for i in 0.. {
+        reporter.send_event(&event(format!("crash-{i}")));
+        std::thread::sleep(Duration::from_millis(3));
+    }
+}
+
+/// A random number below `n`.
+fn random_below(n: u64) -> u64 {
+    (uuid::Uuid::new_v4().as_u128() as u64) % n
+}
+
+#[test]
+fn twenty_kills_duplicate_no_report_id_and_keep_the_spool_within_its_caps() {
+    let state = temp_dir("crash");
+    let collector = FaultServer::start(Mode::OkAfter(Duration::from_millis(150)));
+    let mut most_files = 0;
+    for kill in 0..KILLS {
+        // Every other run the collector is down (503): reports pile up in the spool.
+        collector.set_mode(if kill % 2 == 0 {
+            Mode::OkAfter(Duration::from_millis(150))
+        } else {
+            Mode::Status(503, None)
+        });
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "crash_child", "--nocapture"])
+            .env(
+                CHILD_ENV,
+                format!("{}\n{}", state.display(), collector.url()),
+            )
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(100 + random_below(400)));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        // What the dead process left: its caps, plus the one report it was sending.
+        most_files = most_files.max(spool_size(&state).0);
+    }
+    assert!(
+        most_files <= LIMITS.max_files + 1,
+        "the spool grew to {most_files} files through crash-restarts (cap {})",
+        LIMITS.max_files
+    );
+
+    // A last start delivers what the killed processes left.
+    collector.set_mode(Mode::OkAfter(Duration::from_millis(150)));
+    let clock = Arc::new(FakeClock::new());
+    let reporter = builder(&collector.url(), &state, &clock).start().unwrap();
+    // Its first report is due after the initial delay; the kept ones follow it.
+    clock.advance(Duration::from_secs(3601));
+    eventually_within(Duration::from_secs(30), "an empty spool", || {
+        spool_size(&state).0 == 0
+    });
+    assert!(reporter.shutdown());
+
+    // The collector keeps each report once, by its id; a report received twice is the same
+    // report, byte for byte.
+    let mut by_id: HashMap<String, Vec<String>> = HashMap::new();
+    for body in collector.accepted() {
+        let report: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let id = report["report_id"].as_str().unwrap().to_owned();
+        assert_ne!(id, uuid::Uuid::nil().to_string());
+        by_id.entry(id).or_default().push(body);
+    }
+    let received: usize = by_id.values().map(Vec::len).sum();
+    let sent_again = received - by_id.len();
+    for (id, bodies) in &by_id {
+        assert!(
+            bodies.iter().all(|b| b == &bodies[0]),
+            "report {id} came back with other contents"
+        );
+    }
+    println!(
+        "crash: {KILLS} kills, {received} reports received, {} distinct, {sent_again} sent again \
+         after a crash and kept once by id, spool at most {most_files} files (cap {})",
+        by_id.len(),
+        LIMITS.max_files
+    );
+    assert!(by_id.len() >= KILLS, "the children reported");
+    std::fs::remove_dir_all(&state).unwrap();
+}
