@@ -527,3 +527,34 @@ fn a_section_written_by_hand_is_left_out() {
         serde_json::from_str(r#"{"name":"alice@example.com","version":"203.0.113.77"}"#).unwrap();
     assert_eq!((read.name(), read.version()), ("other", "other"));
 }
+
+/// A label set past the cap is counted in `telemetry.series_overflow` once, however often it
+/// comes back: here from a second thread, whose cache has never seen it. Before, every cache
+/// miss counted it again (1,999,488 after two passes over 1,000,000 values).
+#[test]
+fn an_overflowing_label_set_is_counted_once() {
+    let family = telemetry_core::counter!(
+        "privacy.overflow_once",
+        labels(n: Bounded<65535>),
+        max_series = 3
+    )
+    .unwrap();
+    let pass = || {
+        for n in 0..100u16 {
+            family.increment((Bounded::new(n),));
+        }
+    };
+    std::thread::scope(|s| {
+        s.spawn(pass).join().unwrap();
+        s.spawn(pass).join().unwrap();
+    });
+    let snap = telemetry_core::snapshot();
+    assert_eq!(snap.counter("privacy.overflow_once"), Some(200));
+    assert_eq!(
+        snap.counter_with(
+            "telemetry.series_overflow",
+            &[("metric", "privacy.overflow_once")]
+        ),
+        Some(97)
+    );
+}

@@ -203,7 +203,15 @@ struct Metric {
     has_callback: bool,
     /// Series in label order; an unlabeled metric has one series with no labels.
     series: BTreeMap<Labels, Storage>,
+    /// Hashes of the label sets already counted as overflowing, so a label set met again
+    /// (after a per-thread cache miss) is not counted twice; at most [`OVERFLOW_MEMORY`].
+    overflowed: rustc_hash::FxHashSet<u64>,
 }
+
+/// The most overflowing label sets a metric remembers (8 bytes each). Past it, each new
+/// registration of an overflowing label set is counted, so `telemetry.series_overflow` is an
+/// upper bound of the distinct label sets.
+const OVERFLOW_MEMORY: usize = 65_536;
 
 struct ShardPtr(*const Shard);
 // SAFETY: shards are written by their owning thread only and read under the registry lock.
@@ -466,6 +474,7 @@ impl State {
                     description: Arc::from(descriptor.description.as_str()),
                     descriptor,
                     bounded_series: 0,
+                    overflowed: rustc_hash::FxHashSet::default(),
                     has_callback: callback,
                     series: BTreeMap::new(),
                 },
@@ -583,7 +592,20 @@ impl State {
         }
         let metric = &self.metrics[request.name];
         let labels = if !labels.is_empty() && metric.bounded_series >= request.max_series {
-            self.count_overflow(request.name);
+            let hash = {
+                use std::hash::{Hash, Hasher};
+                let mut hasher = rustc_hash::FxHasher::default();
+                labels.hash(&mut hasher);
+                hasher.finish()
+            };
+            let Some(metric) = self.metrics.get_mut(request.name) else {
+                unreachable!("declared above");
+            };
+            let first_time =
+                metric.overflowed.len() >= OVERFLOW_MEMORY || metric.overflowed.insert(hash);
+            if first_time {
+                self.count_overflow(request.name);
+            }
             let overflow: Labels = request
                 .labels
                 .iter()
