@@ -13,9 +13,9 @@
 //! The handlers are thin: they pass the path, query and `Accept` header to
 //! [`Endpoints::handle`](crate::export::endpoint::Endpoints::handle), whose module documents the
 //! formats, the content negotiation between the Prometheus text exposition format 0.0.4 and
-//! OpenMetrics 1.0, the `/telemetry` details levels and the errors (400, 404). A request takes
-//! a snapshot and renders it on the async worker that runs it: microseconds per metric, about a
-//! millisecond for a thousand, so no blocking pool is needed.
+//! OpenMetrics 1.0, the `/telemetry` details levels and the errors (400, 404). The snapshot and
+//! its rendering run on tokio's blocking pool (`spawn_blocking`), never on an async worker:
+//! a callback gauge may take up to [`crate::CALLBACK_BUDGET`], and a report its sections.
 
 use crate::export::endpoint::{self, Endpoints};
 use axum::extract::{RawQuery, State};
@@ -43,8 +43,12 @@ pub async fn metrics(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
-    into_response(endpoints.metrics(query.as_deref().unwrap_or(""), accept))
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    off_the_runtime(move || endpoints.metrics(query.as_deref().unwrap_or(""), accept.as_deref()))
+        .await
 }
 
 /// The `GET /telemetry` handler, for products that route it themselves: state
@@ -53,7 +57,15 @@ pub async fn telemetry(
     State(endpoints): State<Arc<Endpoints>>,
     RawQuery(query): RawQuery,
 ) -> Response {
-    into_response(endpoints.telemetry(query.as_deref().unwrap_or("")))
+    off_the_runtime(move || endpoints.telemetry(query.as_deref().unwrap_or(""))).await
+}
+
+/// Runs `answer` on tokio's blocking pool.
+async fn off_the_runtime(answer: impl FnOnce() -> endpoint::Response + Send + 'static) -> Response {
+    match tokio::task::spawn_blocking(answer).await {
+        Ok(response) => into_response(response),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
 }
 
 /// An [`endpoint::Response`] as an axum response (status, `Content-Type`, body).

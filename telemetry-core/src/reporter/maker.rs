@@ -52,6 +52,9 @@ pub(crate) struct ReportMaker {
     /// `/telemetry`) carries it, and the reporter's thread moves on to a new one when it makes
     /// a report ([`Self::next_report`]).
     next_id: Mutex<uuid::Uuid>,
+    /// The system facts, gathered on the reporter's thread ([`Self::refresh_facts`]), so a
+    /// view of the report made elsewhere (an async `/telemetry` handler) never scans disks.
+    facts: Mutex<Option<SystemFacts>>,
 }
 
 impl ReportMaker {
@@ -68,6 +71,7 @@ impl ReportMaker {
             system_facts,
             baseline: Mutex::new(None),
             next_id: Mutex::new(uuid::Uuid::now_v7()),
+            facts: Mutex::new(None),
         }
     }
 
@@ -83,10 +87,30 @@ impl ReportMaker {
                 log::error!(target: "telemetry", "a telemetry section provider panicked; its section is left out");
             }
         }
-        if let Some(build) = &self.system_facts {
-            report.add_section(&SystemFacts::collect(build.clone()));
+        if let Some(facts) = self.facts() {
+            report.add_section(&facts);
         }
         report
+    }
+
+    /// Gathers the system facts again (a few milliseconds: sysinfo reads `/proc` and the
+    /// mount table). Called on the reporter's thread, before each report it makes.
+    pub(crate) fn refresh_facts(&self) {
+        if let Some(build) = &self.system_facts {
+            let facts = SystemFacts::collect(build.clone());
+            *self.facts.lock().unwrap_or_else(|e| e.into_inner()) = Some(facts);
+        }
+    }
+
+    /// The latest system facts; gathered here only if the reporter's thread has not yet.
+    fn facts(&self) -> Option<SystemFacts> {
+        let build = self.system_facts.as_ref()?;
+        let mut facts = self.facts.lock().unwrap_or_else(|e| e.into_inner());
+        Some(
+            facts
+                .get_or_insert_with(|| SystemFacts::collect(build.clone()))
+                .clone(),
+        )
     }
 
     /// The report made now for the reporter's thread ([`Self::outgoing`]); the next one gets a
@@ -97,6 +121,7 @@ impl ReportMaker {
         event: Option<&serde_json::Value>,
         decision: &ConsentDecision,
     ) -> Report {
+        self.refresh_facts();
         let report = self.outgoing(trigger, event, decision);
         *self.next_id.lock().unwrap_or_else(|e| e.into_inner()) = uuid::Uuid::now_v7();
         report

@@ -715,10 +715,38 @@ impl Reporter {
     }
 
     /// Stops the reporter: sends a final report if consent allows it, and returns within
-    /// the shutdown bound whatever the endpoint does. Returns true if the reporter finished in
-    /// time (false: it was still waiting on the network, and is abandoned).
+    /// the shutdown bound (default 5 s) whatever the endpoint does. A request in flight is
+    /// abandoned when the shutdown starts, and its report stays in the spool; the final report
+    /// is written to the spool before its attempt, which ends a little before the bound. So a
+    /// hung endpoint costs no counts: the next start sends what it did not acknowledge.
+    /// Returns true if the reporter's thread finished within the bound.
+    ///
+    /// Without a shutdown (the process exits with the reporter in a `static`, calls
+    /// `std::process::exit`, is killed, or the reporter is `mem::forget`-ed): nothing more is
+    /// sent; the reports already made are on disk (waiting, or claimed by this process, whose
+    /// claim the next start takes back) and are sent by the next start, with their ids; the
+    /// counts recorded since the last report are lost with the process's memory.
     pub fn shutdown(mut self) -> bool {
-        self.stop()
+        self.stop(true)
+    }
+
+    /// [`shutdown`](Self::shutdown) for async code (feature `tokio`): the wait runs on tokio's
+    /// blocking pool, so the runtime's threads go on meanwhile.
+    #[cfg(feature = "tokio")]
+    pub async fn shutdown_async(mut self) -> bool {
+        self.stop(false);
+        let done = self
+            .done
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        let bound = self.shutdown_timeout;
+        match done {
+            None => true,
+            Some(done) => tokio::task::spawn_blocking(move || done.recv_timeout(bound).is_ok())
+                .await
+                .unwrap_or(false),
+        }
     }
 
     /// Whether this is a copy a forked child inherited: its thread did not survive the fork,
@@ -727,9 +755,20 @@ impl Reporter {
         self.pid != std::process::id()
     }
 
-    fn stop(&mut self) -> bool {
+    /// Asks the reporter's thread to stop; with `wait`, waits for it (at most the bound).
+    fn stop(&mut self, wait: bool) -> bool {
         if self.inherited() {
             return false;
+        }
+        {
+            let mut control = self.decider.gate.lock();
+            if control.shutdown.is_none() {
+                control.shutdown = Some(Instant::now());
+            }
+        }
+        self.decider.gate.wake.notify_all();
+        if !wait {
+            return true;
         }
         let Some(done) = self
             .done
@@ -739,14 +778,25 @@ impl Reporter {
         else {
             return true;
         };
-        self.decider.gate.lock().shutdown = Some(Instant::now());
-        self.decider.gate.wake.notify_all();
         done.recv_timeout(self.shutdown_timeout).is_ok()
+    }
+
+    /// Whether dropping it here must not wait: on a tokio runtime's thread (feature `tokio`).
+    fn on_async_runtime() -> bool {
+        #[cfg(feature = "tokio")]
+        return tokio::runtime::Handle::try_current().is_ok();
+        #[cfg(not(feature = "tokio"))]
+        return false;
     }
 }
 
 impl Drop for Reporter {
+    /// Shuts the reporter down as [`shutdown`](Reporter::shutdown) does, waiting at most the
+    /// bound; on a tokio runtime's thread (feature `tokio`) it asks the reporter to stop and
+    /// returns at once (the reporter's own thread still makes the final report, within the
+    /// bound, unless the process exits first: `shutdown_async().await` waits for it).
     fn drop(&mut self) {
-        self.stop();
+        let wait = !Self::on_async_runtime();
+        self.stop(wait);
     }
 }

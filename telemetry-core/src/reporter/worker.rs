@@ -57,6 +57,8 @@ enum Step {
 
 impl Worker {
     pub(crate) fn run(mut self) {
+        // Ready before anyone asks for a view of the report.
+        self.decider.maker.refresh_facts();
         let start = self.started;
         // Counted from zero, not read here: a decision made before this thread first runs
         // must still reschedule the first report.
