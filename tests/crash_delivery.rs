@@ -53,6 +53,11 @@ fn crash_child() {
         return;
     };
     let (state, url) = spec.split_once('\n').unwrap();
+    // Which process id this run had (1 when started in a PID namespace of its own).
+    let _ = std::fs::write(
+        PathBuf::from(state).with_extension("pid"),
+        std::process::id().to_string(),
+    );
     let clock = Arc::new(FakeClock::new());
     let reporter = builder(url, &PathBuf::from(state), &clock).start().unwrap();
     for i in 0.. {
@@ -68,7 +73,18 @@ fn random_below(n: u64) -> u64 {
 
 #[test]
 fn twenty_kills_duplicate_no_report_id_and_keep_the_spool_within_its_caps() {
-    let state = temp_dir("crash");
+    twenty_kills(false);
+}
+
+/// The same, each run as PID 1 in a PID namespace of its own (as in a container restarted
+/// again and again): every dead run had the same process id.
+#[test]
+fn twenty_kills_as_pid_1_keep_the_spool_within_its_caps() {
+    twenty_kills(true);
+}
+
+fn twenty_kills(as_pid_1: bool) {
+    let state = temp_dir(if as_pid_1 { "crash-pid1" } else { "crash" });
     let collector = FaultServer::start(Mode::OkAfter(Duration::from_millis(150)));
     let mut most_files = 0;
     for kill in 0..KILLS {
@@ -78,7 +94,17 @@ fn twenty_kills_duplicate_no_report_id_and_keep_the_spool_within_its_caps() {
         } else {
             Mode::Status(503, None)
         });
-        let mut child = Command::new(std::env::current_exe().unwrap())
+        let exe = std::env::current_exe().unwrap();
+        let mut command = if as_pid_1 {
+            // unshare(1) from util-linux; killing it kills its child, PID 1 of the namespace.
+            let mut c = Command::new("unshare");
+            c.args(["--pid", "--fork", "--mount-proc", "--kill-child=SIGKILL"])
+                .arg(&exe);
+            c
+        } else {
+            Command::new(&exe)
+        };
+        let mut child = command
             .args(["--exact", "crash_child", "--nocapture"])
             .env(
                 CHILD_ENV,
@@ -91,6 +117,10 @@ fn twenty_kills_duplicate_no_report_id_and_keep_the_spool_within_its_caps() {
         std::thread::sleep(Duration::from_millis(100 + random_below(400)));
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
+        if as_pid_1 {
+            let pid = std::fs::read_to_string(state.with_extension("pid")).unwrap_or_default();
+            assert_eq!(pid, "1", "the run was not PID 1 in its own namespace");
+        }
         // What the dead process left: its caps, plus the one report it was sending.
         most_files = most_files.max(spool_size(&state).0);
     }
@@ -129,11 +159,13 @@ fn twenty_kills_duplicate_no_report_id_and_keep_the_spool_within_its_caps() {
         );
     }
     println!(
-        "crash: {KILLS} kills, {received} reports received, {} distinct, {sent_again} sent again \
+        "crash{}: {KILLS} kills, {received} reports received, {} distinct, {sent_again} sent again \
          after a crash and kept once by id, spool at most {most_files} files (cap {})",
+        if as_pid_1 { " (each run PID 1)" } else { "" },
         by_id.len(),
         LIMITS.max_files
     );
     assert!(by_id.len() >= KILLS, "the children reported");
     std::fs::remove_dir_all(&state).unwrap();
+    let _ = std::fs::remove_file(state.with_extension("pid"));
 }

@@ -70,7 +70,10 @@
 //!   (sysinfo).
 //! - `clap`: `consent::TelemetryArgs`, the `--telemetry=<value>` flag.
 //! - `otlp`: the OTLP/HTTP metrics exporter, `export::otlp`.
-//! - `axum`: ready `/metrics` and `/telemetry` handlers, `serve`.
+//! - `axum`: ready `/metrics` and `/telemetry` handlers, `serve` (answered on tokio's
+//!   blocking pool; implies `tokio`).
+//! - `tokio`: `Reporter::shutdown_async`, and a `Reporter` dropped on a tokio runtime's
+//!   thread asks its thread to stop without blocking the runtime.
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
 #![deny(rustdoc::broken_intra_doc_links)]

@@ -312,6 +312,18 @@ impl Worker {
             return;
         };
         let generation = self.gate().generation();
+        // Claims of processes that ended since this one started (another instance on the same
+        // state directory that crashed) come back now, not only at the next start.
+        let recovered = {
+            let _guard = self.gate().lock_spool();
+            spool.recover()
+        };
+        if recovered.reclaimed > 0 {
+            log::info!(target: "telemetry", "{} telemetry report(s) left by a stopped process are back in the spool", recovered.reclaimed);
+        }
+        if recovered.dropped > 0 {
+            self.gate().lock().status.dropped += recovered.dropped as u64;
+        }
         for (path, _) in spool.list().unwrap_or_default() {
             let claimed = {
                 let _guard = self.gate().lock_spool();
