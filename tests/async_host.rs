@@ -7,33 +7,19 @@
 mod events;
 mod faults_server;
 
-use faults_server::{FaultServer, Mode, temp_dir};
+use faults_server::{FaultServer, Mode, defaults_reporter, temp_dir};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-use telemetry_core::consent::ConsentBuilder;
-use telemetry_core::disclosure::Disclosure;
 use telemetry_core::export::endpoint::Endpoints;
-use telemetry_core::reporter::{FakeClock, HttpConfig, Reporter};
+use telemetry_core::reporter::{FakeClock, Reporter};
 use telemetry_core::{Application, gauge};
 
 /// The longest a runtime thread may be held by telemetry.
 const MOST_STALL: Duration = Duration::from_millis(10);
 
 fn reporter(url: &str, state: &std::path::Path, clock: &Arc<FakeClock>) -> Reporter {
-    Reporter::builder(Application::new("async-app", "1.0.0"))
-        .disclosure(
-            Disclosure::new("A", "Test Ltd", "setting NO=1", "https://example.invalid")
-                .to_stderr(false),
-        )
-        .consent(
-            ConsentBuilder::new()
-                .environment(|_| None)
-                .flag("--telemetry", Some("enable")),
-        )
-        .endpoint(HttpConfig::new(url))
-        .clock(clock.clone())
-        .state_dir(state)
+    defaults_reporter("async-app", url, clock, state)
         .system_facts(telemetry_core::build_facts!())
         .start()
         .unwrap()

@@ -10,16 +10,15 @@ mod events;
 mod faults_server;
 
 use events::event;
-use faults_server::{FaultServer, Mode, eventually_within, spool_size, temp_dir};
+use faults_server::{
+    FaultServer, Mode, defaults_reporter, eventually_within, spool_size, temp_dir,
+};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
-use telemetry_core::Application;
-use telemetry_core::consent::ConsentBuilder;
-use telemetry_core::disclosure::Disclosure;
-use telemetry_core::reporter::{FakeClock, HttpConfig, Reporter, ReporterBuilder, SpoolLimits};
+use telemetry_core::reporter::{FakeClock, ReporterBuilder, SpoolLimits};
 
 const CHILD_ENV: &str = "TELEMETRY_CRASH_CHILD";
 const KILLS: usize = 20;
@@ -29,20 +28,7 @@ const LIMITS: SpoolLimits = SpoolLimits {
 };
 
 fn builder(url: &str, state: &std::path::Path, clock: &Arc<FakeClock>) -> ReporterBuilder {
-    Reporter::builder(Application::new("crash-app", "1.0.0"))
-        .disclosure(
-            Disclosure::new("C", "Test Ltd", "setting NO=1", "https://example.invalid")
-                .to_stderr(false),
-        )
-        .consent(
-            ConsentBuilder::new()
-                .environment(|_| None)
-                .flag("--telemetry", Some("enable")),
-        )
-        .endpoint(HttpConfig::new(url))
-        .clock(clock.clone())
-        .state_dir(state)
-        .spool_limits(LIMITS)
+    defaults_reporter("crash-app", url, clock, state).spool_limits(LIMITS)
 }
 
 /// The child's part: reports as fast as events come, until it is killed. Does nothing unless

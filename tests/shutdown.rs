@@ -8,13 +8,11 @@
 mod events;
 mod faults_server;
 
-use faults_server::{FaultServer, Mode, eventually, temp_dir};
+use faults_server::{FaultServer, Mode, defaults_reporter, eventually, temp_dir};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use telemetry_core::consent::ConsentBuilder;
-use telemetry_core::disclosure::Disclosure;
-use telemetry_core::reporter::{FakeClock, HttpConfig, Reporter, ReporterBuilder};
-use telemetry_core::{Application, count_usage};
+use telemetry_core::count_usage;
+use telemetry_core::reporter::{FakeClock, ReporterBuilder};
 
 /// The library's default shutdown bound (`ReporterBuilder::shutdown_timeout`).
 const DEFAULT_BOUND: Duration = Duration::from_secs(5);
@@ -23,19 +21,7 @@ const DEFAULT_BOUND: Duration = Duration::from_secs(5);
 fn call() {}
 
 fn builder(url: &str, clock: &Arc<FakeClock>, state: &std::path::Path) -> ReporterBuilder {
-    Reporter::builder(Application::new("shutdown-app", "1.0.0"))
-        .disclosure(
-            Disclosure::new("S", "Test Ltd", "setting NO=1", "https://example.invalid")
-                .to_stderr(false),
-        )
-        .consent(
-            ConsentBuilder::new()
-                .environment(|_| None)
-                .flag("--telemetry", Some("enable")),
-        )
-        .endpoint(HttpConfig::new(url))
-        .clock(clock.clone())
-        .state_dir(state)
+    defaults_reporter("shutdown-app", url, clock, state)
 }
 
 /// How to end the reporter.

@@ -543,3 +543,31 @@ pub fn log_lines() -> &'static Lines {
         lines
     })
 }
+
+/// A reporter of `app` with the library's defaults (timeouts, retries, shutdown bound,
+/// spool caps), telemetry enabled by its flag, sending to `url`, on a fake `clock`.
+pub fn defaults_reporter(
+    app: &'static str,
+    url: &str,
+    clock: &Arc<telemetry_core::reporter::FakeClock>,
+    state: &Path,
+) -> telemetry_core::reporter::ReporterBuilder {
+    telemetry_core::reporter::Reporter::builder(telemetry_core::Application::new(app, "1.0.0"))
+        .disclosure(
+            telemetry_core::disclosure::Disclosure::new(
+                app,
+                "Test Ltd",
+                "setting NO=1",
+                "https://example.invalid",
+            )
+            .to_stderr(false),
+        )
+        .consent(
+            telemetry_core::consent::ConsentBuilder::new()
+                .environment(|_| None)
+                .flag("--telemetry", Some("enable")),
+        )
+        .endpoint(telemetry_core::reporter::HttpConfig::new(url))
+        .clock(clock.clone())
+        .state_dir(state)
+}
