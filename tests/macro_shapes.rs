@@ -355,3 +355,68 @@ fn errors_through_a_result_alias_are_listed_before_the_first_call() {
         Some(1)
     );
 }
+
+/// One-line bodies, `macro_rules!` bodies and names, under the strictest lints: CI's clippy
+/// run (`--all-targets -D warnings`) checks this module with `clippy::pedantic` and
+/// `clippy::nursery` denied as well.
+#[rustfmt::skip]
+#[deny(warnings, clippy::pedantic, clippy::nursery)]
+mod strict {
+    use telemetry_core::{count_usage, timed};
+
+    #[count_usage(name = "shapes.strict.one_line")]
+    pub fn one_line(x: u32) -> u32 { x + 1 }
+
+    #[count_usage(name = "shapes.strict.value")]
+    #[timed(name = "shapes.strict.value.duration")]
+    pub fn value(x: u32) -> u32 { x }
+
+    #[timed(name = "shapes.strict.ready")]
+    pub async fn ready(x: u32) -> u32 { std::future::ready(x).await + 1 }
+
+    macro_rules! instrumented {
+        ($name:ident, $metric:literal, $body:block) => {
+            #[count_usage(name = $metric)]
+            pub fn $name() -> u32 $body
+        };
+    }
+    instrumented!(from_macro, "shapes.strict.from_macro", { 7 });
+}
+
+#[test]
+fn one_line_and_macro_bodies_record() {
+    let snap = capture(|| {
+        assert_eq!(
+            strict::one_line(1) + strict::from_macro() + strict::value(1),
+            10
+        );
+        drop(strict::ready(1));
+    });
+    assert_eq!(snap.counter("shapes.strict.one_line"), Some(1));
+    assert_eq!(snap.counter("shapes.strict.from_macro"), Some(1));
+}
+
+/// A function returning `impl Future` (not an `async fn`): `#[timed]` times the future to its
+/// completion, not only its creation.
+#[timed(name = "shapes.impl_future")]
+fn slow_future() -> impl std::future::Future<Output = u8> + Send {
+    async {
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        7
+    }
+}
+
+#[test]
+fn timed_on_a_function_returning_impl_future_times_the_future() {
+    let snap = capture(|| {
+        let future = slow_future();
+        assert_eq!(block_on(future), 7);
+    });
+    let h = snap.histogram("shapes.impl_future").unwrap();
+    assert_eq!(h.count(), 1);
+    assert!(
+        h.max().unwrap() >= 30_000_000,
+        "timed to completion: {:?} ns",
+        h.max()
+    );
+}

@@ -113,6 +113,7 @@ mod snapshot;
 mod state;
 mod switch;
 pub mod testing;
+mod timed_future;
 
 pub use errors::{ErrorKind, ErrorKindLabel};
 pub use event::{Event, Section};
@@ -154,6 +155,10 @@ pub use telemetry_macros::count_usage;
 /// async fn search() {}
 /// ```
 /// Keys: `name = "..."` and `description = "..."`, as for [`count_usage`].
+///
+/// An `async fn` is timed from the call to its completion, and so is a function that returns
+/// `impl Future<..>` (the future it returns is wrapped), not only while the future is built.
+/// A recursive function records every level: each call is timed, nested ones included.
 #[cfg(feature = "macros")]
 pub use telemetry_macros::timed;
 
@@ -359,6 +364,7 @@ pub mod __private {
     };
     pub use crate::declaration::{DECLARATIONS, Declaration};
     pub use crate::labels::{DEFAULT_MAX_SERIES, LiteralLabel};
+    pub use crate::timed_future::TimedFuture;
 
     /// Passes a label value of the type the call site lists through.
     #[inline(always)]

@@ -45,6 +45,29 @@ impl Parse for Function {
     }
 }
 
+/// The item with its body's invisible group removed: a `macro_rules!` `$body:block` arrives
+/// as a brace group inside an invisible (`None`-delimited) one, which the signature's parser
+/// would otherwise take for part of the return type.
+pub(crate) fn with_visible_body(item: TokenStream) -> TokenStream {
+    let mut tokens: Vec<TokenTree> = item.into_iter().collect();
+    if let Some(TokenTree::Group(last)) = tokens.last() {
+        let mut group = last.clone();
+        while group.delimiter() == Delimiter::None {
+            let mut inner = group.stream().into_iter();
+            match (inner.next(), inner.next()) {
+                (Some(TokenTree::Group(only)), None) => group = only,
+                _ => break,
+            }
+        }
+        if group.delimiter() == Delimiter::Brace {
+            *tokens
+                .last_mut()
+                .unwrap_or_else(|| unreachable!("checked above")) = TokenTree::Group(group);
+        }
+    }
+    tokens.into_iter().collect()
+}
+
 /// Splits leading `#![...]` attributes from the rest of a body.
 fn split_inner_attributes(body: TokenStream) -> (TokenStream, TokenStream) {
     let tokens: Vec<TokenTree> = body.into_iter().collect();

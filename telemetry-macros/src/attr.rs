@@ -134,7 +134,11 @@ pub(crate) fn parse(which: Macro, tokens: TokenStream) -> Result<Args, syn::Erro
                 )));
             }
         };
-        let expr: Expr = meta.value()?.parse()?;
+        let mut expr: Expr = meta.value()?.parse()?;
+        // A `macro_rules!` `$name:literal` arrives in an invisible group.
+        while let Expr::Group(group) = expr {
+            expr = *group.expr;
+        }
         let Expr::Lit(ExprLit {
             lit: Lit::Str(lit), ..
         }) = expr

@@ -100,7 +100,7 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
                     _: &::telemetry_core::anonymize::Anonymizer,
                 ) -> ::telemetry_core::__private::serde_json::Value {
                     ::telemetry_core::__private::serde_json::Value::String(
-                        ::std::string::String::from(self.__telemetry_label().1),
+                        <::std::string::String as ::std::convert::From<&str>>::from(self.__telemetry_label().1),
                     )
                 }
             }

@@ -350,7 +350,7 @@ fn struct_body(
         };
         if let Some(emitted) = emitted {
             inserts.push(quote! {
-                __telemetry_map.insert(::std::string::String::from(#key), #emitted);
+                __telemetry_map.insert(<::std::string::String as ::std::convert::From<&str>>::from(#key), #emitted);
             });
         }
         let rule = match attrs.mode {
@@ -449,7 +449,7 @@ fn enum_body(
     }
     let body = quote! {
         let __telemetry_text: &str = match self { #(#arms,)* };
-        ::telemetry_core::__private::serde_json::Value::String(::std::string::String::from(__telemetry_text))
+        ::telemetry_core::__private::serde_json::Value::String(<::std::string::String as ::std::convert::From<&str>>::from(__telemetry_text))
     };
     (body, schema)
 }

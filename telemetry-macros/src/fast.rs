@@ -21,13 +21,18 @@ pub(crate) fn instrument(
 ) -> Option<TokenStream> {
     let args = Args::scan(args)?;
     let mut trees: Vec<TokenTree> = item.clone().into_iter().collect();
-    let TokenTree::Group(body) = trees.pop()? else {
-        return None;
+    let body = match trees.pop()? {
+        TokenTree::Group(group) => without_invisible_group(group)?,
+        _ => return None,
     };
     if body.delimiter() != Delimiter::Brace || starts_with_inner_attribute(&body) {
         return None;
     }
     let header = Header::scan(which, &trees)?;
+    // `-> impl Future`: the full path times the future it returns.
+    if which == Macro::Timed && mentions_future(&trees) {
+        return None;
+    }
     if args.name.is_some() && header.has_sibling {
         return None;
     }
@@ -64,9 +69,10 @@ pub(crate) fn instrument(
     let mut inner: TokenStream = format!("#[allow(unused_qualifications)] {statement}")
         .parse()
         .ok()?;
-    // The original body, untouched, is the new body's tail: its value is the function's, and
-    // the timer (a local of the new body) is dropped after it.
-    inner.extend([TokenTree::Group(body.clone())]);
+    // The original body's statements, untouched, follow: its tail is the new body's, and the
+    // timer (a local declared first) is dropped after it. Not nested as a block, which would
+    // make a one-line body's braces look unnecessary to the compiler's lint.
+    inner.extend(body.stream());
     let mut new_body = Group::new(Delimiter::Brace, inner);
     new_body.set_span(body.span());
     trees.push(TokenTree::Group(new_body));
@@ -85,12 +91,12 @@ impl Args {
         let mut args = Args::default();
         let mut tokens = tokens.clone().into_iter();
         while let Some(key) = tokens.next() {
-            let (
-                TokenTree::Ident(key),
-                Some(TokenTree::Punct(eq)),
-                Some(TokenTree::Literal(value)),
-            ) = (key, tokens.next(), tokens.next())
+            let (TokenTree::Ident(key), Some(TokenTree::Punct(eq)), Some(value)) =
+                (key, tokens.next(), tokens.next().map(without_invisible))
             else {
+                return None;
+            };
+            let TokenTree::Literal(value) = value else {
                 return None;
             };
             if eq.as_char() != '=' {
@@ -222,6 +228,38 @@ impl Header {
         }
         Some(())
     }
+}
+
+/// A token a `macro_rules!` fragment (`$name:literal`, `$body:block`) wraps in an invisible
+/// group, unwrapped.
+fn without_invisible(token: TokenTree) -> TokenTree {
+    match &token {
+        TokenTree::Group(group) if group.delimiter() == Delimiter::None => {
+            let mut inner = group.stream().into_iter();
+            match (inner.next(), inner.next()) {
+                (Some(only), None) => without_invisible(only),
+                _ => token,
+            }
+        }
+        _ => token,
+    }
+}
+
+/// The body's brace group, also when a `macro_rules!` `$body:block` wrapped it.
+fn without_invisible_group(group: Group) -> Option<Group> {
+    match without_invisible(TokenTree::Group(group)) {
+        TokenTree::Group(group) if group.delimiter() == Delimiter::Brace => Some(group),
+        _ => None,
+    }
+}
+
+/// Whether the tokens before the body name `Future` (a return type `impl Future<..>`).
+fn mentions_future(trees: &[TokenTree]) -> bool {
+    trees.iter().any(|tree| match tree {
+        TokenTree::Ident(ident) => ident.to_string() == "Future",
+        TokenTree::Group(group) => mentions_future(&group.stream().into_iter().collect::<Vec<_>>()),
+        _ => false,
+    })
 }
 
 /// Whether a body begins with `#!`: inner attributes must stay first, so the full path splits them.

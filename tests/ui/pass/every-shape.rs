@@ -80,7 +80,42 @@ pub fn result(s: &str) -> Result<u8, std::num::ParseIntError> {
     Ok(n)
 }
 
+// One-line bodies: the expansion must not make their braces look unnecessary.
+#[count_usage]
+pub fn one_line(x: u32) -> u32 { x + 1 }
+
+#[count_usage]
+pub fn one_line_value(x: u32) -> u32 { x }
+
+#[timed(name = "pass.one_line_timed")]
+pub fn one_line_timed(x: u32) -> u32 { x + 1 }
+
+#[count_usage]
+pub async fn one_line_async(x: u32) -> u32 { x + 1 }
+
+// From `macro_rules!`: a body as `$body:block` and a name as `$metric:literal`.
+macro_rules! instrumented {
+    ($name:ident, $metric:literal, $body:block) => {
+        #[count_usage(name = $metric)]
+        #[timed(name = "pass.from_macro.duration")]
+        pub fn $name() -> u32 $body
+    };
+}
+instrumented!(from_macro, "pass.from_macro", { 7 });
+
+macro_rules! named {
+    ($metric:literal) => {
+        #[count_usage(name = $metric)]
+        pub fn named_by_macro() {}
+    };
+}
+named!("pass.named_by_macro");
+
 fn main() {
+    assert_eq!(one_line(1) + one_line_value(1) + one_line_timed(1), 5);
+    drop(one_line_async(1));
+    assert_eq!(from_macro(), 7);
+    named_by_macro();
     free(1);
     generic(&1);
     iter().count();
@@ -96,5 +131,7 @@ fn main() {
     let snap = ::telemetry_core::snapshot();
     assert_eq!(snap.counter(concat!(module_path!(), "::free.calls")), Some(1));
     assert_eq!(snap.counter("pass.default_method"), Some(1));
+    assert_eq!(snap.counter("pass.from_macro"), Some(1));
+    assert_eq!(snap.counter("pass.named_by_macro"), Some(1));
     assert_eq!(snap.histogram(concat!(module_path!(), "::by_mut.duration")).unwrap().count(), 1);
 }
