@@ -576,6 +576,13 @@ fn strangers_are_left_alone_and_half_written_reports_cleaned_up() {
     ];
     for name in strangers {
         std::fs::write(spool_dir.join(name), b"\x00 not a report").unwrap();
+        // Left by a process that ended a minute ago.
+        std::fs::File::options()
+            .write(true)
+            .open(spool_dir.join(name))
+            .unwrap()
+            .set_modified(std::time::SystemTime::now() - Duration::from_secs(60))
+            .unwrap();
     }
     let server = FaultServer::start(Mode::Refuse);
     let clock = Arc::new(FakeClock::new());

@@ -59,6 +59,9 @@ impl Default for SpoolLimits {
     }
 }
 
+/// A partial write younger than this is left alone by [`Spool::recover`].
+const YOUNG_PARTIAL: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The first line of every spooled report, before its seal.
 const SEAL_PREFIX: &str = "telemetry-spool 1 ";
 
@@ -370,6 +373,18 @@ impl Spool {
             if !(claim || partial) || self.held().contains_key(&path) {
                 continue;
             }
+            // A writer creates its partial file and then locks it: a young one may be in
+            // that instant. Partial files are cleaned once they are old.
+            if partial
+                && entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .is_none_or(|age| age < YOUNG_PARTIAL)
+            {
+                continue;
+            }
             // Locked: its owner runs. Free: its owner ended.
             let Ok(file) = File::open(&path) else {
                 continue;
@@ -459,7 +474,15 @@ mod tests {
         // A claim nobody holds (its process ended): whatever its name says, it comes back.
         let dead = waiting.with_extension("json.sending-1");
         std::fs::rename(&waiting, &dead).unwrap();
-        std::fs::write(spool.dir().join("report-1-1-1.json.partial"), b"half").unwrap();
+        let partial = spool.dir().join("report-1-1-1.json.partial");
+        std::fs::write(&partial, b"half").unwrap();
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+        std::fs::File::options()
+            .write(true)
+            .open(&partial)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
         assert!(spool.list().unwrap().is_empty());
         let recovered = other.recover();
         assert_eq!((recovered.reclaimed, recovered.removed), (1, 1));
