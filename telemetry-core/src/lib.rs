@@ -143,6 +143,15 @@ pub use switch::{is_recording, set_recording};
 /// ```
 /// Keys: `name = "..."` (see the crate docs for the rule and the default) and
 /// `description = "..."` (default: the first line of the doc comment).
+///
+/// # A renamed dependency
+/// The macros' expansions name `::telemetry_core`. A crate that renames the dependency
+/// (`tc = { package = "telemetry-core", .. }`) or reaches it through a re-export says where it
+/// is with `crate = "..."`: `#[count_usage(crate = "tc")]`, `#[timed(crate = "tc")]`,
+/// `counter!("name", crate = "tc")` (also `gauge!`, `histogram!`), and on the derives
+/// `#[label(crate = "tc")]` (`LabelValue`), `#[error_kind(crate = "tc")]` (`ErrorKind`) and
+/// `#[telemetry(crate = "tc")]` (`Telemetry`). A bare name is a dependency (`::tc`); a path
+/// (`crate = "my_crate::telemetry"`) is used as written.
 #[cfg(feature = "macros")]
 pub use telemetry_macros::count_usage;
 

@@ -48,6 +48,8 @@ pub(crate) struct Args {
     pub(crate) max_series: Option<syn::LitInt>,
     /// `errors`: also count `Err` outcomes by kind.
     pub(crate) errors: Option<proc_macro2::Span>,
+    /// `crate = "..."`: where `telemetry_core` is (a renamed dependency).
+    pub(crate) krate: Option<TokenStream>,
 }
 
 /// One label: its name, its value type if written, and the value.
@@ -58,8 +60,8 @@ pub(crate) struct Label {
 }
 
 /// What the unknown-key message lists.
-const ACCEPTED: &str =
-    "`name = \"...\"`, `description = \"...\"`, `labels(key = value, ...)` and `max_series = N`";
+const ACCEPTED: &str = "`name = \"...\"`, `description = \"...\"`, `labels(key = value, ...)`, \
+     `max_series = N` and `crate = \"...\"`";
 
 /// Parses the arguments, collecting every error.
 pub(crate) fn parse(which: Macro, tokens: TokenStream) -> Result<Args, syn::Error> {
@@ -108,6 +110,11 @@ pub(crate) fn parse(which: Macro, tokens: TokenStream) -> Result<Args, syn::Erro
                     });
                     Ok(())
                 });
+            }
+            "crate" => {
+                let value: LitStr = meta.value()?.parse()?;
+                args.krate = Some(crate::crate_path::parse(&value)?);
+                return Ok(());
             }
             "errors" if which == Macro::CountUsage => {
                 args.errors = Some(meta.path.span());

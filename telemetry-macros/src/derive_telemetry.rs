@@ -166,10 +166,14 @@ fn section_name(input: &DeriveInput, errors: &mut Option<syn::Error>) -> (String
                 )
             } else if meta.path.is_ident("event") {
                 ("an event", "event = \"flow_created\"", ItemKind::Event)
+            } else if meta.path.is_ident("crate") {
+                // Read by `crate_path::of_item`.
+                meta.value()?.parse::<LitStr>()?;
+                return Ok(());
             } else {
                 return Err(meta.error(
-                    "unknown key: `#[telemetry(...)]` on an item accepts `section = \"...\"` or \
-                     `event = \"...\"`",
+                    "unknown key: `#[telemetry(...)]` on an item accepts `section = \"...\"`, \
+                     `event = \"...\"` or `crate = \"...\"`",
                 ));
             };
             let lit = meta.value()?.parse::<LitStr>()?;

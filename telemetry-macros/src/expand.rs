@@ -33,7 +33,11 @@ pub(crate) fn instrument(which: Macro, args: TokenStream, item: TokenStream) -> 
     if let Err(error) = valid::check(which, &function, &args) {
         return fallback::emit(error, item);
     }
-    expand(which, function, &args)
+    let expanded = expand(which, function, &args);
+    match &args.krate {
+        Some(root) => crate::crate_path::rebase(expanded, root),
+        None => expanded,
+    }
 }
 
 fn expand(which: Macro, function: Function, args: &Args) -> TokenStream {

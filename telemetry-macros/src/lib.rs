@@ -9,6 +9,7 @@
 
 mod ast;
 mod attr;
+mod crate_path;
 mod derive_label;
 mod derive_telemetry;
 mod expand;
@@ -61,14 +62,14 @@ pub fn histogram(input: TokenStream) -> TokenStream {
 #[proc_macro_derive(LabelValue, attributes(label))]
 pub fn derive_label_value(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as syn::DeriveInput);
-    derive_label::derive(input).into()
+    crate_path::derived(&input, "label", |i| derive_label::derive(i.clone())).into()
 }
 
 /// The PII guard for report sections. Documented in `telemetry_core::Telemetry`.
 #[proc_macro_derive(Telemetry, attributes(telemetry, pii))]
 pub fn derive_telemetry(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as syn::DeriveInput);
-    derive_telemetry::derive(input).into()
+    crate_path::derived(&input, "telemetry", |i| derive_telemetry::derive(i.clone())).into()
 }
 
 /// Names an error enum's kinds for `#[count_usage(errors)]`. Documented in
@@ -76,7 +77,10 @@ pub fn derive_telemetry(input: TokenStream) -> TokenStream {
 #[proc_macro_derive(ErrorKind, attributes(error_kind))]
 pub fn derive_error_kind(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as syn::DeriveInput);
-    derive_label::derive_error_kind(input).into()
+    crate_path::derived(&input, "error_kind", |i| {
+        derive_label::derive_error_kind(i.clone())
+    })
+    .into()
 }
 
 /// The PII name list as documentation text, so `telemetry_core`'s docs show the list the

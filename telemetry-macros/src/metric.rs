@@ -55,12 +55,14 @@ struct Args {
     labels: Vec<Label>,
     max_series: Option<Expr>,
     callback: Option<Expr>,
+    /// `crate = "..."`: where `telemetry_core` is (a renamed dependency).
+    krate: Option<TokenStream>,
     /// Problems that do not stop parsing, reported together.
     errors: Vec<syn::Error>,
 }
 
 const ACCEPTED: &str = "`description = \"...\"`, `unit = Bytes`, `labels(name: Type, ...)`, \
-    `max_series = N` and, for `gauge!`, `callback = || value`";
+    `max_series = N`, `crate = \"...\"` and, for `gauge!`, `callback = || value`";
 
 impl Parse for Args {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
@@ -87,6 +89,7 @@ impl Parse for Args {
             labels: Vec::new(),
             max_series: None,
             callback: None,
+            krate: None,
             errors: Vec::new(),
         };
         while !input.is_empty() {
@@ -94,7 +97,7 @@ impl Parse for Args {
             if input.is_empty() {
                 break;
             }
-            let key: Ident = input.parse()?;
+            let key: Ident = syn::ext::IdentExt::parse_any(input)?;
             let text = key.to_string();
             if text == "labels" {
                 let content;
@@ -144,6 +147,10 @@ impl Parse for Args {
                 "max_series" => {
                     args.errors.extend(twice(args.max_series.is_some()));
                     args.max_series = Some(input.parse()?);
+                }
+                "crate" => {
+                    let value: LitStr = input.parse()?;
+                    args.krate = Some(crate::crate_path::parse(&value)?);
                 }
                 "callback" => {
                     args.errors.extend(twice(args.callback.is_some()));
@@ -244,7 +251,11 @@ fn check(kind: Kind, mut args: Args) -> syn::Result<TokenStream> {
         }
         return Err(first);
     }
-    Ok(expansion(kind, &args))
+    let expanded = expansion(kind, &args);
+    Ok(match &args.krate {
+        Some(root) => crate::crate_path::rebase(expanded, root),
+        None => expanded,
+    })
 }
 
 fn expansion(kind: Kind, args: &Args) -> TokenStream {
