@@ -25,6 +25,15 @@ fn temp_dir(name: &str) -> PathBuf {
 }
 
 /// Sources from an empty environment, with `--telemetry` set to `flag`.
+/// A receiver that accepts every report, a fresh state directory and a fake clock.
+fn setup(name: &str) -> (Receiver, PathBuf, Arc<FakeClock>) {
+    (
+        Receiver::start(Mode::Ok("{}".into())),
+        temp_dir(name),
+        Arc::new(FakeClock::new()),
+    )
+}
+
 fn sources(flag: Option<&str>) -> ConsentBuilder {
     ConsentBuilder::new()
         .environment(|_| None)
@@ -65,9 +74,7 @@ fn spooled(state: &Path) -> usize {
 
 #[test]
 fn concurrent_decisions_leave_the_saved_one_in_force() {
-    let receiver = Receiver::start(Mode::Ok("{}".into()));
-    let state = temp_dir("concurrent");
-    let clock = Arc::new(FakeClock::new());
+    let (receiver, state, clock) = setup("concurrent");
     let reporter = Arc::new(
         builder(&receiver, &clock, &state)
             .consent(sources(None))
@@ -102,9 +109,7 @@ fn concurrent_decisions_leave_the_saved_one_in_force() {
 
 #[test]
 fn a_decision_saved_by_the_telemetry_command_stops_a_running_reporter() {
-    let receiver = Receiver::start(Mode::Ok("{}".into()));
-    let state = temp_dir("cli-disable");
-    let clock = Arc::new(FakeClock::new());
+    let (receiver, state, clock) = setup("cli-disable");
     let cli = || builder(&receiver, &clock, &state).consent(sources(None));
     cli().save_consent(Consent::Enabled).unwrap();
     let reporter = cli().start().unwrap();
@@ -343,9 +348,7 @@ fn real_environments_and_symlinked_executables() {
 #[test]
 fn a_decision_saved_while_the_reporter_starts_is_not_missed() {
     use std::sync::atomic::{AtomicBool, Ordering};
-    let receiver = Receiver::start(Mode::Ok("{}".into()));
-    let state = temp_dir("during-start");
-    let clock = Arc::new(FakeClock::new());
+    let (receiver, state, clock) = setup("during-start");
     let cli = {
         let (url, state) = (receiver.url(), state.clone());
         move || {
@@ -386,9 +389,7 @@ fn a_decision_saved_while_the_reporter_starts_is_not_missed() {
 /// between are not sent.
 #[test]
 fn an_opt_out_and_in_from_outside_between_two_looks_resets_the_counts() {
-    let receiver = Receiver::start(Mode::Ok("{}".into()));
-    let state = temp_dir("toggle");
-    let clock = Arc::new(FakeClock::new());
+    let (receiver, state, clock) = setup("toggle");
     let ops = telemetry_core::counter!("races.toggle_ops").unwrap();
     let cli = || builder(&receiver, &clock, &state).consent(sources(None));
     cli().save_consent(Consent::Enabled).unwrap();
@@ -453,9 +454,7 @@ fn a_broken_saved_decision_disables_a_running_reporter() {
 /// runtime "enable" and a saved one are both refused for the run.
 #[test]
 fn an_operator_opt_out_holds_against_runtime_and_saved_enables() {
-    let receiver = Receiver::start(Mode::Ok("{}".into()));
-    let state = temp_dir("operator");
-    let clock = Arc::new(FakeClock::new());
+    let (receiver, state, clock) = setup("operator");
     let operator = || {
         ConsentBuilder::new()
             .environment(|n| (n == "APP_TELEMETRY_OPTOUT").then(|| "true".to_owned()))
