@@ -7,11 +7,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use telemetry_core::reporter::Reporter;
-use telemetry_core::{Application, Bounded, count_usage, counter, snapshot};
+use telemetry_core::{Application, Bounded, count_usage, counter, snapshot, timed};
 
 const CHILDREN: usize = 40;
 /// Far above what a child needs (a few ms): only to turn a hang into a failure.
 const HANG: Duration = Duration::from_secs(10);
+
+/// Fresh processes in which a fork comes while another thread makes the library's first use.
+const FIRST_USE_TRIALS: usize = 20;
 
 /// Never called in the parent: its first call in a child registers it.
 #[count_usage(name = "fork.child_site")]
@@ -120,5 +123,57 @@ fn wait_or_kill(pid: libc::pid_t) -> Option<i32> {
             return None;
         }
         std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+#[timed(name = "fork.timed")]
+fn timed_call() {}
+
+/// Run in a fresh process by the test below: a thread makes the process's first use of the
+/// registry and the clock (the clock's calibration takes milliseconds) while the main thread
+/// forks children that use both.
+#[test]
+#[ignore = "run in a fresh process by `a_fork_during_the_first_use_never_hangs_the_child`"]
+fn first_use_trial() {
+    let first_use = std::thread::spawn(|| {
+        timed_call();
+        first_called_in_the_child();
+        let _ = snapshot();
+    });
+    let mut outcomes = Vec::new();
+    while outcomes.len() < 5 || !first_use.is_finished() {
+        // SAFETY: the child only runs library calls and `_exit`s.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork failed");
+        if pid == 0 {
+            timed_call();
+            let ok = snapshot().histogram("fork.timed").is_some();
+            // SAFETY: ends the child without running the parent's exit handlers.
+            unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+        }
+        outcomes.push(wait_or_kill(pid));
+    }
+    first_use.join().unwrap();
+    let hung = outcomes.iter().filter(|o| o.is_none()).count();
+    assert_eq!(hung, 0, "children that hung, of {}", outcomes.len());
+    assert!(outcomes.iter().all(|o| *o == Some(0)), "{outcomes:?}");
+}
+
+/// A one-time initialization (the fork handlers' registration, the clock's calibration) that
+/// another thread was running at the fork would never end in the child: none may be.
+#[test]
+fn a_fork_during_the_first_use_never_hangs_the_child() {
+    let exe = std::env::current_exe().unwrap();
+    for trial in 0..FIRST_USE_TRIALS {
+        let out = std::process::Command::new(&exe)
+            .args(["--exact", "first_use_trial", "--ignored", "--nocapture"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "trial {trial}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }

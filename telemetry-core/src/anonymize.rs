@@ -362,6 +362,11 @@ pub(crate) fn lock_for_fork() -> Box<dyn std::any::Any> {
 /// Where the process's key is stored, once a state directory is known.
 static KEY_FILE: RwLock<Option<std::path::PathBuf>> = RwLock::new(None);
 
+/// Holds the key file's path until the guard is dropped (see [`crate::fork`]).
+pub(crate) fn lock_key_file_for_fork() -> Box<dyn std::any::Any> {
+    Box::new(KEY_FILE.write().unwrap_or_else(|e| e.into_inner()))
+}
+
 /// The process's anonymizer, used by reports and hashed labels. On first use it loads (or
 /// creates, owner-only) the key stored in the state directory given to
 /// [`use_key_file`] (the reporter's builder gives it as soon as its state directory is set),

@@ -21,7 +21,8 @@ use crate::Counter;
 use crate::handles::LabeledCounter;
 use crate::labels::LiteralLabel;
 use std::backtrace::Backtrace;
-use std::sync::OnceLock;
+use std::collections::HashSet;
+use std::sync::{Mutex, OnceLock, PoisonError};
 
 /// The counter of panics.
 pub const PANICS: &str = "telemetry.panics";
@@ -152,10 +153,15 @@ pub fn scrub_path(path: &str) -> String {
     }
 }
 
+/// Panic locations already made `'static`, so each is leaked once.
+static SEEN: Mutex<Option<HashSet<&'static str>>> = Mutex::new(None);
+
+/// Holds [`SEEN`] until the guard is dropped (see [`crate::fork`]).
+pub(crate) fn lock_for_fork() -> Box<dyn std::any::Any> {
+    Box::new(SEEN.lock().unwrap_or_else(PoisonError::into_inner))
+}
+
 fn intern(text: String) -> &'static str {
-    use std::collections::HashSet;
-    use std::sync::Mutex;
-    static SEEN: Mutex<Option<HashSet<&'static str>>> = Mutex::new(None);
     let Ok(mut seen) = SEEN.lock() else {
         return "unknown";
     };

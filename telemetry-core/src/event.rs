@@ -21,7 +21,7 @@
 //! event with its fields.
 
 use crate::anonymize::Anonymize;
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError};
 
 /// An event or schedule name: 1 to 64 lower-case ASCII letters, digits, `_` and `.`, starting
 /// with a letter (it becomes a report's `trigger`).
@@ -69,6 +69,14 @@ impl<T: Section> Section for Option<T> {
     const NAME: &'static str = T::NAME;
 }
 
+/// The names of hand-written sections and events already logged.
+static LOGGED: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
+
+/// Holds [`LOGGED`] until the guard is dropped (see [`crate::fork`]).
+pub(crate) fn lock_for_fork() -> Box<dyn std::any::Any> {
+    Box::new(LOGGED.lock().unwrap_or_else(PoisonError::into_inner))
+}
+
 /// Whether `name` is declared by the derive as a top-level section (`event == false`) or an
 /// event (`event == true`), so the manifest lists it. A hand-written [`Section`] or [`Event`]
 /// is not: its value could be any JSON the manifest does not describe. Logged once per name.
@@ -77,10 +85,16 @@ pub(crate) fn is_declared(name: &'static str, event: bool) -> bool {
         .iter()
         .any(|s| s.name == name && s.event == event && (s.top_level || event));
     if !declared {
-        static LOGGED: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
-        let mut logged = LOGGED.lock().unwrap_or_else(|e| e.into_inner());
-        if !logged.contains(&name) {
-            logged.push(name);
+        let first = {
+            let mut logged = LOGGED.lock().unwrap_or_else(PoisonError::into_inner);
+            let first = !logged.contains(&name);
+            if first {
+                logged.push(name);
+            }
+            first
+        };
+        // Logged outside the lock: a logger may do anything, a fork included.
+        if first {
             log::error!(target: "telemetry", "a {} implemented by hand is not sent: derive it with `#[derive(Telemetry)] #[telemetry({} = \"...\")]` so the manifest lists it", if event { "telemetry event" } else { "report section" }, if event { "event" } else { "section" });
         }
     }

@@ -1,8 +1,15 @@
-//! `fork()` safety. A child process has only the thread that called `fork`: a lock that another
-//! thread of the parent held at that moment stays locked in the child forever. The registry's
-//! lock and the process's anonymizer are therefore taken just before a fork and released on
-//! both sides after it (`pthread_atfork`), so the child starts with both free. Installed when
-//! either is first used.
+//! `fork()` safety. A child process has only the thread that called `fork`. A lock that another
+//! thread of the parent held at that moment stays locked in the child forever, and so does a
+//! one-time initialization (a `LazyLock`) that another thread was running. So, just before a
+//! fork (`pthread_atfork`'s prepare handler):
+//! - the process-wide one-time initializations are finished (the clock's calibration among
+//!   them, a few milliseconds once per process), waiting for a thread that is running one;
+//! - the process-wide locks are taken, and released on both sides after the fork;
+//!
+//! so the child starts with all of them usable. The handlers are registered when the program is
+//! loaded, before `main` and before any thread exists, so no fork can come before them (and
+//! again, a no-op then, at the first use of the registry or the anonymizer, for a platform
+//! where the load-time registration is not available).
 //!
 //! The reporter's thread does not survive a fork either: a [`crate::reporter::Reporter`]
 //! inherited by a child is inert (see its docs).
@@ -20,15 +27,21 @@ mod imp {
     }
 
     extern "C" fn prepare() {
-        // Always in this order (the anonymizer never takes the registry's lock while it holds
-        // its own, and the registry never hashes under its lock).
-        let anonymizer = crate::anonymize::lock_for_fork();
-        let registry = crate::registry::registry().lock_for_fork();
-        HELD.with(|held| {
-            let mut held = held.borrow_mut();
-            held.push(anonymizer);
-            held.push(registry);
-        });
+        crate::clock::force();
+        crate::report::force_statics();
+        crate::gauges::force_epoch();
+        // Always in this order: no code takes one of these while it holds a later one (the
+        // key file's path is read and released before the anonymizer is locked, the registry
+        // never hashes under its lock, and a panic under the registry's lock records its
+        // location last).
+        let guards = [
+            crate::anonymize::lock_key_file_for_fork(),
+            crate::anonymize::lock_for_fork(),
+            crate::registry::registry().lock_for_fork(),
+            crate::crash::lock_for_fork(),
+            crate::event::lock_for_fork(),
+        ];
+        HELD.with(|held| held.borrow_mut().extend(guards));
     }
 
     extern "C" fn after() {
@@ -46,6 +59,32 @@ mod imp {
             }
         });
     }
+
+    extern "C" fn install_at_load() {
+        install();
+    }
+
+    /// Run by the loader before `main`, while the process has one thread: an entry in the
+    /// initializer table that ELF (`.init_array`) and Mach-O (`__mod_init_func`) loaders call.
+    #[used]
+    #[cfg_attr(
+        any(
+            target_os = "linux",
+            target_os = "android",
+            target_os = "freebsd",
+            target_os = "netbsd",
+            target_os = "openbsd",
+            target_os = "dragonfly",
+            target_os = "illumos",
+            target_os = "solaris"
+        ),
+        unsafe(link_section = ".init_array")
+    )]
+    #[cfg_attr(
+        target_vendor = "apple",
+        unsafe(link_section = "__DATA,__mod_init_func")
+    )]
+    static INSTALL_AT_LOAD: extern "C" fn() = install_at_load;
 }
 
 #[cfg(unix)]

@@ -21,8 +21,15 @@ pub(crate) fn mark_started() {
     LazyLock::force(&STARTED);
 }
 
-/// A random id made at the first use in each process and never stored (the Qdrant seed's
-/// instance id): it tells reports of one run apart and nothing else.
+/// Makes the start time and the instance id now if they are not yet, so that a forked child
+/// never finds them being made.
+pub(crate) fn force_statics() {
+    LazyLock::force(&STARTED);
+    LazyLock::force(&INSTANCE_ID);
+}
+
+/// A random id made at the first use in each process and never stored (what Qdrant's
+/// telemetry documentation calls the instance id): it tells reports of one run apart and nothing else.
 pub fn instance_id() -> Uuid {
     *INSTANCE_ID
 }
