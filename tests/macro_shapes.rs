@@ -420,3 +420,126 @@ fn timed_on_a_function_returning_impl_future_times_the_future() {
         h.max()
     );
 }
+
+/// `#[count_usage(errors)]` keeps the body in the function: the shapes a closure broke, under
+/// the strictest lints.
+#[deny(warnings, clippy::pedantic, clippy::nursery)]
+mod errors_shapes {
+    use std::panic::Location;
+    use telemetry_core::count_usage;
+
+    #[derive(Debug, PartialEq, Eq, telemetry_core::ErrorKind)]
+    pub enum StoreError {
+        Empty,
+        Parse,
+    }
+
+    impl From<std::num::ParseIntError> for StoreError {
+        fn from(_: std::num::ParseIntError) -> Self {
+            Self::Parse
+        }
+    }
+
+    pub struct Store {
+        pub items: Vec<u32>,
+    }
+
+    impl Store {
+        /// A borrow of `self` in the result.
+        #[count_usage(name = "shapes.errors.first_mut", errors)]
+        pub fn first_mut(&mut self) -> Result<&mut u32, StoreError> {
+            self.items.first_mut().ok_or(StoreError::Empty)
+        }
+
+        /// `impl Trait` in the result, an early `return`.
+        #[count_usage(name = "shapes.errors.iter", errors)]
+        pub fn items(&self) -> Result<impl Iterator<Item = &u32>, StoreError> {
+            if self.items.is_empty() {
+                return Err(StoreError::Empty);
+            }
+            Ok(self.items.iter())
+        }
+
+        /// `Self` in the result; `?` with a conversion.
+        #[count_usage(name = "shapes.errors.push_text", errors)]
+        pub fn push_text(&mut self, text: &str) -> Result<&mut Self, StoreError> {
+            self.items.push(text.parse()?);
+            Ok(self)
+        }
+    }
+
+    /// The caller's location, as without the attribute.
+    #[track_caller]
+    #[count_usage(name = "shapes.errors.caller", errors)]
+    pub fn caller(fail: bool) -> Result<&'static Location<'static>, StoreError> {
+        if fail {
+            Err(StoreError::Empty)
+        } else {
+            Ok(Location::caller())
+        }
+    }
+
+    pub type Parsed = (String, Vec<u32>, Box<dyn std::fmt::Debug>);
+
+    /// `?` inside a standard macro's arguments; `return` and `?` of a closure stay the
+    /// closure's; the tail's type comes from the signature (`collect`, a boxed trait object).
+    #[count_usage(name = "shapes.errors.nested", errors)]
+    pub fn nested(texts: &[&str]) -> Result<Parsed, StoreError> {
+        let first = format!(
+            "{}",
+            texts.first().ok_or(StoreError::Empty)?.parse::<u32>()?
+        );
+        let parse = |t: &str| -> Result<u32, std::num::ParseIntError> {
+            let n = t.parse::<u32>()?;
+            if n > 1000 {
+                return Ok(1000);
+            }
+            Ok(n)
+        };
+        let all = texts.iter().map(|t| parse(t)).collect::<Result<_, _>>()?;
+        Ok((first, all, Box::new(1_u8)))
+    }
+
+    /// An `async fn`: `?` across an `.await`.
+    #[count_usage(name = "shapes.errors.async", errors)]
+    pub async fn parse_later(text: &str) -> Result<u32, StoreError> {
+        let text = std::future::ready(text).await;
+        Ok(text.parse::<u32>()? + 1)
+    }
+}
+
+#[test]
+fn errors_keep_borrows_impl_trait_callers_and_every_exit() {
+    use errors_shapes::{Store, StoreError, caller, nested, parse_later};
+    let snap = capture(|| {
+        let mut store = Store { items: vec![] };
+        assert_eq!(store.first_mut(), Err(StoreError::Empty));
+        assert!(store.items().is_err());
+        assert_eq!(
+            store.push_text("x").err(),
+            Some(StoreError::Parse),
+            "`?` converts as without the attribute"
+        );
+        *store.push_text("4").unwrap().first_mut().unwrap() += 1;
+        assert_eq!(store.items().unwrap().copied().collect::<Vec<_>>(), [5]);
+        let here = std::panic::Location::caller().line();
+        assert_eq!(caller(false).unwrap().line(), here + 1);
+        assert!(caller(true).is_err());
+        let (first, all, _) = nested(&["7", "2000"]).unwrap();
+        assert_eq!((first.as_str(), all), ("7", vec![7, 1000]));
+        assert_eq!(nested(&["a"]).err(), Some(StoreError::Parse));
+        assert_eq!(nested(&[]).err(), Some(StoreError::Empty));
+        assert_eq!(nested(&["1", "b"]).err(), Some(StoreError::Parse));
+        assert_eq!(block_on(parse_later("1")), Ok(2));
+        assert_eq!(block_on(parse_later("z")), Err(StoreError::Parse));
+    });
+    let errors = |name: &str, kind: &str| snap.counter_with(name, &[("kind", kind)]);
+    assert_eq!(errors("shapes.errors.first_mut.errors", "Empty"), Some(1));
+    assert_eq!(errors("shapes.errors.iter.errors", "Empty"), Some(1));
+    assert_eq!(errors("shapes.errors.push_text.errors", "Parse"), Some(1));
+    assert_eq!(errors("shapes.errors.caller.errors", "Empty"), Some(1));
+    assert_eq!(errors("shapes.errors.nested.errors", "Parse"), Some(2));
+    assert_eq!(errors("shapes.errors.nested.errors", "Empty"), Some(1));
+    assert_eq!(errors("shapes.errors.async.errors", "Parse"), Some(1));
+    assert_eq!(snap.counter("shapes.errors.nested"), Some(4));
+}

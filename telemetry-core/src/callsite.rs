@@ -7,7 +7,6 @@
 
 use crate::cells::HistogramCells;
 use crate::clock;
-use crate::errors::{ErrorKind, ErrorKindLabel};
 use crate::labels::{LabelSet, LabelValue, cached_series};
 use crate::metadata::{Location, MetricKind, Unit};
 use crate::registry::{
@@ -83,7 +82,7 @@ pub struct LabelDomain {
 
 impl LabelDomain {
     /// The values of `T`.
-    pub const fn of<T: LabelValue>() -> Self {
+    pub const fn of<T: LabelValue + ?Sized>() -> Self {
         LabelDomain {
             values: T::VALUES.list(),
             safe_because: T::SAFE_BECAUSE,
@@ -425,14 +424,6 @@ impl CallSite {
         // SAFETY: a counter site's series are leaked `CounterCore`s.
         let core: &'static CounterCore = unsafe { &*(self.series(&labels) as *const CounterCore) };
         counter_add(core.slot, 1, || core);
-    }
-
-    /// Counts an `Err` outcome in the series of its kind (`#[count_usage(errors)]`).
-    #[inline]
-    pub fn observe_result<T, E: ErrorKind>(&'static self, result: &Result<T, E>) {
-        if let Err(error) = result {
-            self.increment_labeled((ErrorKindLabel::of(error),));
-        }
     }
 
     /// Starts timing a call into the series of `labels` (`#[timed(labels(...))]`).

@@ -87,3 +87,44 @@ impl<E: ErrorKind> LabelValue for ErrorKindLabel<E> {
     }
     const VALUES: crate::labels::Values = crate::labels::Values::listed(E::KINDS);
 }
+
+/// The kinds of an `errors` call site's error type `E`, declared by `#[count_usage(errors)]`
+/// next to the site. Only [`ErrorKinds::new`] needs `E: ErrorKind`, so an error type without
+/// it is reported once, there. Made by the macro only; not a stable API.
+#[doc(hidden)]
+pub struct ErrorKinds<E> {
+    domain: crate::callsite::LabelDomain,
+    kind_of: fn(&E) -> &'static str,
+}
+
+impl<E: ErrorKind> Default for ErrorKinds<E> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<E> ErrorKinds<E> {
+    /// The kinds of `E`.
+    pub const fn new() -> Self
+    where
+        E: ErrorKind,
+    {
+        ErrorKinds {
+            domain: crate::callsite::LabelDomain::of::<ErrorKindLabel<E>>(),
+            kind_of: |error| ErrorKindLabel::of(error).kind,
+        }
+    }
+
+    /// The `kind` label's values, for the call site.
+    pub const fn domain(&self) -> crate::callsite::LabelDomain {
+        self.domain
+    }
+
+    /// Counts `result` in `site` by its error's kind if it is an `Err`.
+    #[inline]
+    pub fn observe<T>(&self, site: &'static crate::callsite::CallSite, result: &Result<T, E>) {
+        if let Err(error) = result {
+            site.increment_labeled((crate::labels::LiteralLabel((self.kind_of)(error)),));
+        }
+    }
+}

@@ -83,7 +83,7 @@ impl Values {
     }
 }
 
-impl<T: LabelValue> LabelValue for &T {
+impl<T: LabelValue + ?Sized> LabelValue for &T {
     const SAFE_BECAUSE: &'static str = T::SAFE_BECAUSE;
     #[inline]
     fn label_key(&self) -> u64 {

@@ -142,7 +142,19 @@ pub use switch::{is_recording, set_recording};
 /// fn insert() {}
 /// ```
 /// Keys: `name = "..."` (see the crate docs for the rule and the default) and
-/// `description = "..."` (default: the first line of the doc comment).
+/// `description = "..."` (default: the first line of the doc comment), `labels(..)`,
+/// `max_series = N`, `errors` and `crate = "..."`.
+///
+/// A recursive function counts every level.
+///
+/// # `errors`
+/// On a function returning `Result<T, E>` (or an alias such as `io::Result<T>`), `errors`
+/// also counts each `Err` in `{name}.errors`, labeled `kind` by `E`'s [`ErrorKind`]. The body
+/// stays in the function (no closure): borrows of `self` in the result, `impl Trait` in it
+/// and `#[track_caller]` callers work as without the attribute. Every `return` and `?` of the
+/// body is seen, those inside the standard macros' arguments (`format!`, `vec![..]`, ...)
+/// included; an `Err` returned by another macro's expansion (`anyhow::bail!`) is not: write
+/// `return Err(..)` there.
 ///
 /// # A renamed dependency
 /// The macros' expansions name `::telemetry_core`. A crate that renames the dependency
@@ -377,7 +389,7 @@ pub mod __private {
 
     /// Passes a label value of the type the call site lists through.
     #[inline(always)]
-    pub fn label_as<T: crate::LabelValue>(value: &T) -> &T {
+    pub fn label_as<T: crate::LabelValue + ?Sized>(value: &T) -> &T {
         value
     }
     pub use crate::__call_site as call_site;
@@ -392,6 +404,7 @@ pub mod __private {
         type Error = E;
     }
     pub use crate::callsite::LabelDomain;
+    pub use crate::errors::ErrorKinds;
 
     /// Asks a type for its `Anonymize::SAFE_BECAUSE` without requiring it, by method
     /// resolution: `(&Probe::<T>::new()).safe_because()` is the reason if `T: Anonymize`, and
@@ -441,14 +454,15 @@ pub mod __private {
     pub use crate::manifest::SECTIONS;
     pub use crate::metadata::{MetricKind, Unit};
     pub use linkme;
-    pub use serde_json;
 
-    /// Fixes an `async` block's output type, so that `?` inside it converts errors into the
-    /// function's error type (`#[count_usage(errors)]` on an `async fn`).
+    /// The error conversion of `?`, for `#[count_usage(errors)]`'s rewritten `?`: a generic
+    /// call, so that a conversion to the same type is not linted as useless in the user's
+    /// code (the compiler's own `?` is not linted either).
     #[inline(always)]
-    pub fn typed_future<T, F: core::future::Future<Output = T>>(future: F) -> F {
-        future
+    pub fn from_error<E, F: From<E>>(error: E) -> F {
+        F::from(error)
     }
+    pub use serde_json;
 
     /// A field through its [`Anonymize`](crate::anonymize::Anonymize) rule; the derive spans
     /// this call at the field's type so a refused type is reported there.

@@ -148,8 +148,9 @@ fn parse(text: &str) -> TokenStream {
         .unwrap_or_else(|e| syn::Error::new(attr::call_site(), e).to_compile_error())
 }
 
-/// `#[count_usage(errors)]`: runs the original body as a closure (or an `async` block) to see
-/// its result, counts an `Err` by kind in `{name}.errors`, and returns the result unchanged.
+/// `#[count_usage(errors)]`: the body's value (every way out of it, see [`crate::errors`]) is
+/// the result; an `Err` is counted by kind in `{name}.errors`, and the result is returned
+/// unchanged.
 fn wrap_errors(
     function: &Function,
     ident: &str,
@@ -157,6 +158,9 @@ fn wrap_errors(
     description: &str,
 ) -> TokenStream {
     let Some(ret) = crate::valid::result_type(function).cloned() else {
+        return function.body.clone();
+    };
+    let Some(block) = crate::errors::result_block(&function.body, function.body_span) else {
         return function.body.clone();
     };
     let errors_name = given.map(|name| format!("{name}.errors"));
@@ -173,22 +177,23 @@ fn wrap_errors(
         },
         description: &description,
         labels: &["kind".to_owned()],
-        domains: &[label_types::error_domain(&ret, &function.sig).unwrap_or_default()],
+        domains: &["__TELEMETRY_ERROR_KINDS.domain()".to_owned()],
         max_series: None,
     };
-    let site = parse(&site.static_item());
-    let block = function.body_block();
-    let run = if function.sig.asyncness.is_some() {
-        quote!(::telemetry_core::__private::typed_future::<#ret, _>(async move #block).await)
-    } else {
-        quote!((move || -> #ret #block)())
-    };
+    // `valid::check` has refused an error type the `static` cannot name.
+    let error = label_types::error_type(&ret, &function.sig).unwrap_or_default();
+    let site = parse(&format!(
+        "static __TELEMETRY_ERROR_KINDS: ::telemetry_core::__private::ErrorKinds<{error}> = \
+            ::telemetry_core::__private::ErrorKinds::new(); {}",
+        site.static_item()
+    ));
+    let ty = crate::errors::let_type(&ret);
     quote! {
-        #[allow(unused_qualifications)]
-        let __telemetry_result = #run;
+        let __telemetry_result: #ty = #block;
         {
+            #[allow(unused_qualifications)]
             #site
-            __TELEMETRY_ERRORS.observe_result(&__telemetry_result);
+            __TELEMETRY_ERROR_KINDS.observe(&__TELEMETRY_ERRORS, &__telemetry_result);
         }
         __telemetry_result
     }

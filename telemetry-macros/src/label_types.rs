@@ -28,6 +28,15 @@ pub(crate) fn kind(label: &Label, sig: &Signature) -> Result<LabelKind, syn::Err
         Some(ty) => checked(ty.clone(), false, sig),
         None => infer(&label.value, sig).ok_or_else(|| not_seen(label))?,
     };
+    if let LabelKind::Typed { ty, .. } = &kind
+        && let Some(message) = crate::refused_labels::refusal(&label.name.to_string(), ty)
+    {
+        // At the type where it is written (the attribute or the parameter), else at the value.
+        return Err(match &label.value {
+            Expr::Lit(_) => syn::Error::new_spanned(&label.value, message),
+            _ => syn::Error::new_spanned(ty, message),
+        });
+    }
     if let LabelKind::Generic = kind {
         let name = &label.name;
         return Err(syn::Error::new_spanned(
@@ -187,6 +196,7 @@ fn names_generics(tokens: TokenStream, sig: &Signature) -> bool {
             syn::GenericParam::Const(c) => Some(c.ident.to_string()),
             syn::GenericParam::Lifetime(_) => None,
         })
+        .chain(std::iter::once("Self".to_owned()))
         .collect();
     crate::type_text::mentions(tokens, &generics)
 }
@@ -225,41 +235,50 @@ impl LabelKind {
     }
 }
 
-/// The `kind` label's domain of an `errors` site: the error type's kinds, named through the
-/// return type when the `static` can name it (so `Result<T>` aliases work), or through a
-/// concrete `E` of `Result<T, E>`. `None` when the error type is a generic parameter.
-pub(crate) fn error_domain(ret: &Type, sig: &Signature) -> Option<String> {
-    if !names_generics(ret.to_token_stream(), sig) {
-        return Some(format!(
-            "::telemetry_core::__private::LabelDomain::of::<::telemetry_core::ErrorKindLabel<\
-                <{} as ::telemetry_core::__private::ResultError>::Error>>()",
-            ret.to_token_stream()
-        ));
-    }
-    let error = match ret {
-        Type::Path(path) => path
-            .path
-            .segments
-            .last()
-            .and_then(|last| match &last.arguments {
-                syn::PathArguments::AngleBracketed(args) => args
-                    .args
-                    .iter()
-                    .filter_map(|a| match a {
-                        syn::GenericArgument::Type(t) => Some(t),
-                        _ => None,
-                    })
-                    .nth(1),
-                _ => None,
-            }),
-        _ => None,
+/// The error type of an `errors` site, as source text. Named as `E` of
+/// `Result<T, E>`, or through the alias with its success type made `()` (`io::Result<T>` as
+/// `<io::Result<()> as ResultError>::Error`), so that neither `T` (which may borrow, name
+/// `Self` or be an `impl Trait`) nor the function's generics reach the `static`. `None` when
+/// the error type names a generic parameter or `Self`.
+pub(crate) fn error_type(ret: &Type, sig: &Signature) -> Option<String> {
+    let Type::Path(path) = ret else {
+        return None;
     };
-    error
-        .filter(|error| !names_generics(error.to_token_stream(), sig))
-        .map(|error| {
-            format!(
-                "::telemetry_core::__private::LabelDomain::of::<::telemetry_core::ErrorKindLabel<{}>>()",
-                error.to_token_stream()
-            )
+    let last = path.path.segments.last()?;
+    let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
+    let types: Vec<&Type> = args
+        .args
+        .iter()
+        .filter_map(|a| match a {
+            syn::GenericArgument::Type(t) => Some(t),
+            _ => None,
         })
+        .collect();
+    let error = match types.as_slice() {
+        [_, error, ..] => error.to_token_stream().to_string(),
+        [_] => {
+            let mut alias = path.clone();
+            if let Some(syn::PathArguments::AngleBracketed(args)) = alias
+                .path
+                .segments
+                .last_mut()
+                .map(|last| &mut last.arguments)
+            {
+                for arg in &mut args.args {
+                    if let syn::GenericArgument::Type(t) = arg {
+                        *t = syn::parse_quote!(());
+                    }
+                }
+            }
+            format!(
+                "<{} as ::telemetry_core::__private::ResultError>::Error",
+                alias.to_token_stream()
+            )
+        }
+        [] => return None,
+    };
+    let tokens: TokenStream = error.parse().ok()?;
+    (!names_generics(tokens, sig)).then_some(error)
 }

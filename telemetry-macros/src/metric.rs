@@ -231,6 +231,9 @@ fn check(kind: Kind, mut args: Args) -> syn::Result<TokenStream> {
         ));
     }
     for label in &args.labels {
+        if let Some(message) = crate::refused_labels::refusal(&label.name.to_string(), &label.ty) {
+            errors.push(syn::Error::new_spanned(&label.ty, message));
+        }
         let text = label.name.to_string();
         if !text.is_ascii() || text.starts_with("r#") {
             errors.push(syn::Error::new(

@@ -99,7 +99,7 @@ pub(crate) fn check(which: Macro, function: &Function, args: &Args) -> Result<()
         ));
     }
     if let (Some(span), Some(ret)) = (args.errors, result_type(function))
-        && crate::label_types::error_domain(ret, &function.sig).is_none()
+        && crate::label_types::error_type(ret, &function.sig).is_none()
     {
         errors.push(syn::Error::new(
             span,
