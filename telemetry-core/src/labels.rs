@@ -16,7 +16,7 @@ use std::borrow::Cow;
 use std::cell::RefCell;
 
 /// The most labels one metric may have.
-pub const MAX_LABELS: usize = 8;
+pub const MAX_LABELS: usize = telemetry_rules::MAX_LABELS;
 
 /// The default cap on the number of series (label sets) of one metric. Label sets past it are
 /// recorded into one overflow series whose every label value is [`OVERFLOW_LABEL_VALUE`], and

@@ -146,7 +146,7 @@ pub struct LabelDescriptor {
 }
 
 /// The longest accepted metric name, in bytes.
-pub const MAX_NAME_LEN: usize = 200;
+pub const MAX_NAME_LEN: usize = telemetry_rules::MAX_NAME_LEN;
 
 /// Why a metric name was rejected. Returned by [`validate_name`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -183,46 +183,10 @@ impl std::error::Error for InvalidName {}
 /// # Errors
 /// [`InvalidName`] saying which part of the rule is broken.
 pub fn validate_name(name: &str) -> Result<(), InvalidName> {
-    let fail = |reason| {
-        Err(InvalidName {
-            name: name.to_owned(),
-            reason,
-        })
-    };
-    if name.is_empty() {
-        return fail("the name is empty");
-    }
-    if name.len() > MAX_NAME_LEN {
-        return fail("the name is longer than 200 bytes");
-    }
-    let bytes = name.as_bytes();
-    let mut i = 0;
-    let mut segment_start = true;
-    while i < bytes.len() {
-        let b = bytes[i];
-        if b == b'.' || (b == b':' && bytes.get(i + 1) == Some(&b':')) {
-            if segment_start {
-                return fail("a segment is empty (two separators in a row, or one at the start)");
-            }
-            segment_start = true;
-            i += if b == b'.' { 1 } else { 2 };
-            continue;
-        }
-        if !(b.is_ascii_alphanumeric() || b == b'_') {
-            return fail(
-                "it contains a character other than ASCII letters, digits, `_`, `.` and `::`",
-            );
-        }
-        if segment_start && b.is_ascii_digit() {
-            return fail("a segment starts with a digit");
-        }
-        segment_start = false;
-        i += 1;
-    }
-    if segment_start {
-        return fail("the name ends with a separator");
-    }
-    Ok(())
+    telemetry_rules::metric_name(name).map_err(|reason| InvalidName {
+        name: name.to_owned(),
+        reason,
+    })
 }
 
 #[cfg(test)]

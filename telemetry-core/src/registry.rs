@@ -952,17 +952,8 @@ fn validate_label_names(request: &Request<'_>) -> Result<(), RegistryError> {
         ));
     }
     for (i, label) in request.labels.iter().enumerate() {
-        let ok = !label.is_empty()
-            && label.len() <= 64
-            && !label.as_bytes()[0].is_ascii_digit()
-            && label
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_');
-        if !ok {
-            return fail(format!(
-                "label name `{label}` is not ASCII letters, digits and `_` (not starting with a \
-                 digit, at most 64 bytes)"
-            ));
+        if let Err(rule) = telemetry_rules::label_name(label) {
+            return fail(format!("label name `{label}`: {rule}"));
         }
         if request.labels[..i].contains(label) {
             return fail(format!("label name `{label}` is given twice"));

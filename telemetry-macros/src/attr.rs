@@ -1,6 +1,6 @@
 //! Parsing the attribute's arguments: `name = "..."`, `description = "..."`.
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::TokenStream;
 use syn::parse::Parser;
 use syn::spanned::Spanned;
 use syn::{Expr, ExprLit, Lit, LitStr};
@@ -26,6 +26,14 @@ impl Macro {
         match self {
             Macro::CountUsage => "count_usage",
             Macro::Timed => "timed",
+        }
+    }
+
+    /// The other attribute of this crate.
+    pub(crate) fn sibling(self) -> Macro {
+        match self {
+            Macro::CountUsage => Macro::Timed,
+            Macro::Timed => Macro::CountUsage,
         }
     }
 
@@ -141,7 +149,21 @@ pub(crate) fn parse(which: Macro, tokens: TokenStream) -> Result<Args, syn::Erro
                 )));
             }
         };
-        let mut expr: Expr = meta.value()?.parse()?;
+        let value = meta.value()?;
+        // The common case, read directly (also through a `macro_rules!` `$name:literal`'s
+        // invisible group, which `syn` looks through).
+        if value.peek(LitStr) {
+            let lit: LitStr = value.parse()?;
+            if slot.is_some() {
+                push(syn::Error::new(
+                    lit.span(),
+                    format!("`{key}` is given twice: keep one"),
+                ));
+            }
+            *slot = Some(lit);
+            return Ok(());
+        }
+        let mut expr: Expr = value.parse()?;
         // A `macro_rules!` `$name:literal` arrives in an invisible group.
         while let Expr::Group(group) = expr {
             expr = *group.expr;
@@ -176,26 +198,12 @@ pub(crate) fn parse(which: Macro, tokens: TokenStream) -> Result<Args, syn::Erro
 
 /// The explicit name of a sibling attribute (`#[timed(name = "...")]` next to
 /// `#[count_usage]`), if it has one and it parses.
-pub(crate) fn sibling_name(which: Macro, attrs: &[syn::Attribute]) -> Option<(Macro, LitStr)> {
-    let other = match which {
-        Macro::CountUsage => Macro::Timed,
-        Macro::Timed => Macro::CountUsage,
-    };
-    attrs.iter().find_map(|attr| {
-        let last = attr.path().segments.last()?;
-        if last.ident != other.ident() {
-            return None;
-        }
-        let tokens = match &attr.meta {
-            syn::Meta::List(list) => list.tokens.clone(),
-            _ => TokenStream::new(),
-        };
-        let name = parse(other, tokens).ok()?.name?;
-        Some((other, name))
-    })
-}
-
-/// A span for messages about the attribute as a whole.
-pub(crate) fn call_site() -> Span {
-    Span::call_site()
+pub(crate) fn sibling_name(
+    which: Macro,
+    function: &crate::ast::Function,
+) -> Option<(Macro, LitStr)> {
+    let other = which.sibling();
+    let tokens = function.attribute_arguments(other.ident())?;
+    let name = parse(other, tokens).ok()?.name?;
+    Some((other, name))
 }

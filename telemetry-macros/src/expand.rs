@@ -1,30 +1,26 @@
 //! Code generation: one `static` call site per use, and one statement at the top of the body.
 
-use crate::ast::{Function, doc_summary};
+use crate::ast::Function;
 use crate::attr::{self, Args, Macro};
 use crate::label_types::{self, LabelKind};
 use crate::site::{Site, SiteName};
 use crate::{fallback, valid};
-use proc_macro2::TokenStream;
+use proc_macro2::{Delimiter, Group, Punct, Spacing, TokenStream, TokenTree};
 use quote::{quote, quote_spanned};
 use syn::LitStr;
 use syn::spanned::Spanned;
 
+/// The one front end of `#[count_usage]` and `#[timed]`: reads the function from its tokens
+/// and the arguments, checks the rules, and writes the instrumented function, or the errors
+/// next to the function untouched.
 pub(crate) fn instrument(which: Macro, args: TokenStream, item: TokenStream) -> TokenStream {
-    let item = crate::ast::with_visible_body(item);
     let parsed = attr::parse(which, args);
-    let function = match valid::function(which, item.clone()) {
-        Ok(function) => function,
-        Err(error) => {
-            let error = match parsed {
-                Err(mut e) => {
-                    e.combine(error);
-                    e
-                }
-                Ok(_) => error,
-            };
-            return fallback::emit(error, item);
+    let Some(function) = Function::read(item.clone()) else {
+        let mut error = valid::not_a_function(which, &item);
+        if let Err(args_error) = parsed {
+            error.combine(args_error);
         }
+        return fallback::emit(error, item);
     };
     let args = match parsed {
         Ok(args) => args,
@@ -33,28 +29,33 @@ pub(crate) fn instrument(which: Macro, args: TokenStream, item: TokenStream) -> 
     if let Err(error) = valid::check(which, &function, &args) {
         return fallback::emit(error, item);
     }
-    let expanded = expand(which, function, &args);
+    let expanded = expand(which, &function, &args);
     match &args.krate {
         Some(root) => crate::crate_path::rebase(expanded, root),
         None => expanded,
     }
 }
 
-fn expand(which: Macro, function: Function, args: &Args) -> TokenStream {
-    let ident = function.sig.ident.to_string();
-    let ident = ident.strip_prefix("r#").unwrap_or(&ident);
+fn expand(which: Macro, function: &Function, args: &Args) -> TokenStream {
+    let ident = function.ident.as_str();
     let given = args.name.as_ref().map(LitStr::value);
     let description = match &args.description {
         Some(description) => description.value(),
-        None => doc_summary(&function.attrs),
+        None => function.doc_summary(),
     };
     let label_names: Vec<String> = args.labels.iter().map(|l| l.name.to_string()).collect();
     // `valid::check` has reported any label whose type cannot be seen.
-    let kinds: Vec<LabelKind> = args
-        .labels
-        .iter()
-        .filter_map(|l| label_types::kind(l, &function.sig).ok())
-        .collect();
+    let signature = (!args.labels.is_empty())
+        .then(|| function.signature())
+        .flatten();
+    let kinds: Vec<LabelKind> = match signature {
+        Some(signature) => args
+            .labels
+            .iter()
+            .filter_map(|l| label_types::kind(l, signature).ok())
+            .collect(),
+        None => Vec::new(),
+    };
     let domains: Vec<String> = kinds.iter().map(LabelKind::domain).collect();
     let max_series = args
         .max_series
@@ -76,44 +77,51 @@ fn expand(which: Macro, function: Function, args: &Args) -> TokenStream {
         domains: &domains,
         max_series: max_series.as_deref(),
     };
-    let site = parse(&site.static_item());
-    // Each value goes through a function whose bound names `LabelValue`, spanned at the
-    // user's expression, so a `String` label is reported there with the trait's message.
-    // Each value is checked against the type the call site lists, spanned at the user's
-    // expression, so a `String` label is reported there with the trait's message.
-    let label_values = args.labels.iter().zip(&kinds).map(|(label, kind)| {
-        let value = kind.value(&label.value);
-        quote_spanned!(label.value.span()=> #value)
-    });
-    let label_tuple = quote!((#(#label_values,)*));
-    let labeled = !args.labels.is_empty();
-    let prelude = match (which, labeled) {
-        (Macro::CountUsage, false) => quote!(__TELEMETRY_SITE.increment()),
-        (Macro::CountUsage, true) => quote!(__TELEMETRY_SITE.increment_labeled(#label_tuple)),
+    // The statement is written as text and parsed once: each token built through `quote!`
+    // is a call across the compiler's proc-macro bridge, which is most of an unoptimized
+    // macro's time. Only label values, which keep the user's spans, are tokens.
+    let local = match which {
+        Macro::CountUsage => "_",
+        Macro::Timed => "__telemetry_timer",
+    };
+    let method = match (which, args.labels.is_empty()) {
+        (Macro::CountUsage, true) => "increment",
+        (Macro::CountUsage, false) => "increment_labeled",
         // A synchronous call starts and ends on one thread: its timer finds the thread's
         // cells before the clock starts. An `async fn` may resume elsewhere: its timer is `Send`.
-        (Macro::Timed, false)
-            if function.sig.asyncness.is_none() && !returns_impl_future(&function) =>
-        {
-            quote!(__TELEMETRY_SITE.start_local_timer())
+        (Macro::Timed, true) if !function.is_async && !returns_impl_future(function) => {
+            "start_local_timer"
         }
-        (Macro::Timed, false) => quote!(__TELEMETRY_SITE.start_timer()),
-        (Macro::Timed, true) => quote!(__TELEMETRY_SITE.start_timer_labeled(#label_tuple)),
+        (Macro::Timed, true) => "start_timer",
+        (Macro::Timed, false) => "start_timer_labeled",
     };
-    let local = match which {
-        Macro::CountUsage => quote!(_),
-        Macro::Timed => quote!(__telemetry_timer),
-    };
-    let statement = quote! {
-        #[allow(unused_qualifications)]
-        let #local = {
-            #site
-            #prelude
-        };
+    let site = site.static_item();
+    let statement = if args.labels.is_empty() {
+        parse(&format!(
+            "#[allow(unused_qualifications)] let {local} = {{ {site} __TELEMETRY_SITE.{method}() }};"
+        ))
+    } else {
+        // Each value is checked against the type the call site lists, spanned at the user's
+        // expression, so a wrong type is reported there.
+        let label_values = args.labels.iter().zip(&kinds).map(|(label, kind)| {
+            let value = kind.value(&label.value);
+            quote_spanned!(label.value.span()=> #value)
+        });
+        let mut call = parse(&format!("{site} __TELEMETRY_SITE.{method}"));
+        call.extend([TokenTree::Group(Group::new(
+            Delimiter::Parenthesis,
+            quote!((#(#label_values,)*)),
+        ))]);
+        let mut statement = parse(&format!("#[allow(unused_qualifications)] let {local} ="));
+        statement.extend([
+            TokenTree::Group(Group::new(Delimiter::Brace, call)),
+            TokenTree::Punct(Punct::new(';', Spacing::Alone)),
+        ]);
+        statement
     };
     let body = if args.errors.is_some() {
-        wrap_errors(&function, ident, given.as_deref(), &description)
-    } else if which == Macro::Timed && returns_impl_future(&function) {
+        wrap_errors(function, ident, given.as_deref(), &description)
+    } else if which == Macro::Timed && returns_impl_future(function) {
         // Timed to the future's completion, not only while it is built.
         let block = function.body_block();
         quote! {
@@ -130,7 +138,10 @@ fn expand(which: Macro, function: Function, args: &Args) -> TokenStream {
 /// Whether the function returns `impl Future<..>` (written so): `#[timed]` then times the
 /// future it returns.
 pub(crate) fn returns_impl_future(function: &Function) -> bool {
-    let syn::ReturnType::Type(_, ty) = &function.sig.output else {
+    if !function.mentions_future() {
+        return false;
+    }
+    let Some(syn::ReturnType::Type(_, ty)) = function.signature().map(|sig| &sig.output) else {
         return false;
     };
     let syn::Type::ImplTrait(bounds) = &**ty else {
@@ -144,8 +155,7 @@ pub(crate) fn returns_impl_future(function: &Function) -> bool {
 
 /// Source text generated by this crate as tokens; it always parses.
 fn parse(text: &str) -> TokenStream {
-    text.parse()
-        .unwrap_or_else(|e| syn::Error::new(attr::call_site(), e).to_compile_error())
+    crate::site::tokens(text)
 }
 
 /// `#[count_usage(errors)]`: the body's value (every way out of it, see [`crate::errors`]) is
@@ -157,7 +167,10 @@ fn wrap_errors(
     given: Option<&str>,
     description: &str,
 ) -> TokenStream {
-    let Some(ret) = crate::valid::result_type(function).cloned() else {
+    let Some(signature) = function.signature() else {
+        return function.body.clone();
+    };
+    let Some(ret) = crate::valid::result_type(signature).cloned() else {
         return function.body.clone();
     };
     let Some(block) = crate::errors::result_block(&function.body, function.body_span) else {
@@ -181,7 +194,7 @@ fn wrap_errors(
         max_series: None,
     };
     // `valid::check` has refused an error type the `static` cannot name.
-    let error = label_types::error_type(&ret, &function.sig).unwrap_or_default();
+    let error = label_types::error_type(&ret, signature).unwrap_or_default();
     let site = parse(&format!(
         "static __TELEMETRY_ERROR_KINDS: ::telemetry_core::__private::ErrorKinds<{error}> = \
             ::telemetry_core::__private::ErrorKinds::new(); {}",

@@ -1,8 +1,12 @@
 //! Attribute macros for `telemetry-core`. Use them through `telemetry-core`, which re-exports
 //! them and documents them: `use telemetry_core::{count_usage, timed};`.
 //!
-//! Pipeline (as in thiserror): `ast` splits the function (the body stays tokens), `attr` parses the arguments, `valid` checks the rules,
-//! `expand` generates code, `fallback` emits the untouched function next to the errors.
+//! One front end for both attributes and every argument (as in thiserror): `ast` reads the
+//! function from its tokens (the body is never walked; the signature is parsed only when a
+//! rule needs it), `attr` parses the arguments, `valid` and `rules` check them (the naming
+//! rules are `telemetry-rules`', shared with `telemetry-core`), `expand` writes the code
+//! (`errors` for `#[count_usage(errors)]`, `site` for the call site's `static`), and
+//! `fallback` emits the untouched function next to the errors.
 //! The plain API's `counter!`, `gauge!` and `histogram!` are in `metric`.
 //! The derives: `derive_label` (`LabelValue`) and `derive_telemetry` (`Telemetry`, the PII
 //! guard, with the name list in `pii_names`).
@@ -15,11 +19,11 @@ mod derive_telemetry;
 mod errors;
 mod expand;
 mod fallback;
-mod fast;
 mod label_types;
 mod metric;
 mod pii_names;
 mod refused_labels;
+mod rules;
 mod site;
 mod type_text;
 mod valid;
@@ -29,17 +33,13 @@ use proc_macro::TokenStream;
 /// Counts every call of the function. Documented in `telemetry_core::count_usage`.
 #[proc_macro_attribute]
 pub fn count_usage(args: TokenStream, item: TokenStream) -> TokenStream {
-    let which = attr::Macro::CountUsage;
-    fast::instrument(which, &args, &item)
-        .unwrap_or_else(|| expand::instrument(which, args.into(), item.into()).into())
+    expand::instrument(attr::Macro::CountUsage, args.into(), item.into()).into()
 }
 
 /// Times every call of the function. Documented in `telemetry_core::timed`.
 #[proc_macro_attribute]
 pub fn timed(args: TokenStream, item: TokenStream) -> TokenStream {
-    let which = attr::Macro::Timed;
-    fast::instrument(which, &args, &item)
-        .unwrap_or_else(|| expand::instrument(which, args.into(), item.into()).into())
+    expand::instrument(attr::Macro::Timed, args.into(), item.into()).into()
 }
 
 /// Declares a counter of the plain API. Documented in `telemetry_core::counter`.

@@ -5,7 +5,6 @@
 //! Everything a declaration holds is fixed in the code: the name and description are string
 //! literals, label names are identifiers and label values are types.
 
-use crate::valid::metric_name;
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 use syn::parse::{Parse, ParseStream};
@@ -198,16 +197,7 @@ pub(crate) fn expand(kind: Kind, tokens: TokenStream) -> TokenStream {
 
 fn check(kind: Kind, mut args: Args) -> syn::Result<TokenStream> {
     let mut errors = std::mem::take(&mut args.errors);
-    if let Err(reason) = metric_name(&args.name.value()) {
-        errors.push(syn::Error::new(
-            args.name.span(),
-            format!(
-                "invalid metric name `{}`: {reason}; write segments of ASCII letters, digits \
-                 and `_` (not starting with a digit) joined by `.` or `::`, e.g. \"store.exports\"",
-                args.name.value()
-            ),
-        ));
-    }
+    errors.extend(crate::rules::metric_name(&args.name, "store.exports"));
     if kind == Kind::Gauge && !args.labels.is_empty() {
         errors.push(syn::Error::new(
             args.labels[0].name.span(),
@@ -224,22 +214,12 @@ fn check(kind: Kind, mut args: Args) -> syn::Result<TokenStream> {
             ),
         ));
     }
-    if args.labels.len() > 8 {
-        errors.push(syn::Error::new(
-            args.labels[8].name.span(),
-            "at most 8 labels: every label multiplies the number of series",
-        ));
-    }
+    errors.extend(crate::rules::label_names(
+        args.labels.iter().map(|l| &l.name),
+    ));
     for label in &args.labels {
         if let Some(message) = crate::refused_labels::refusal(&label.name.to_string(), &label.ty) {
             errors.push(syn::Error::new_spanned(&label.ty, message));
-        }
-        let text = label.name.to_string();
-        if !text.is_ascii() || text.starts_with("r#") {
-            errors.push(syn::Error::new(
-                label.name.span(),
-                "a label name is ASCII letters, digits and `_`",
-            ));
         }
     }
     if let (Some(max), true) = (&args.max_series, args.labels.is_empty()) {

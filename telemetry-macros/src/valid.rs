@@ -1,14 +1,12 @@
 //! The rules: what the attributes may be put on, and what a metric name may be.
 
 use crate::ast::Function;
-use crate::attr::{Args, Macro, sibling_name};
+use crate::attr::{Args, Macro};
 use proc_macro2::TokenStream;
 
-/// Parses the item as a function with a body, or explains what the attribute applies to.
-pub(crate) fn function(which: Macro, item: TokenStream) -> Result<Function, syn::Error> {
-    if let Ok(function) = syn::parse2::<Function>(item.clone()) {
-        return Ok(function);
-    }
+/// The error for an item that is not a function with a body: what it is, and where the
+/// attribute goes.
+pub(crate) fn not_a_function(which: Macro, item: &TokenStream) -> syn::Error {
     let found = match syn::parse2::<syn::Item>(item.clone()) {
         Ok(syn::Item::Struct(_)) => "a struct",
         Ok(syn::Item::Enum(_)) => "an enum",
@@ -24,20 +22,20 @@ pub(crate) fn function(which: Macro, item: TokenStream) -> Result<Function, syn:
         }
         _ => "something that is not a function",
     };
-    Err(syn::Error::new_spanned(
+    syn::Error::new_spanned(
         item,
         format!(
             "{} can only be applied to a function with a body; found {found}: put it on the `fn`s you want instrumented",
             which.attr()
         ),
-    ))
+    )
 }
 
 /// Checks the function and the arguments, collecting every error.
 pub(crate) fn check(which: Macro, function: &Function, args: &Args) -> Result<(), syn::Error> {
     let mut errors: Vec<syn::Error> = Vec::new();
-    if let Some(constness) = &function.sig.constness {
-        errors.push(syn::Error::new_spanned(
+    if let Some(constness) = function.constness {
+        errors.push(syn::Error::new(
             constness,
             format!(
                 "{} cannot be used on a `const fn`: recording a call needs run-time state that \
@@ -47,17 +45,8 @@ pub(crate) fn check(which: Macro, function: &Function, args: &Args) -> Result<()
         ));
     }
     if let Some(name) = &args.name {
-        if let Err(reason) = metric_name(&name.value()) {
-            errors.push(syn::Error::new(
-                name.span(),
-                format!(
-                    "invalid metric name `{}`: {reason}; write segments of ASCII letters, digits \
-                     and `_` (not starting with a digit) joined by `.` or `::`, e.g. \"store.insert\"",
-                    name.value()
-                ),
-            ));
-        }
-        if let Some((other, sibling)) = sibling_name(which, &function.attrs)
+        errors.extend(crate::rules::metric_name(name, "store.insert"));
+        if let Some((other, sibling)) = crate::attr::sibling_name(which, function)
             && sibling.value() == name.value()
         {
             let span = name.span();
@@ -74,21 +63,20 @@ pub(crate) fn check(which: Macro, function: &Function, args: &Args) -> Result<()
             ));
         }
     }
-    if args.labels.len() > 8 {
-        errors.push(syn::Error::new_spanned(
-            &args.labels[8].name,
-            "at most 8 labels: every label multiplies the number of series",
-        ));
+    errors.extend(crate::rules::label_names(
+        args.labels.iter().map(|l| &l.name),
+    ));
+    // Parsed only when a rule needs it.
+    let needs_signature = !args.labels.is_empty() || args.errors.is_some();
+    let signature = needs_signature.then(|| function.signature()).flatten();
+    if needs_signature && signature.is_none() {
+        // The compiler reports what is wrong with the signature.
+        return Ok(());
     }
     for label in &args.labels {
-        let text = label.name.to_string();
-        if !text.is_ascii() || text.starts_with("r#") {
-            errors.push(syn::Error::new_spanned(
-                &label.name,
-                "a label name is ASCII letters, digits and `_`",
-            ));
-        }
-        if let Err(error) = crate::label_types::kind(label, &function.sig) {
+        if let Some(signature) = signature
+            && let Err(error) = crate::label_types::kind(label, signature)
+        {
             errors.push(error);
         }
     }
@@ -98,8 +86,9 @@ pub(crate) fn check(which: Macro, function: &Function, args: &Args) -> Result<()
             "`max_series` caps the series of a labeled metric: add `labels(...)` or remove it",
         ));
     }
-    if let (Some(span), Some(ret)) = (args.errors, result_type(function))
-        && crate::label_types::error_type(ret, &function.sig).is_none()
+    let result = signature.and_then(result_type);
+    if let (Some(span), Some(ret), Some(signature)) = (args.errors, result, signature)
+        && crate::label_types::error_type(ret, signature).is_none()
     {
         errors.push(syn::Error::new(
             span,
@@ -108,7 +97,7 @@ pub(crate) fn check(which: Macro, function: &Function, args: &Args) -> Result<()
         ));
     }
     if let Some(span) = args.errors
-        && result_type(function).is_none()
+        && result.is_none()
     {
         errors.push(syn::Error::new(
             span,
@@ -129,8 +118,8 @@ pub(crate) fn check(which: Macro, function: &Function, args: &Args) -> Result<()
 }
 
 /// The function's return type if it is written as `Result<..>` (any path ending in `Result`).
-pub(crate) fn result_type(function: &Function) -> Option<&syn::Type> {
-    let syn::ReturnType::Type(_, ty) = &function.sig.output else {
+pub(crate) fn result_type(signature: &syn::Signature) -> Option<&syn::Type> {
+    let syn::ReturnType::Type(_, ty) = &signature.output else {
         return None;
     };
     let syn::Type::Path(path) = &**ty else {
@@ -139,31 +128,4 @@ pub(crate) fn result_type(function: &Function) -> Option<&syn::Type> {
     let last = path.path.segments.last()?;
     (last.ident == "Result" && matches!(last.arguments, syn::PathArguments::AngleBracketed(_)))
         .then_some(&**ty)
-}
-
-/// The metric naming rule (the same as `telemetry_core::validate_name`, checked at compile time).
-pub(crate) fn metric_name(name: &str) -> Result<(), &'static str> {
-    if name.is_empty() {
-        return Err("the name is empty");
-    }
-    if name.len() > 200 {
-        return Err("the name is longer than 200 bytes");
-    }
-    for segment in name.split("::").flat_map(|s| s.split('.')) {
-        let Some(first) = segment.chars().next() else {
-            return Err("a segment is empty");
-        };
-        if first.is_ascii_digit() {
-            return Err("a segment starts with a digit");
-        }
-        if !segment
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_')
-        {
-            return Err(
-                "it contains a character other than ASCII letters, digits, `_`, `.` and `::`",
-            );
-        }
-    }
-    Ok(())
 }
