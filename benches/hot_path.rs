@@ -42,6 +42,12 @@ fn timed_fn(x: u64) -> u64 {
     x
 }
 
+#[timed(name = "bench.timed_sampled", sample = 16)]
+#[inline(never)]
+fn timed_sampled(x: u64) -> u64 {
+    x
+}
+
 #[count_usage(name = "bench.counted_and_timed.calls")]
 #[timed(name = "bench.counted_and_timed.duration")]
 #[inline(never)]
@@ -94,6 +100,9 @@ fn one_thread(c: &mut Criterion) {
     g.bench_function("bare_atomic_fn", |b| b.iter(|| bare(black_box(1))));
     g.bench_function("count_usage_fn", |b| b.iter(|| counted(black_box(1))));
     g.bench_function("timed_fn", |b| b.iter(|| timed_fn(black_box(1))));
+    g.bench_function("timed_fn_sample_16", |b| {
+        b.iter(|| timed_sampled(black_box(1)))
+    });
     g.bench_function("count_usage_and_timed_fn", |b| {
         b.iter(|| counted_and_timed(black_box(1)))
     });

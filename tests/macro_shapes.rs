@@ -543,3 +543,68 @@ fn errors_keep_borrows_impl_trait_callers_and_every_exit() {
     assert_eq!(errors("shapes.errors.async.errors", "Parse"), Some(1));
     assert_eq!(snap.counter("shapes.errors.nested"), Some(4));
 }
+
+#[timed(name = "shapes.sampled", sample = 4)]
+fn sampled(x: u64) -> u64 {
+    x.rotate_left(3)
+}
+
+#[timed(name = "shapes.sampled.async", sample = 2)]
+async fn sampled_async(x: u64) -> u64 {
+    std::future::ready(x).await
+}
+
+#[timed(name = "shapes.sampled.labeled", sample = 8, labels(even: bool = x.is_multiple_of(2)))]
+fn sampled_labeled(x: u64) -> u64 {
+    x
+}
+
+/// `sample = N`: each call is timed with probability 1/N and recorded N times, so the count is
+/// a multiple of N and within five standard deviations of the number of calls; the manifest
+/// shows the rate.
+#[test]
+fn sampled_timing_estimates_the_calls_without_bias() {
+    const CALLS: u64 = 40_000;
+    let snap = capture(|| {
+        for i in 0..CALLS {
+            std::hint::black_box(sampled(i));
+            std::hint::black_box(sampled_labeled(i));
+        }
+        for i in 0..1_000 {
+            block_on(sampled_async(i));
+        }
+    });
+    let check = |count: u64, calls: u64, one_in: u64| {
+        assert_eq!(count % one_in, 0, "recorded {one_in} at a time: {count}");
+        let p = 1.0 / one_in as f64;
+        let sd = one_in as f64 * (calls as f64 * p * (1.0 - p)).sqrt();
+        assert!(
+            (count as f64 - calls as f64).abs() < 5.0 * sd,
+            "{count} estimated for {calls} calls (1 in {one_in})"
+        );
+    };
+    check(snap.histogram("shapes.sampled").unwrap().count(), CALLS, 4);
+    check(
+        snap.histogram("shapes.sampled.async").unwrap().count(),
+        1_000,
+        2,
+    );
+    let total: u64 = ["true", "false"]
+        .iter()
+        .map(|even| {
+            snap.histogram_with("shapes.sampled.labeled", &[("even", even)])
+                .map_or(0, |h| h.count())
+        })
+        .sum();
+    check(total, CALLS, 8);
+    let listed = telemetry_core::descriptors();
+    let rate = |name: &str| {
+        listed
+            .iter()
+            .find(|d| d.name == name)
+            .and_then(|d| d.sample_one_in)
+    };
+    assert_eq!(rate("shapes.sampled"), Some(4));
+    assert_eq!(rate("shapes.sampled.labeled"), Some(8));
+    assert_eq!(rate("shapes.impl_future"), None);
+}

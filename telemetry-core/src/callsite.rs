@@ -13,6 +13,7 @@ use crate::registry::{
     self, CounterCore, HistogramCore, NO_SLOT, Request, SeriesRequest, Storage, counter_add,
     histogram_record,
 };
+use crate::sampling;
 use crate::shard;
 use crate::switch;
 use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering::*};
@@ -130,6 +131,8 @@ pub(crate) struct SiteMeta {
     /// Label names; empty for an unlabeled site.
     pub(crate) labels: Vec<&'static str>,
     pub(crate) max_series: usize,
+    /// `#[timed(sample = N)]`'s `N`.
+    pub(crate) sample_one_in: Option<u32>,
     pub(crate) location: Location,
 }
 
@@ -146,6 +149,7 @@ impl SiteMeta {
             location: self.location.clone(),
             labels: &self.labels,
             max_series: self.max_series,
+            sample_one_in: self.sample_one_in,
         }
     }
 }
@@ -189,7 +193,13 @@ impl CallSite {
             .unwrap_or((self.meta, ""));
         let mut fields = rest.splitn(7, META_SEPARATOR);
         let mut next = || fields.next().unwrap_or("");
-        let kind = match next() {
+        // `histogram~N` for `#[timed(sample = N)]`.
+        let kind_field = next();
+        let (kind, sample_one_in) = match kind_field.split_once('~') {
+            Some((kind, one_in)) => (kind, one_in.parse().ok()),
+            None => (kind_field, None),
+        };
+        let kind = match kind {
             "histogram" => MetricKind::Histogram,
             _ => MetricKind::Counter,
         };
@@ -206,6 +216,7 @@ impl CallSite {
             description,
             labels,
             max_series,
+            sample_one_in,
             location: Location {
                 module_path: module_path.to_owned(),
                 file: file.to_owned(),
@@ -286,44 +297,67 @@ impl CallSite {
     /// Records one duration in nanoseconds (`#[timed]`).
     #[inline(always)]
     pub fn record(&'static self, nanos: u64) {
+        self.record_weighted(nanos, 1);
+    }
+
+    /// Records one duration in nanoseconds `weight` times (a sampled timer's observation).
+    #[inline(always)]
+    fn record_weighted(&'static self, nanos: u64, weight: u64) {
         if !switch::recording() {
             return;
         }
         let cached = self.cached_slot.load(Relaxed);
         if cached.wrapping_sub(1) < SHARED - 1 {
-            histogram_record(cached - 1, nanos, || self.histogram_core());
+            histogram_record(cached - 1, nanos, weight, || self.histogram_core());
         } else {
-            self.record_cold(nanos);
+            self.record_cold(nanos, weight);
         }
     }
 
     /// Records the time since `start` (a clock reading) through the call site.
     #[cold]
     #[inline(never)]
-    fn record_since(&'static self, start: u64) {
-        self.record(clock::elapsed_nanos(start));
+    fn record_since(&'static self, start: u64, weight: u64) {
+        self.record_weighted(clock::elapsed_nanos(start), weight);
     }
 
     #[cold]
     #[inline(never)]
-    fn record_cold(&'static self, nanos: u64) {
+    fn record_cold(&'static self, nanos: u64, weight: u64) {
         let core = self.histogram_core();
-        histogram_record(core.slot, nanos, || core);
+        histogram_record(core.slot, nanos, weight, || core);
     }
 
     /// Starts timing a call; the returned guard records the elapsed time when dropped, also on
     /// early return, `?` and unwinding. It may be dropped on another thread (`async fn`s).
     #[inline(always)]
     pub fn start_timer(&'static self) -> TimerGuard {
-        if !switch::recording() {
+        self.start_timer_weighted(switch::recording(), 1)
+    }
+
+    /// Starts timing 1 call in `one_in` on average (`#[timed(sample = N)]`, see
+    /// `#[timed]`); a timed call is recorded `one_in` times.
+    #[inline(always)]
+    pub fn start_sampled_timer(&'static self, one_in: u32) -> TimerGuard {
+        self.start_timer_weighted(
+            switch::recording() && sampling::take(one_in),
+            u64::from(one_in),
+        )
+    }
+
+    #[inline(always)]
+    fn start_timer_weighted(&'static self, timed: bool, weight: u64) -> TimerGuard {
+        if !timed {
             return TimerGuard {
                 site: None,
                 start: 0,
+                weight,
             };
         }
         TimerGuard {
             site: Some(self),
             start: clock::now(),
+            weight,
         }
     }
 
@@ -332,10 +366,26 @@ impl CallSite {
     /// is not `Send`: a synchronous call starts and ends on one thread.
     #[inline(always)]
     pub fn start_local_timer(&'static self) -> LocalTimerGuard {
-        if !switch::recording() {
+        self.start_local_timer_weighted(switch::recording(), 1)
+    }
+
+    /// Starts timing a synchronous call, 1 in `one_in` on average (`#[timed(sample = N)]`, see
+    /// `#[timed]`); a timed call is recorded `one_in` times.
+    #[inline(always)]
+    pub fn start_sampled_local_timer(&'static self, one_in: u32) -> LocalTimerGuard {
+        self.start_local_timer_weighted(
+            switch::recording() && sampling::take(one_in),
+            u64::from(one_in),
+        )
+    }
+
+    #[inline(always)]
+    fn start_local_timer_weighted(&'static self, timed: bool, weight: u64) -> LocalTimerGuard {
+        if !timed {
             return LocalTimerGuard {
                 target: TimerTarget::Off,
                 start: 0,
+                weight,
             };
         }
         let cached = self.cached_slot.load(Relaxed);
@@ -351,6 +401,7 @@ impl CallSite {
         LocalTimerGuard {
             target,
             start: clock::now(),
+            weight,
         }
     }
 }
@@ -372,16 +423,18 @@ enum TimerTarget {
 /// # Safety
 /// `cells` are this thread's and alive.
 #[inline(never)]
-unsafe fn record_owned_since(cells: *const HistogramCells, start: u64) {
+unsafe fn record_owned_since(cells: *const HistogramCells, start: u64, weight: u64) {
     let nanos = clock::elapsed_nanos(start);
     // SAFETY: the caller's.
-    unsafe { &*cells }.record_owned(nanos);
+    unsafe { &*cells }.record_owned_weighted(nanos, weight);
 }
 
 /// Records the time since its creation when dropped, on the thread that created it.
 pub struct LocalTimerGuard {
     target: TimerTarget,
     start: u64,
+    /// How many calls the observation stands for (1 unless sampled).
+    weight: u64,
 }
 
 impl Drop for LocalTimerGuard {
@@ -390,9 +443,11 @@ impl Drop for LocalTimerGuard {
         match self.target {
             // SAFETY: the cells belong to this thread's shard, which outlives this call: the
             // guard is not `Send` and lives in one synchronous call.
-            TimerTarget::Owned(cells) => unsafe { record_owned_since(cells, self.start) },
+            TimerTarget::Owned(cells) => unsafe {
+                record_owned_since(cells, self.start, self.weight)
+            },
             // Rare (first call, no slot, thread exiting): out of line, to keep the drop small.
-            TimerTarget::Shared(site) => site.record_since(self.start),
+            TimerTarget::Shared(site) => site.record_since(self.start, self.weight),
             TimerTarget::Off => {}
         }
     }
@@ -439,10 +494,36 @@ impl CallSite {
     /// Starts timing a call into the series of `labels` (`#[timed(labels(...))]`).
     #[inline]
     pub fn start_timer_labeled<L: LabelSet>(&'static self, labels: L) -> LabeledTimerGuard {
-        if !switch::recording() {
+        self.start_timer_labeled_weighted(labels, switch::recording(), 1)
+    }
+
+    /// Starts timing 1 call in `one_in` on average into the series of `labels`
+    /// (`#[timed(sample = N, labels(...))]`; see `#[timed]`).
+    #[inline]
+    pub fn start_sampled_timer_labeled<L: LabelSet>(
+        &'static self,
+        one_in: u32,
+        labels: L,
+    ) -> LabeledTimerGuard {
+        self.start_timer_labeled_weighted(
+            labels,
+            switch::recording() && sampling::take(one_in),
+            u64::from(one_in),
+        )
+    }
+
+    #[inline]
+    fn start_timer_labeled_weighted<L: LabelSet>(
+        &'static self,
+        labels: L,
+        timed: bool,
+        weight: u64,
+    ) -> LabeledTimerGuard {
+        if !timed {
             return LabeledTimerGuard {
                 core: None,
                 start: 0,
+                weight,
             };
         }
         // SAFETY: a histogram site's series are leaked `HistogramCore`s.
@@ -451,38 +532,48 @@ impl CallSite {
         LabeledTimerGuard {
             core: Some(core),
             start: clock::now(),
+            weight,
         }
     }
 }
 
 /// Records the time since its creation into one series of a labeled histogram when dropped.
 pub struct LabeledTimerGuard {
-    /// `None` when recording is off.
+    /// `None` when recording is off or the call is not sampled.
     core: Option<&'static HistogramCore>,
     start: u64,
+    /// How many calls the observation stands for (1 unless sampled).
+    weight: u64,
 }
 
 impl Drop for LabeledTimerGuard {
     #[inline]
     fn drop(&mut self) {
         if let Some(core) = self.core {
-            histogram_record(core.slot, clock::elapsed_nanos(self.start), || core);
+            histogram_record(
+                core.slot,
+                clock::elapsed_nanos(self.start),
+                self.weight,
+                || core,
+            );
         }
     }
 }
 
 /// Records the time since its creation into its call site's histogram when dropped.
 pub struct TimerGuard {
-    /// `None` when recording is off.
+    /// `None` when recording is off or the call is not sampled.
     site: Option<&'static CallSite>,
     start: u64,
+    /// How many calls the observation stands for (1 unless sampled).
+    weight: u64,
 }
 
 impl Drop for TimerGuard {
     #[inline(always)]
     fn drop(&mut self) {
         if let Some(site) = self.site {
-            site.record(clock::elapsed_nanos(self.start));
+            site.record_weighted(clock::elapsed_nanos(self.start), self.weight);
         }
     }
 }

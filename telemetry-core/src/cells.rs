@@ -1,7 +1,7 @@
 //! The storage of one histogram's values: lazily allocated bucket groups plus sum, min and max.
 //!
 //! The same structure serves two writers:
-//! - a thread's own shard, written only by that thread (`record_owned`: plain loads and
+//! - a thread's own shard, written only by that thread (`record_owned_weighted`: plain loads and
 //!   stores, no locked instruction), read by snapshots under the registry lock;
 //! - the shared "retired" cells of a histogram, which receive the values of exited threads
 //!   and of threads whose shard is gone (`record_shared`: atomic read-modify-write).
@@ -84,9 +84,10 @@ impl HistogramCells {
         }
     }
 
-    /// Records `value` from the one thread that owns these cells.
+    /// Records `value` `weight` times (1 but for a sampled timer's observation), from the one
+    /// thread that owns these cells.
     #[inline(always)]
-    pub(crate) fn record_owned(&self, value: u64) {
+    pub(crate) fn record_owned_weighted(&self, value: u64, weight: u64) {
         let index = bucket_index(value);
         let slot = &self.groups[index / GROUP];
         let mut group = slot.buckets.load(Relaxed);
@@ -96,14 +97,18 @@ impl HistogramCells {
         // SAFETY: as in `GroupSlot::get`.
         let bucket = unsafe { &(*group).0[index % GROUP] };
         let before = bucket.load(Relaxed);
-        bucket.store(before + 1, Relaxed);
+        bucket.store(before + weight, Relaxed);
         if before == 0 {
             // The bucket's first value: rare, so the common path has no extra memory access.
             let occupied = &slot.occupied;
             occupied.store(occupied.load(Relaxed) | 1 << (index % GROUP), Relaxed);
         }
-        self.sum
-            .store(self.sum.load(Relaxed).saturating_add(value), Relaxed);
+        self.sum.store(
+            self.sum
+                .load(Relaxed)
+                .saturating_add(value.saturating_mul(weight)),
+            Relaxed,
+        );
         if value < self.min.load(Relaxed) {
             self.min.store(value, Relaxed);
         }
@@ -122,10 +127,10 @@ impl HistogramCells {
         fresh
     }
 
-    /// Records `value` from any thread.
-    pub(crate) fn record_shared(&self, value: u64) {
-        self.add_shared(bucket_index(value), 1);
-        self.sum.fetch_add(value, Relaxed);
+    /// Records `value` `weight` times, from any thread.
+    pub(crate) fn record_shared(&self, value: u64, weight: u64) {
+        self.add_shared(bucket_index(value), weight);
+        self.sum.fetch_add(value.saturating_mul(weight), Relaxed);
         self.min.fetch_min(value, Relaxed);
         self.max.fetch_max(value, Relaxed);
     }
@@ -331,8 +336,8 @@ mod tests {
         let owned = HistogramCells::new();
         let shared = HistogramCells::new();
         for v in [0, 5, 1000, 1_000_000, 3_600_000_000_000] {
-            owned.record_owned(v);
-            shared.record_shared(v);
+            owned.record_owned_weighted(v, 1);
+            shared.record_shared(v, 1);
         }
         let (mut a, mut b) = (HistogramAccumulator::new(), HistogramAccumulator::new());
         owned.read_into(&mut a);
@@ -361,7 +366,7 @@ mod tests {
         let cells = HistogramCells::new();
         let mut v = 10_000u64;
         while v <= 100_000_000 {
-            cells.record_owned(v);
+            cells.record_owned_weighted(v, 1);
             v += v / 50;
         }
         assert!(

@@ -75,6 +75,7 @@ impl Declaration {
             location: self.location(),
             labels: self.labels,
             max_series: self.max_series,
+            sample_one_in: None,
         }
     }
 

@@ -142,6 +142,7 @@ impl<M> MetricBuilder<M> {
             location: self.location.clone(),
             labels: &self.labels,
             max_series: self.max_series,
+            sample_one_in: None,
         }
     }
 
@@ -214,6 +215,7 @@ impl Family {
             location: self.location.clone(),
             labels: &self.labels,
             max_series: self.max_series,
+            sample_one_in: None,
         };
         let series = SeriesRequest {
             values: labels.texts(),
@@ -366,7 +368,7 @@ impl Histogram {
             return;
         }
         let core = self.core;
-        histogram_record(core.slot, value, || core);
+        histogram_record(core.slot, value, 1, || core);
     }
 
     /// Records a duration in nanoseconds (saturating at `u64::MAX` ns, about 584 years).

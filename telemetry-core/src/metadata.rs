@@ -126,6 +126,11 @@ pub struct Descriptor {
     /// For a labeled metric, the cap on its number of series.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_series: Option<usize>,
+    /// For a histogram of `#[timed(sample = N)]`: `N`, one call in `N` (on average) is timed
+    /// and recorded `N` times, so its count, sum and buckets are estimates; `None` when every
+    /// call is recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample_one_in: Option<u32>,
 }
 
 /// One label of a metric.

@@ -172,6 +172,8 @@ pub(crate) struct Request<'a> {
     pub(crate) labels: &'a [&'a str],
     /// The cap on series, for a labeled metric.
     pub(crate) max_series: usize,
+    /// `#[timed(sample = N)]`: the histogram times 1 call in N.
+    pub(crate) sample_one_in: Option<u32>,
 }
 
 /// The label values of one series, and each value type's closed set (if known).
@@ -466,6 +468,7 @@ impl State {
                     })
                     .collect(),
                 max_series: (!request.labels.is_empty()).then_some(request.max_series),
+                sample_one_in: request.sample_one_in,
             };
             note_possible_values(&mut descriptor, series);
             self.metrics.insert(
@@ -522,6 +525,9 @@ impl State {
             descriptor.description = request.description.to_owned();
             metric.description = Arc::from(request.description);
         }
+        // Sites that sample differently may share a histogram (each records unbiased
+        // estimates); the manifest shows the sparsest sampling.
+        descriptor.sample_one_in = descriptor.sample_one_in.max(request.sample_one_in);
         if !descriptor.declared_at.contains(&request.location) {
             descriptor.declared_at.push(request.location.clone());
         }
@@ -935,6 +941,7 @@ fn overflow_request() -> Request<'static> {
         },
         labels: &["metric"],
         max_series: usize::MAX,
+        sample_one_in: None,
     }
 }
 
@@ -994,14 +1001,16 @@ pub(crate) fn counter_add(slot: u32, n: u64, core: impl FnOnce() -> &'static Cou
     }
 }
 
-/// Records `value` into a histogram series; the counterpart of [`counter_add`].
+/// Records `value` `weight` times into a histogram series (weight 1 but for a sampled timer);
+/// the counterpart of [`counter_add`].
 #[inline(always)]
 pub(crate) fn histogram_record(
     slot: u32,
     value: u64,
+    weight: u64,
     core: impl FnOnce() -> &'static HistogramCore,
 ) {
-    if slot == NO_SLOT || shard::with_local(|s| s.record(slot, value)).is_none() {
-        core().retired.record_shared(value);
+    if slot == NO_SLOT || shard::with_local(|s| s.record(slot, value, weight)).is_none() {
+        core().retired.record_shared(value, weight);
     }
 }

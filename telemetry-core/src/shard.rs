@@ -145,8 +145,8 @@ impl Shard {
     }
 
     #[inline(always)]
-    pub(crate) fn record(&self, slot: u32, value: u64) {
-        self.histogram(slot).record_owned(value);
+    pub(crate) fn record(&self, slot: u32, value: u64, weight: u64) {
+        self.histogram(slot).record_owned_weighted(value, weight);
     }
 
     /// This thread's cells of histogram `slot`, allocated on first use. They live as long as

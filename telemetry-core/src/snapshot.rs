@@ -461,7 +461,7 @@ mod tests {
     fn histogram(values: impl IntoIterator<Item = u64>) -> HistogramSnapshot {
         let cells = HistogramCells::new();
         for v in values {
-            cells.record_owned(v);
+            cells.record_owned_weighted(v, 1);
         }
         let mut acc = HistogramAccumulator::new();
         cells.read_into(&mut acc);
@@ -495,7 +495,7 @@ mod tests {
     fn min_and_max_read_apart_from_their_buckets_are_clamped_to_them() {
         let cells = HistogramCells::new();
         for v in [1_000, 50_000] {
-            cells.record_owned(v);
+            cells.record_owned_weighted(v, 1);
         }
         let mut acc = HistogramAccumulator::new();
         cells.read_into(&mut acc);

@@ -58,6 +58,8 @@ pub(crate) struct Args {
     pub(crate) errors: Option<proc_macro2::Span>,
     /// `crate = "..."`: where `telemetry_core` is (a renamed dependency).
     pub(crate) krate: Option<TokenStream>,
+    /// `sample = N` (`#[timed]` only): time 1 call in N, checked to be 2 or more.
+    pub(crate) sample: Option<u32>,
 }
 
 /// One label: its name, its value type if written, and the value.
@@ -69,7 +71,7 @@ pub(crate) struct Label {
 
 /// What the unknown-key message lists.
 const ACCEPTED: &str = "`name = \"...\"`, `description = \"...\"`, `labels(key = value, ...)`, \
-     `max_series = N` and `crate = \"...\"`";
+     `max_series = N`, `crate = \"...\"` and";
 
 /// Parses the arguments, collecting every error.
 pub(crate) fn parse(which: Macro, tokens: TokenStream) -> Result<Args, syn::Error> {
@@ -124,6 +126,24 @@ pub(crate) fn parse(which: Macro, tokens: TokenStream) -> Result<Args, syn::Erro
                 args.krate = Some(crate::crate_path::parse(&value)?);
                 return Ok(());
             }
+            "sample" if which == Macro::Timed => {
+                let lit: syn::LitInt = meta.value()?.parse()?;
+                match lit.base10_parse::<u32>() {
+                    Ok(n) if n >= 2 => args.sample = Some(n),
+                    _ => push(syn::Error::new(
+                        lit.span(),
+                        "`sample = N` times 1 call in N: a whole number from 2 to 4294967295, \
+                         e.g. `sample = 16`",
+                    )),
+                }
+                return Ok(());
+            }
+            "sample" => {
+                return Err(meta.error(
+                    "`sample = N` is for #[timed]: #[count_usage] counts every call exactly, \
+                     for about a nanosecond each",
+                ));
+            }
             "errors" if which == Macro::CountUsage => {
                 args.errors = Some(meta.path.span());
                 return Ok(());
@@ -143,8 +163,12 @@ pub(crate) fn parse(which: Macro, tokens: TokenStream) -> Result<Args, syn::Erro
                 let shown = quote::ToTokens::to_token_stream(&meta.path)
                     .to_string()
                     .replace(' ', "");
+                let own = match which {
+                    Macro::CountUsage => "`errors`",
+                    Macro::Timed => "`sample = N`",
+                };
                 return Err(meta.error(format!(
-                    "unknown key `{shown}`: {} accepts {ACCEPTED}",
+                    "unknown key `{shown}`: {} accepts {ACCEPTED} {own}",
                     which.attr()
                 )));
             }

@@ -76,6 +76,7 @@ fn expand(which: Macro, function: &Function, args: &Args) -> TokenStream {
         labels: &label_names,
         domains: &domains,
         max_series: max_series.as_deref(),
+        sample: args.sample,
     };
     // The statement is written as text and parsed once: each token built through `quote!`
     // is a call across the compiler's proc-macro bridge, which is most of an unoptimized
@@ -84,21 +85,28 @@ fn expand(which: Macro, function: &Function, args: &Args) -> TokenStream {
         Macro::CountUsage => "_",
         Macro::Timed => "__telemetry_timer",
     };
+    let sampled = if args.sample.is_some() {
+        "sampled_"
+    } else {
+        ""
+    };
     let method = match (which, args.labels.is_empty()) {
-        (Macro::CountUsage, true) => "increment",
-        (Macro::CountUsage, false) => "increment_labeled",
+        (Macro::CountUsage, true) => "increment".to_owned(),
+        (Macro::CountUsage, false) => "increment_labeled".to_owned(),
         // A synchronous call starts and ends on one thread: its timer finds the thread's
         // cells before the clock starts. An `async fn` may resume elsewhere: its timer is `Send`.
         (Macro::Timed, true) if !function.is_async && !returns_impl_future(function) => {
-            "start_local_timer"
+            format!("start_{sampled}local_timer")
         }
-        (Macro::Timed, true) => "start_timer",
-        (Macro::Timed, false) => "start_timer_labeled",
+        (Macro::Timed, true) => format!("start_{sampled}timer"),
+        (Macro::Timed, false) => format!("start_{sampled}timer_labeled"),
     };
+    // `sample = N` is the first argument of the sampled starts.
+    let sample = args.sample.map(|n| format!("{n}u32")).unwrap_or_default();
     let site = site.static_item();
     let statement = if args.labels.is_empty() {
         parse(&format!(
-            "#[allow(unused_qualifications)] let {local} = {{ {site} __TELEMETRY_SITE.{method}() }};"
+            "#[allow(unused_qualifications)] let {local} = {{ {site} __TELEMETRY_SITE.{method}({sample}) }};"
         ))
     } else {
         // Each value is checked against the type the call site lists, spanned at the user's
@@ -108,9 +116,10 @@ fn expand(which: Macro, function: &Function, args: &Args) -> TokenStream {
             quote_spanned!(label.value.span()=> #value)
         });
         let mut call = parse(&format!("{site} __TELEMETRY_SITE.{method}"));
+        let sample = args.sample.map(|n| quote!(#n,));
         call.extend([TokenTree::Group(Group::new(
             Delimiter::Parenthesis,
-            quote!((#(#label_values,)*)),
+            quote!(#sample (#(#label_values,)*)),
         ))]);
         let mut statement = parse(&format!("#[allow(unused_qualifications)] let {local} ="));
         statement.extend([
@@ -192,6 +201,7 @@ fn wrap_errors(
         labels: &["kind".to_owned()],
         domains: &["__TELEMETRY_ERROR_KINDS.domain()".to_owned()],
         max_series: None,
+        sample: None,
     };
     // `valid::check` has refused an error type the `static` cannot name.
     let error = label_types::error_type(&ret, signature).unwrap_or_default();

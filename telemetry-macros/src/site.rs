@@ -45,6 +45,8 @@ pub(crate) struct Site<'a> {
     pub(crate) domains: &'a [String],
     /// `max_series = N` as written (checked), or `None` for the default.
     pub(crate) max_series: Option<&'a str>,
+    /// `#[timed(sample = N)]`'s `N`.
+    pub(crate) sample: Option<u32>,
 }
 
 /// The field separator of the metadata string (ASCII unit separator).
@@ -58,6 +60,10 @@ impl Site<'_> {
         let kind = match self.which {
             Macro::CountUsage => "counter",
             Macro::Timed => "histogram",
+        };
+        let kind = match self.sample {
+            Some(one_in) => format!("{kind}~{one_in}"),
+            None => kind.to_owned(),
         };
         let head = format!(
             "{kind}{SEP}{}{SEP}{}{SEP}",
