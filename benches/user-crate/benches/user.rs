@@ -35,6 +35,29 @@ fn on_threads(threads: usize, iters: u64, op: impl Fn() + Sync) -> Duration {
     })
 }
 
+/// One benchmark per call, each a direct (statically dispatched) call as in user code: on
+/// one thread with criterion's own loop, on two with [`on_threads`].
+macro_rules! bench_calls {
+    ($c:expr, $threads:expr, $($name:literal => $call:expr),* $(,)?) => {{
+        let threads: usize = $threads;
+        let mut g = $c.benchmark_group(format!("user_crate_{threads}t"));
+        $(
+            if threads == 1 {
+                g.bench_function($name, |b| b.iter(|| $call(black_box(1))));
+            } else {
+                g.bench_function($name, |b| {
+                    b.iter_custom(|iters| {
+                        on_threads(threads, iters, || {
+                            black_box($call(black_box(1)));
+                        })
+                    })
+                });
+            }
+        )*
+        g.finish();
+    }};
+}
+
 fn calls(c: &mut Criterion) {
     let counter = Counter::<u64>::default();
     let histogram = Histogram::new(exponential_buckets(1.0, 2.0, 30));
@@ -49,43 +72,23 @@ fn calls(c: &mut Criterion) {
         r
     };
     for threads in [1, 2] {
-        let mut g = c.benchmark_group(format!("user_crate_{threads}t"));
-        let calls: [(&str, &(dyn Fn(u64) -> u64 + Sync)); 7] = [
-            ("plain_fn", &user::plain),
-            ("bare_atomic_fn", &user::bare_atomic),
-            ("count_usage_fn", &user::counted),
-            ("timed_fn", &user::timed_fn),
-            ("timed_fn_sample_16", &user::timed_sampled),
-            ("prometheus_client_counter", &prometheus_counter),
-            ("prometheus_client_histogram_std_clock", &prometheus_timed),
-        ];
-        for (name, f) in calls {
-            g.bench_function(name, |b| {
-                b.iter_custom(|iters| {
-                    on_threads(threads, iters, || {
-                        black_box(f(black_box(1)));
-                    })
-                })
-            });
-        }
-        #[cfg(target_arch = "x86_64")]
-        g.bench_function("rdtsc_pair", |b| {
-            b.iter_custom(|iters| {
-                on_threads(threads, iters, || {
-                    black_box(user::rdtsc_pair(black_box(1)));
-                })
-            })
-        });
-        g.finish();
+        bench_calls!(c, threads,
+            "plain_fn" => user::plain,
+            "bare_atomic_fn" => user::bare_atomic,
+            "count_usage_fn" => user::counted,
+            "timed_fn" => user::timed_fn,
+            "timed_fn_sample_16" => user::timed_sampled,
+            "rdtsc_pair" => user::rdtsc_pair,
+            "prometheus_client_counter" => prometheus_counter,
+            "prometheus_client_histogram_std_clock" => prometheus_timed,
+        );
     }
     telemetry_core::set_recording(false);
-    let mut g = c.benchmark_group("user_crate_recording_off");
-    g.bench_function("count_usage_fn", |b| b.iter(|| user::counted(black_box(1))));
-    g.bench_function("timed_fn", |b| b.iter(|| user::timed_fn(black_box(1))));
-    g.bench_function("timed_fn_sample_16", |b| {
-        b.iter(|| user::timed_sampled(black_box(1)))
-    });
-    g.finish();
+    bench_calls!(c, 1,
+        "recording_off/count_usage_fn" => user::counted,
+        "recording_off/timed_fn" => user::timed_fn,
+        "recording_off/timed_fn_sample_16" => user::timed_sampled,
+    );
     telemetry_core::set_recording(true);
 }
 

@@ -42,14 +42,23 @@ pub fn timed_sampled(x: u64) -> u64 {
 }
 
 /// Two raw time-stamp-counter reads: the floor of any TSC-based timer (what `#[timed]` reads
-/// through quanta where the TSC is invariant).
-#[cfg(target_arch = "x86_64")]
+/// through quanta where the TSC is invariant). Elsewhere, two `Instant::now()`.
 #[inline(never)]
 pub fn rdtsc_pair(x: u64) -> u64 {
-    // SAFETY: `rdtsc` is available on every x86_64 CPU.
-    let start = unsafe { std::arch::x86_64::_rdtsc() };
-    let r = std::hint::black_box(x);
-    // SAFETY: as above.
-    std::hint::black_box(unsafe { std::arch::x86_64::_rdtsc() }.wrapping_sub(start));
-    r
+    #[cfg(target_arch = "x86_64")]
+    {
+        // SAFETY: `rdtsc` is available on every x86_64 CPU.
+        let start = unsafe { std::arch::x86_64::_rdtsc() };
+        let r = std::hint::black_box(x);
+        // SAFETY: as above.
+        std::hint::black_box(unsafe { std::arch::x86_64::_rdtsc() }.wrapping_sub(start));
+        r
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let start = std::time::Instant::now();
+        let r = std::hint::black_box(x);
+        std::hint::black_box(start.elapsed());
+        r
+    }
 }
