@@ -2,7 +2,7 @@
 //!
 //! - **Big numbers are rounded** toward zero to a number of significant digits (default
 //!   [`DEFAULT_SIGNIFICANT_DIGITS`] = 6), so the last digits are always 0: `123456789` becomes
-//!   `123456000`, as the Qdrant seed promises. Numbers with at most that many digits are kept
+//!   `123456000`, as Qdrant's "Usage Statistics" documentation promises. Numbers with at most that many digits are kept
 //!   as they are (`999999` stays, `42` stays). Signed numbers round their magnitude toward zero
 //!   (`-123456789` becomes `-123456000`). Floats keep the same number of significant digits,
 //!   truncated toward zero (`1234.56789` becomes `1234.56`); NaN and infinities become `null`.
@@ -33,7 +33,7 @@ use std::path::Path;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-/// Significant digits kept by default: 6, so `123456789` becomes `123456000` (Qdrant seed).
+/// Significant digits kept by default: 6, so `123456789` becomes `123456000` (Qdrant's "Usage Statistics" documentation).
 pub const DEFAULT_SIGNIFICANT_DIGITS: u32 = 6;
 
 /// Rounds `value` toward zero to `digits` significant digits (`digits` is clamped to `1..=20`).

@@ -1,4 +1,4 @@
-//! Crash reports (the Qdrant seed's "critical error reports, such as backtraces"), scrubbed:
+//! Crash reports (Qdrant's "critical error reports, such as backtraces", from its "Usage Statistics" documentation), scrubbed:
 //! an opt-in panic hook that counts each panic in `telemetry.panics`, labeled by where it
 //! happened in the application's own code, and then calls the hook that was installed before.
 //!

@@ -1,5 +1,5 @@
 //! The start-up disclosure: who collects, that it is anonymous, how to opt out, where to read
-//! more; and a different text when opted out (EventStoreDB seed).
+//! more; and a different text when opted out (EventStoreDB's "Usage telemetry" documentation).
 //!
 //! ```text
 //! Telemetry

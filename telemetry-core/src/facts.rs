@@ -1,4 +1,4 @@
-//! System and build facts, as in the EventStoreDB seed's `environment` section and Automatisch's
+//! System and build facts, as in EventStoreDB's `environment` section (its "Usage telemetry" documentation) and Automatisch's
 //! diagnostics: OS and version, architecture, cores, memory, disk, container and Kubernetes
 //! detection, uptime, and the product's build.
 //!

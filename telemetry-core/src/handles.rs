@@ -273,7 +273,7 @@ impl MetricBuilder<Gauge> {
     }
 
     /// Registers a gauge whose value `read` returns when a snapshot is taken, e.g. "the number
-    /// of projects in the system" (Unleash seed). `read` runs on the thread taking the snapshot,
+    /// of projects in the system" (Unleash's "Data collection" documentation). `read` runs on the thread taking the snapshot,
     /// outside any lock; if it panics, the panic is caught and logged and the gauge is left out
     /// of that snapshot.
     ///

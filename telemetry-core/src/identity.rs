@@ -1,11 +1,11 @@
 //! Who a report is from, without saying who anyone is.
 //!
 //! - The **instance id** ([`crate::instance_id`]) is random at every start and never stored
-//!   (Qdrant seed): reports of one run can be grouped, runs cannot be linked.
+//!   (Qdrant's "Usage Statistics" documentation): reports of one run can be grouped, runs cannot be linked.
 //! - The **installation id** ([`installation_id`]) is random once per installation and kept in
 //!   the state directory (FerretDB, Automatisch): reports of one installation can be linked
-//!   across restarts, and a user can quote it to ask for their data to be deleted (Qdrant
-//!   seed), so it is written to the log when created or loaded.
+//!   across restarts, and a user can quote it to ask for their data to be deleted (Qdrant's
+//!   "Usage Statistics" documentation), so it is written to the log when created or loaded.
 //!
 //! A product chooses: [`Identity::Instance`] sends only the instance id;
 //! [`Identity::Installation`] adds the installation id.

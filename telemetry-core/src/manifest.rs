@@ -4,8 +4,8 @@
 //! Metrics come from the registry (which already lists every `#[count_usage]` and `#[timed]`
 //! call site in the program, run or not, and every metric registered at run time so far).
 //! Report sections come from every `#[derive(Telemetry)]` type, which the linker collects the
-//! same way. [`Manifest::to_markdown`] renders a "What data is collected" page like the seed
-//! documents'; [`Manifest::version`] is a stable hash of what is collected, to re-ask consent
+//! same way. [`Manifest::to_markdown`] renders a "What data is collected" page like the
+//! public telemetry pages of Qdrant, FerretDB or Unleash; [`Manifest::version`] is a stable hash of what is collected, to re-ask consent
 //! when it changes.
 
 use crate::anonymize::DEFAULT_SIGNIFICANT_DIGITS;

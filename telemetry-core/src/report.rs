@@ -212,7 +212,7 @@ macro_rules! application {
 ///   "metrics": { "counters": { … }, "gauges": { … }, "histograms": { … } }
 /// }
 /// ```
-/// `sections` holds the product's own parts (like the EventStoreDB seed's `configuration` or
+/// `sections` holds the product's own parts (like EventStoreDB's `configuration` or
 /// `database`) and is omitted when empty; `metrics` is a [`Snapshot`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Report {
@@ -293,7 +293,7 @@ impl Report {
         &self.sections
     }
 
-    /// Exactly the payload that would leave the machine (the Qdrant seed's `anonymize=true`):
+    /// Exactly the payload that would leave the machine (Qdrant's `anonymize=true`, in its "Usage Statistics" documentation):
     /// this report with every metric number rounded ([`crate::anonymize::anonymize_snapshot`]),
     /// numbers in the sections rounded, and the uptime rounded, under the process's
     /// [`crate::anonymize::global`] anonymizer.

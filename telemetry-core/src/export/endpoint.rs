@@ -27,7 +27,7 @@
 //!
 //! # `GET /telemetry?details_level=N&anonymize=true|false`
 //! The [`Report`] (by default [`Report::collect`] of the application) as JSON, at a level of
-//! detail (the Qdrant seed's telemetry API). Both parameters are optional: `details_level`
+//! detail (the Qdrant's telemetry API, in its "Usage Statistics" documentation). Both parameters are optional: `details_level`
 //! defaults to 0 and is clamped to [`MAX_DETAILS_LEVEL`]; `anonymize` (`true`, `false`, `1`,
 //! `0`) defaults to `false`. Other parameters are ignored. See [`telemetry_json`] for what
 //! each level holds; `anonymize=true` at the highest level is exactly what the reporter sends,
