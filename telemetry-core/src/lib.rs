@@ -90,6 +90,7 @@ pub mod consent;
 pub mod crash;
 mod declaration;
 pub mod disclosure;
+mod endpoint_url;
 mod errors;
 mod event;
 pub mod export;

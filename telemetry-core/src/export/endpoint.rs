@@ -148,40 +148,10 @@ impl TelemetryQuery {
     }
 }
 
-/// The `key=value` pairs of a query string, percent-decoded.
+/// The `key=value` pairs of a query string, decoded as HTML forms encode them (`%XX` and
+/// `+`; invalid UTF-8 replaced).
 fn query_pairs(query: &str) -> impl Iterator<Item = (String, String)> + '_ {
-    query.split('&').filter(|p| !p.is_empty()).map(|pair| {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        (percent_decode(k), percent_decode(v))
-    })
-}
-
-/// Decodes `%XX` escapes and `+` (space); invalid escapes are kept as they are, invalid UTF-8
-/// is replaced.
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = text
-                    .get(i + 1..i + 3)
-                    .filter(|h| h.bytes().all(|c| c.is_ascii_hexdigit()))
-                    .and_then(|h| u8::from_str_radix(h, 16).ok());
-                if let Some(b) = hex {
-                    out.push(b);
-                    i += 3;
-                    continue;
-                }
-                out.push(b'%');
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    form_urlencoded::parse(query.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned()))
 }
 
 /// The report as `/telemetry` shows it at `details_level`, anonymized or not.
@@ -507,9 +477,14 @@ mod tests {
             e.to_string(),
             "invalid anonymize `yes!`: expected true or false"
         );
-        assert_eq!(percent_decode("a+b%2"), "a b%2");
-        assert_eq!(percent_decode("%"), "%");
-        assert_eq!(percent_decode("%C3%A9%"), "é%");
+        let pairs: Vec<_> = query_pairs("a=a+b%2&b=%&c=%C3%A9%").collect();
+        let expected = [("a", "a b%2"), ("b", "%"), ("c", "é%")];
+        assert!(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .eq(expected)
+        );
     }
 
     #[test]

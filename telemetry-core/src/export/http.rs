@@ -79,36 +79,22 @@ pub(crate) fn send(
     Ok(HttpResponse { status, body })
 }
 
-/// Percent-encodes a URL path segment: everything but `A-Z a-z 0-9 - . _ ~` (RFC 3986).
+/// Percent-encodes a URL path segment: everything but `A-Z a-z 0-9 - . _ ~` (RFC 3986's
+/// unreserved characters).
 pub(crate) fn encode_path_segment(segment: &str) -> String {
-    let mut out = String::with_capacity(segment.len());
-    for b in segment.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    const RESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~');
+    percent_encoding::utf8_percent_encode(segment, RESERVED).to_string()
 }
 
-/// Checks that `url` is an `http://` or `https://` URL with a host, and returns it without a
-/// trailing `/`.
+/// Checks `url` against the crate's URL rule (plain `http://` to any host allowed) and
+/// returns it without a trailing `/`.
 pub(crate) fn check_base_url(url: &str) -> Result<String, &'static str> {
     let trimmed = url.trim().trim_end_matches('/');
-    let rest = trimmed
-        .strip_prefix("http://")
-        .or_else(|| trimmed.strip_prefix("https://"))
-        .ok_or("the URL must start with http:// or https://")?;
-    if rest.is_empty() || rest.starts_with('/') {
-        return Err("the URL has no host");
-    }
-    if rest.contains(['?', '#']) {
-        return Err("the URL must not have a query or a fragment");
-    }
-    if rest.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err("the URL contains white space or control characters");
-    }
+    crate::endpoint_url::parse(trimmed, crate::endpoint_url::PlainHttp::Any)?;
     Ok(trimmed.to_owned())
 }
 

@@ -243,25 +243,11 @@ fn push_segment(url: &mut String, name: &str, value: &str) {
 /// Base64url with padding (RFC 4648 §5); the empty input gives `=`, as the Pushgateway wants
 /// for an empty value.
 fn base64url(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    use base64::Engine;
     if bytes.is_empty() {
         return "=".to_owned();
     }
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let n = (u32::from(chunk[0]) << 16)
-            | (u32::from(*chunk.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*chunk.get(2).unwrap_or(&0));
-        let emit = chunk.len() + 1;
-        for i in 0..4 {
-            if i < emit {
-                out.push(ALPHABET[(n >> (18 - 6 * i)) as usize & 63] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    base64::engine::general_purpose::URL_SAFE.encode(bytes)
 }
 
 #[cfg(test)]

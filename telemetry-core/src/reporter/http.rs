@@ -20,7 +20,8 @@ pub struct HttpConfig {
     /// The most time for one whole request, answer included (default 20 s).
     pub total_timeout: Duration,
     /// Retries after a failed attempt (default 3), with exponential backoff from
-    /// [`backoff`](Self::backoff) and full jitter, or the server's `Retry-After`.
+    /// [`backoff`](Self::backoff) and equal jitter (a random point in the second half of each
+    /// doubled delay), or the server's `Retry-After`.
     pub retries: u32,
     /// The first backoff (default 1 s); doubled on each retry, at most 5 minutes.
     pub backoff: Duration,
@@ -82,80 +83,19 @@ impl std::error::Error for EndpointError {}
 /// # Errors
 /// [`EndpointError`] saying why.
 pub fn validate_endpoint(endpoint: &str) -> Result<(), EndpointError> {
-    let fail = |reason| {
-        Err(EndpointError {
+    crate::endpoint_url::parse(endpoint, crate::endpoint_url::PlainHttp::LoopbackOnly)
+        .map(drop)
+        .map_err(|reason| EndpointError {
             endpoint: redacted(endpoint),
             reason,
         })
-    };
-    let Some((scheme, rest)) = endpoint.split_once("://") else {
-        return fail("it is not an absolute URL (scheme://host/path)");
-    };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    if authority.is_empty() || authority.contains('@') {
-        return fail("it needs a host and no user information");
-    }
-    // A receiver of anonymous reports needs no credentials, and the HTTP client writes the
-    // whole URL in its own debug log lines.
-    if endpoint.contains(['?', '#']) {
-        return fail(
-            "it must not have a query or a fragment (a token in a URL ends up in log lines)",
-        );
-    }
-    // `host`, `host:port`, `[v6]` or `[v6]:port`; a port is 1 to 5 digits up to 65535.
-    let (host, port) = if let Some(bracketed) = authority.strip_prefix('[') {
-        let Some((host, after)) = bracketed.split_once(']') else {
-            return fail("an IPv6 address needs its closing `]`");
-        };
-        if host.parse::<std::net::Ipv6Addr>().is_err() {
-            return fail("only an IPv6 address goes in brackets");
-        }
-        match after {
-            "" => (host, None),
-            _ => match after.strip_prefix(':') {
-                Some(port) => (host, Some(port)),
-                None => return fail("only `:port` may follow an IPv6 address in brackets"),
-            },
-        }
-    } else {
-        match authority.split_once(':') {
-            Some((host, port)) => (host, Some(port)),
-            None => (authority, None),
-        }
-    };
-    if host.is_empty()
-        || host.contains(['[', ']'])
-        || (!authority.starts_with('[') && host.contains(':'))
-    {
-        return fail("the host is malformed (an IPv6 address goes in brackets)");
-    }
-    if let Some(port) = port
-        && (port.is_empty()
-            || !port.bytes().all(|b| b.is_ascii_digit())
-            || port.parse::<u16>().is_err())
-    {
-        return fail("the port is not a number from 0 to 65535");
-    }
-    match scheme.to_ascii_lowercase().as_str() {
-        "https" => Ok(()),
-        "http" if is_loopback(host) => Ok(()),
-        "http" => fail("reports travel over HTTPS; plain http:// is only for loopback addresses"),
-        _ => fail("the scheme must be https (or http to a loopback address)"),
-    }
-}
-
-fn is_loopback(host: &str) -> bool {
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// What the server answered.
 #[derive(Debug)]
 pub(crate) struct Answer {
     pub(crate) status: u16,
-    /// `Retry-After` in seconds, if given as a number.
+    /// `Retry-After`, given as seconds or as an HTTP-date.
     pub(crate) retry_after: Option<Duration>,
     /// At most [`MAX_ANSWER_BYTES`] of the body.
     pub(crate) body: Vec<u8>,
@@ -257,8 +197,7 @@ pub(crate) fn post(
         .headers()
         .get("retry-after")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs);
+        .and_then(|v| retry_after(v, std::time::SystemTime::now()));
     // A malformed or oversized answer must not fail a delivered report: keep what was read.
     let body = response
         .body_mut()
@@ -271,6 +210,18 @@ pub(crate) fn post(
         retry_after,
         body,
     })
+}
+
+/// A `Retry-After` value (RFC 9110 §10.2.3): delay-seconds, or an HTTP-date, which is read
+/// as the time from `now` until then (0 if it is past).
+#[cfg(feature = "http")]
+fn retry_after(value: &str, now: std::time::SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
 /// Without the `http` feature there is no client: every post fails, and reports are spooled.
@@ -302,35 +253,20 @@ pub fn parse_version_notice(body: &[u8]) -> Option<String> {
 mod tests {
     use super::*;
 
+    #[cfg(feature = "http")]
     #[test]
-    fn https_is_required_except_for_loopback() {
-        for ok in [
-            "https://telemetry.example.com/v1/report",
-            "http://127.0.0.1:8080/r",
-            "http://127.1.2.3/r",
-            "http://[::1]:9/r",
-            "http://localhost:1/",
-            "HTTPS://x",
-        ] {
-            assert_eq!(validate_endpoint(ok), Ok(()), "{ok}");
-        }
-        for bad in [
-            "http://telemetry.example.com/r",
-            "http://10.0.0.1/r",
-            "ftp://x",
-            "example.com",
-            "https://user:pw@example.com/",
-            "http://127.0.0.1.evil.com/",
-            "http://127.0.0.1:80r",
-            "http://127.0.0.1:99999/",
-            "http://[::1]evil.com/",
-            "http://[::1]]/",
-            "http://::1:80/",
-            "http://127.0.0.1:/",
-            "http://[127.0.0.1]",
-        ] {
-            assert!(validate_endpoint(bad).is_err(), "{bad}");
-        }
+    fn retry_after_is_seconds_or_an_http_date() {
+        let now = std::time::UNIX_EPOCH + Duration::from_secs(1_445_412_480);
+        assert_eq!(retry_after(" 120 ", now), Some(Duration::from_secs(120)));
+        assert_eq!(
+            retry_after("Wed, 21 Oct 2015 07:28:30 GMT", now),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            retry_after("Wed, 21 Oct 2015 07:27:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(retry_after("soon", now), None);
     }
 
     /// Consent withdrawn while the connection is set up: the request is abandoned before any

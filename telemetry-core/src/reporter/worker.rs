@@ -588,7 +588,8 @@ pub(crate) fn jittered_backoff(base: Duration, attempt: u32) -> Duration {
     let ceiling = base
         .saturating_mul(1u32.checked_shl(attempt).unwrap_or(u32::MAX))
         .min(Duration::from_secs(300));
-    let random = uuid::Uuid::new_v4().as_u128() as u64;
+    // Not for security: a failed draw only makes this retry less spread out.
+    let random = getrandom::u64().unwrap_or(0);
     let half = ceiling / 2;
     half + Duration::from_nanos(random % (half.as_nanos() as u64).max(1))
 }
