@@ -154,26 +154,17 @@ pub struct LabelDescriptor {
 pub const MAX_NAME_LEN: usize = telemetry_rules::MAX_NAME_LEN;
 
 /// Why a metric name was rejected. Returned by [`validate_name`].
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "invalid metric name `{name}`: {reason}; a name is segments of ASCII letters, digits and `_` \
+     (not starting with a digit) joined by `.` or `::`, e.g. `store.insert` or `my_app::search`"
+)]
 pub struct InvalidName {
     /// The rejected name.
     pub name: String,
     /// What is wrong with it.
     pub reason: &'static str,
 }
-
-impl fmt::Display for InvalidName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "invalid metric name `{}`: {}; a name is segments of ASCII letters, digits and `_` \
-             (not starting with a digit) joined by `.` or `::`, e.g. `store.insert` or `my_app::search`",
-            self.name, self.reason
-        )
-    }
-}
-
-impl std::error::Error for InvalidName {}
 
 /// Checks a metric name against the naming rule.
 ///

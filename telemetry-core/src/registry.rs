@@ -14,7 +14,6 @@ use crate::metadata::{
 use crate::shard::{self, MAX_SLOTS, Shard};
 use crate::snapshot::{Family, Labels, Series, Snapshot};
 use std::collections::BTreeMap;
-use std::fmt;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::*};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -52,12 +51,17 @@ pub(crate) enum Storage {
 }
 
 /// Why a registration was refused.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum RegistryError {
     /// The name breaks the naming rule ([`crate::validate_name`]).
+    #[error(transparent)]
     InvalidName(InvalidName),
     /// The name is already registered as another kind of metric.
+    #[error(
+        "metric `{name}` is already registered as a {existing} (declared at {existing_at}); it \
+         cannot also be a {requested}: give one of them another name"
+    )]
     KindConflict {
         /// The contested name.
         name: String,
@@ -69,6 +73,10 @@ pub enum RegistryError {
         existing_at: Location,
     },
     /// The name is already registered with another unit.
+    #[error(
+        "metric `{name}` is already registered with unit {existing} (declared at \
+         {existing_at}); it cannot also have unit {requested}: give one of them another name"
+    )]
     UnitConflict {
         /// The contested name.
         name: String,
@@ -80,11 +88,16 @@ pub enum RegistryError {
         existing_at: Location,
     },
     /// A callback gauge of this name is already registered; a gauge has one source of values.
+    #[error("a callback gauge `{name}` is already registered; register it once and share it")]
     DuplicateCallback {
         /// The contested name.
         name: String,
     },
     /// The name is already registered with other label names.
+    #[error(
+        "metric `{name}` is already registered with labels {existing:?}; it cannot also have \
+         labels {requested:?}: give one of them another name"
+    )]
     LabelConflict {
         /// The contested name.
         name: String,
@@ -95,6 +108,7 @@ pub enum RegistryError {
     },
     /// A label name breaks the rule: ASCII letters, digits and `_`, not starting with a digit,
     /// at most 64 bytes; at most [`crate::labels::MAX_LABELS`] labels.
+    #[error("invalid labels for metric `{name}`: {reason}")]
     InvalidLabel {
         /// The metric.
         name: String,
@@ -104,62 +118,15 @@ pub enum RegistryError {
     /// A declaration that the linker did not collect: one built at run time rather than by
     /// [`crate::counter!`], [`crate::gauge!`] or [`crate::histogram!`]. Every metric is
     /// declared in the code, so that the manifest lists it before the program runs.
+    #[error(
+        "metric `{name}` was not declared in the code: declare it with `counter!`, `gauge!` or \
+         `histogram!` and a string literal, so that the manifest lists it"
+    )]
     Undeclared {
         /// The refused name.
         name: String,
     },
 }
-
-impl fmt::Display for RegistryError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            RegistryError::InvalidName(e) => e.fmt(f),
-            RegistryError::KindConflict {
-                name,
-                existing,
-                requested,
-                existing_at,
-            } => write!(
-                f,
-                "metric `{name}` is already registered as a {existing} (declared at {existing_at}); \
-                 it cannot also be a {requested}: give one of them another name"
-            ),
-            RegistryError::UnitConflict {
-                name,
-                existing,
-                requested,
-                existing_at,
-            } => write!(
-                f,
-                "metric `{name}` is already registered with unit {existing} (declared at \
-                 {existing_at}); it cannot also have unit {requested}: give one of them another name"
-            ),
-            RegistryError::DuplicateCallback { name } => write!(
-                f,
-                "a callback gauge `{name}` is already registered; register it once and share it"
-            ),
-            RegistryError::LabelConflict {
-                name,
-                existing,
-                requested,
-            } => write!(
-                f,
-                "metric `{name}` is already registered with labels {existing:?}; it cannot also \
-                 have labels {requested:?}: give one of them another name"
-            ),
-            RegistryError::InvalidLabel { name, reason } => {
-                write!(f, "invalid labels for metric `{name}`: {reason}")
-            }
-            RegistryError::Undeclared { name } => write!(
-                f,
-                "metric `{name}` was not declared in the code: declare it with `counter!`, \
-                 `gauge!` or `histogram!` and a string literal, so that the manifest lists it"
-            ),
-        }
-    }
-}
-
-impl std::error::Error for RegistryError {}
 
 /// What a registration asks for.
 pub(crate) struct Request<'a> {

@@ -80,30 +80,23 @@ impl From<ApplicationText> for Application {
 }
 
 /// A name or version that does not fit its grammar ([`Application::try_new`]).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ApplicationError {
     /// The name is not 1 to 64 ASCII letters, digits, `-` and `_`, starting with a letter.
+    #[error(
+        "an application name is 1 to 64 ASCII letters, digits, `-` and `_`, starting with a \
+         letter"
+    )]
     Name,
     /// The version is not 1 to 64 ASCII letters, digits, `.`, `-` and `+`, starting with a
     /// digit or `v`.
+    #[error(
+        "an application version is 1 to 64 ASCII letters, digits, `.`, `-` and `+`, starting \
+         with a digit or `v`"
+    )]
     Version,
 }
-
-impl std::fmt::Display for ApplicationError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            ApplicationError::Name => {
-                "an application name is 1 to 64 ASCII letters, digits, `-` and `_`, starting with a letter"
-            }
-            ApplicationError::Version => {
-                "an application version is 1 to 64 ASCII letters, digits, `.`, `-` and `+`, starting with a digit or `v`"
-            }
-        })
-    }
-}
-
-impl std::error::Error for ApplicationError {}
 
 /// What [`Application::new`] records for a name or version that does not fit its grammar.
 pub const INVALID_APPLICATION_TEXT: &str = "other";

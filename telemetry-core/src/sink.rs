@@ -5,12 +5,12 @@
 //! sinks on behalf of a host catch panics anyway.
 
 use crate::report::Report;
-use std::fmt;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Why a sink could not deliver a report.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("telemetry sink `{sink}` failed: {source}")]
 pub struct SinkError {
     sink: &'static str,
     source: Box<dyn std::error::Error + Send + Sync>,
@@ -31,18 +31,6 @@ impl SinkError {
     /// The short name of the sink that failed.
     pub fn sink(&self) -> &'static str {
         self.sink
-    }
-}
-
-impl fmt::Display for SinkError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "telemetry sink `{}` failed: {}", self.sink, self.source)
-    }
-}
-
-impl std::error::Error for SinkError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&*self.source)
     }
 }
 

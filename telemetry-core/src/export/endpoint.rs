@@ -85,7 +85,8 @@ pub struct TelemetryQuery {
 }
 
 /// A query parameter with a value that is not accepted.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {parameter} `{value}`: expected {expected}")]
 pub struct QueryError {
     /// The parameter name.
     pub parameter: &'static str,
@@ -94,18 +95,6 @@ pub struct QueryError {
     /// What is accepted.
     pub expected: &'static str,
 }
-
-impl fmt::Display for QueryError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "invalid {} `{}`: expected {}",
-            self.parameter, self.value, self.expected
-        )
-    }
-}
-
-impl std::error::Error for QueryError {}
 
 impl TelemetryQuery {
     /// Parses `details_level` and `anonymize` from `query` (the part after `?`, without it;

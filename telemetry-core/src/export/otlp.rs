@@ -65,7 +65,6 @@ use opentelemetry_proto::tonic::metrics::v1::{
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use prost::Message;
 use serde_json::{Map, Value, json};
-use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use opentelemetry_proto::tonic::collector::metrics::v1::{
@@ -99,9 +98,11 @@ impl Encoding {
 }
 
 /// Why an export, or building an [`OtlpExporter`], failed.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum OtlpError {
     /// The endpoint is not an `http://` or `https://` URL with a host.
+    #[error("invalid OTLP endpoint `{endpoint}`: {reason}")]
     InvalidEndpoint {
         /// The rejected endpoint, without its query, fragment and user info (they can hold
         /// a token).
@@ -111,11 +112,16 @@ pub enum OtlpError {
     },
     /// A header name is not an HTTP token, or its value holds a line break or control
     /// character.
+    #[error(
+        "invalid OTLP request header `{name}`: the name must be an HTTP token and the value \
+         free of line breaks and control characters"
+    )]
     InvalidHeader {
         /// The rejected header name.
         name: String,
     },
     /// The request did not complete: refused connection, DNS failure, timeout, TLS error.
+    #[error("OTLP export to {url} failed: {message}")]
     Transport {
         /// The URL of the request.
         url: String,
@@ -123,6 +129,7 @@ pub enum OtlpError {
         message: String,
     },
     /// The receiver answered with a status other than 2xx.
+    #[error("the OTLP receiver at {url} answered {status}: {body}")]
     Status {
         /// The URL of the request.
         url: String,
@@ -132,6 +139,7 @@ pub enum OtlpError {
         body: String,
     },
     /// The receiver accepted the request but rejected some data points.
+    #[error("the OTLP receiver rejected {rejected_data_points} data points: {message}")]
     PartialSuccess {
         /// How many data points were rejected.
         rejected_data_points: i64,
@@ -139,36 +147,6 @@ pub enum OtlpError {
         message: String,
     },
 }
-
-impl fmt::Display for OtlpError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            OtlpError::InvalidEndpoint { endpoint, reason } => {
-                write!(f, "invalid OTLP endpoint `{endpoint}`: {reason}")
-            }
-            OtlpError::InvalidHeader { name } => write!(
-                f,
-                "invalid OTLP request header `{name}`: the name must be an HTTP token and the \
-                 value free of line breaks and control characters"
-            ),
-            OtlpError::Transport { url, message } => {
-                write!(f, "OTLP export to {url} failed: {message}")
-            }
-            OtlpError::Status { url, status, body } => {
-                write!(f, "the OTLP receiver at {url} answered {status}: {body}")
-            }
-            OtlpError::PartialSuccess {
-                rejected_data_points,
-                message,
-            } => write!(
-                f,
-                "the OTLP receiver rejected {rejected_data_points} data points: {message}"
-            ),
-        }
-    }
-}
-
-impl std::error::Error for OtlpError {}
 
 /// Where and how to send metrics over OTLP/HTTP.
 #[derive(Clone, Debug)]

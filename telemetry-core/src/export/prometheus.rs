@@ -62,7 +62,6 @@ use crate::buckets::{bucket_index, bucket_lower, bucket_upper};
 use crate::metadata::{MetricKind, Unit};
 use crate::snapshot::{Family, HistogramSnapshot, Labels, Snapshot};
 use rustc_hash::{FxHashMap, FxHashSet, FxHasher};
-use std::fmt;
 use std::hash::Hasher as _;
 use std::io::Write as _;
 use std::ops::Range;
@@ -169,48 +168,37 @@ impl Format {
 }
 
 /// Why an [`Exposition`] or a [`BucketLayout`] could not be built.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ExpositionError {
     /// The name prefix is not `[a-zA-Z_][a-zA-Z0-9_]*` (or is longer than 100 bytes).
+    #[error(
+        "invalid metric name prefix `{prefix}`: a prefix is ASCII letters, digits and `_`, not \
+         starting with a digit, at most 100 bytes, e.g. `docstore_`"
+    )]
     InvalidPrefix {
         /// The rejected prefix.
         prefix: String,
     },
     /// `per_doubling` is not one of 1, 2, 4, 8, 16, 32, 64.
+    #[error(
+        "invalid bucket layout: {per_doubling} buckets per power of two; use 1, 2, 4, 8, 16, 32 \
+         or 64 (powers of two up to the 64 fine buckets of each power of two)"
+    )]
     InvalidPerDoubling {
         /// The rejected value.
         per_doubling: u32,
     },
     /// The explicit boundary list is empty or longer than [`BucketLayout::MAX_EXPLICIT`].
+    #[error(
+        "invalid bucket layout: {len} explicit boundaries; give from 1 to {max}",
+        max = BucketLayout::MAX_EXPLICIT
+    )]
     InvalidExplicitBounds {
         /// How many boundaries were given.
         len: usize,
     },
 }
-
-impl fmt::Display for ExpositionError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ExpositionError::InvalidPrefix { prefix } => write!(
-                f,
-                "invalid metric name prefix `{prefix}`: a prefix is ASCII letters, digits and `_`, \
-                 not starting with a digit, at most 100 bytes, e.g. `docstore_`"
-            ),
-            ExpositionError::InvalidPerDoubling { per_doubling } => write!(
-                f,
-                "invalid bucket layout: {per_doubling} buckets per power of two; use 1, 2, 4, 8, \
-                 16, 32 or 64 (powers of two up to the 64 fine buckets of each power of two)"
-            ),
-            ExpositionError::InvalidExplicitBounds { len } => write!(
-                f,
-                "invalid bucket layout: {len} explicit boundaries; give from 1 to {}",
-                BucketLayout::MAX_EXPLICIT
-            ),
-        }
-    }
-}
-
-impl std::error::Error for ExpositionError {}
 
 /// Which `le` boundaries a histogram is exported with (also the explicit bounds of the OTLP
 /// exporter).

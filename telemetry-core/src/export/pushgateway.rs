@@ -27,13 +27,14 @@
 use super::http::{self, Method};
 use super::prometheus::{Exposition, Format, PROMETHEUS_CONTENT_TYPE};
 use crate::snapshot::Snapshot;
-use std::fmt;
 use std::time::Duration;
 
 /// Why a push, or building a [`Pushgateway`], failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum PushError {
     /// The gateway URL is not an `http://` or `https://` URL with a host.
+    #[error("invalid Pushgateway URL `{url}`: {reason}")]
     InvalidUrl {
         /// The rejected URL, without its query, fragment and user info (they can hold a
         /// token).
@@ -42,14 +43,20 @@ pub enum PushError {
         reason: &'static str,
     },
     /// The job name is empty.
+    #[error("the Pushgateway job name is empty")]
     EmptyJob,
     /// A grouping label name is not `[a-zA-Z_][a-zA-Z0-9_]*`, starts with `__`, is `job`, or is
     /// given twice.
+    #[error(
+        "invalid Pushgateway grouping label `{name}`: a label name is ASCII letters, digits and \
+         `_`, not starting with a digit or `__`, not `job`, and given once"
+    )]
     InvalidLabel {
         /// The rejected label name.
         name: String,
     },
     /// The request did not complete: refused connection, DNS failure, timeout, TLS error.
+    #[error("push to {url} failed: {message}")]
     Transport {
         /// The URL of the request.
         url: String,
@@ -58,6 +65,7 @@ pub enum PushError {
     },
     /// The gateway answered with a status other than 2xx (400: the push was malformed or
     /// inconsistent with metrics it already holds).
+    #[error("the Pushgateway at {url} answered {status}: {body}")]
     Status {
         /// The URL of the request.
         url: String,
@@ -67,30 +75,6 @@ pub enum PushError {
         body: String,
     },
 }
-
-impl fmt::Display for PushError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            PushError::InvalidUrl { url, reason } => {
-                write!(f, "invalid Pushgateway URL `{url}`: {reason}")
-            }
-            PushError::EmptyJob => f.write_str("the Pushgateway job name is empty"),
-            PushError::InvalidLabel { name } => write!(
-                f,
-                "invalid Pushgateway grouping label `{name}`: a label name is ASCII letters, \
-                 digits and `_`, not starting with a digit or `__`, not `job`, and given once"
-            ),
-            PushError::Transport { url, message } => {
-                write!(f, "push to {url} failed: {message}")
-            }
-            PushError::Status { url, status, body } => {
-                write!(f, "the Pushgateway at {url} answered {status}: {body}")
-            }
-        }
-    }
-}
-
-impl std::error::Error for PushError {}
 
 /// A Pushgateway group to push to: the gateway's base URL, the job name and grouping labels.
 #[derive(Clone, Debug)]

@@ -48,37 +48,18 @@ pub enum TelemetryCommand {
 }
 
 /// Why a command failed.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CommandError {
     /// Consent cannot be resolved, or enabling is refused (`DO_NOT_TRACK`).
-    Consent(ConsentError),
+    #[error("{0}")]
+    Consent(#[source] ConsentError),
     /// The command needs a state directory and the builder has none.
+    #[error("telemetry has no state directory here, so there is nothing to save or delete")]
     NoStateDir,
     /// Reading or writing the state directory or the output failed.
-    Io(std::io::Error),
-}
-
-impl fmt::Display for CommandError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            CommandError::Consent(e) => e.fmt(f),
-            CommandError::NoStateDir => f.write_str(
-                "telemetry has no state directory here, so there is nothing to save or delete",
-            ),
-            CommandError::Io(e) => write!(f, "telemetry state: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for CommandError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            CommandError::Consent(e) => Some(e),
-            CommandError::NoStateDir => None,
-            CommandError::Io(e) => Some(e),
-        }
-    }
+    #[error("telemetry state: {0}")]
+    Io(#[source] std::io::Error),
 }
 
 impl From<ConsentError> for CommandError {

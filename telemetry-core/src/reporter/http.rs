@@ -58,25 +58,14 @@ impl HttpConfig {
 }
 
 /// Why an endpoint is refused.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("telemetry endpoint `{endpoint}` refused: {reason}")]
 pub struct EndpointError {
     /// The endpoint.
     pub endpoint: String,
     /// What is wrong.
     pub reason: &'static str,
 }
-
-impl std::fmt::Display for EndpointError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "telemetry endpoint `{}` refused: {}",
-            self.endpoint, self.reason
-        )
-    }
-}
-
-impl std::error::Error for EndpointError {}
 
 /// Checks that `endpoint` is `https://`, or `http://` to a loopback host.
 ///

@@ -160,46 +160,26 @@ pub struct ReporterBuilder {
 }
 
 /// Why the reporter did not start.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ReporterError {
     /// The endpoint is not `https://` (or `http://` to loopback), or not a URL.
-    Endpoint(EndpointError),
+    #[error("{0}")]
+    Endpoint(#[source] EndpointError),
     /// A consent source holds a value that is neither yes nor no, or a flag asks to enable
     /// what `DO_NOT_TRACK` disables.
-    Consent(ConsentError),
+    #[error("{0}")]
+    Consent(#[source] ConsentError),
     /// The operating system refused a thread.
-    Thread(std::io::Error),
+    #[error("cannot start the telemetry reporter thread: {0}")]
+    Thread(#[source] std::io::Error),
     /// A schedule's name is not 1 to 64 lower-case ASCII letters, digits, `_` and `.`,
     /// starting with a letter (it would be sent as the report's trigger).
+    #[error(
+        "a telemetry schedule's name is 1 to 64 lower-case ASCII letters, digits, `_` and `.`, \
+         starting with a letter"
+    )]
     ScheduleName,
-}
-
-impl std::fmt::Display for ReporterError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ReporterError::Endpoint(e) => e.fmt(f),
-            ReporterError::Consent(e) => e.fmt(f),
-            ReporterError::Thread(e) => {
-                write!(f, "cannot start the telemetry reporter thread: {e}")
-            }
-            ReporterError::ScheduleName => f.write_str(
-                "a telemetry schedule's name is 1 to 64 lower-case ASCII letters, digits, `_` and \
-                 `.`, starting with a letter",
-            ),
-        }
-    }
-}
-
-impl std::error::Error for ReporterError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            ReporterError::Endpoint(e) => Some(e),
-            ReporterError::Consent(e) => Some(e),
-            ReporterError::Thread(e) => Some(e),
-            ReporterError::ScheduleName => None,
-        }
-    }
 }
 
 impl From<ConsentError> for ReporterError {
