@@ -6,7 +6,6 @@
 //! linker into [`CALL_SITES`], so the registry lists metrics whose functions have not run yet.
 
 use crate::cells::HistogramCells;
-use crate::clock;
 use crate::labels::{LabelSet, LabelValue, cached_series};
 use crate::metadata::{Location, MetricKind, Unit};
 use crate::registry::{
@@ -16,6 +15,7 @@ use crate::registry::{
 use crate::sampling;
 use crate::shard;
 use crate::switch;
+use crate::tick_clock;
 use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering::*};
 
 /// Every macro call site in the program, gathered at link time.
@@ -318,7 +318,7 @@ impl CallSite {
     #[cold]
     #[inline(never)]
     fn record_since(&'static self, start: u64, weight: u64) {
-        self.record_weighted(clock::elapsed_nanos(start), weight);
+        self.record_weighted(tick_clock::elapsed_nanos(start), weight);
     }
 
     #[cold]
@@ -356,7 +356,7 @@ impl CallSite {
         }
         TimerGuard {
             site: Some(self),
-            start: clock::now(),
+            start: tick_clock::now(),
             weight,
         }
     }
@@ -400,7 +400,7 @@ impl CallSite {
         };
         LocalTimerGuard {
             target,
-            start: clock::now(),
+            start: tick_clock::now(),
             weight,
         }
     }
@@ -424,7 +424,7 @@ enum TimerTarget {
 /// `cells` are this thread's and alive.
 #[inline(never)]
 unsafe fn record_owned_since(cells: *const HistogramCells, start: u64, weight: u64) {
-    let nanos = clock::elapsed_nanos(start);
+    let nanos = tick_clock::elapsed_nanos(start);
     // SAFETY: the caller's.
     unsafe { &*cells }.record_owned_weighted(nanos, weight);
 }
@@ -531,7 +531,7 @@ impl CallSite {
             unsafe { &*(self.series(&labels) as *const HistogramCore) };
         LabeledTimerGuard {
             core: Some(core),
-            start: clock::now(),
+            start: tick_clock::now(),
             weight,
         }
     }
@@ -552,7 +552,7 @@ impl Drop for LabeledTimerGuard {
         if let Some(core) = self.core {
             histogram_record(
                 core.slot,
-                clock::elapsed_nanos(self.start),
+                tick_clock::elapsed_nanos(self.start),
                 self.weight,
                 || core,
             );
@@ -573,7 +573,7 @@ impl Drop for TimerGuard {
     #[inline(always)]
     fn drop(&mut self) {
         if let Some(site) = self.site {
-            site.record_weighted(clock::elapsed_nanos(self.start), self.weight);
+            site.record_weighted(tick_clock::elapsed_nanos(self.start), self.weight);
         }
     }
 }

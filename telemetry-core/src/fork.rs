@@ -27,7 +27,7 @@ mod imp {
     }
 
     extern "C" fn prepare() {
-        crate::clock::force();
+        crate::tick_clock::force();
         crate::report::force_statics();
         crate::gauges::force_epoch();
         // Always in this order: no code takes one of these while it holds a later one (the

@@ -147,7 +147,7 @@ impl<M> MetricBuilder<M> {
     }
 
     /// Checks the label names against `L`, and declares the metric.
-    fn labeled<L: LabelSet>(self, kind: MetricKind) -> Result<Arc<Family>, RegistryError> {
+    fn labeled<L: LabelSet>(self, kind: MetricKind) -> Result<Arc<LabeledFamily>, RegistryError> {
         if self.labels.len() != L::LEN {
             return Err(RegistryError::InvalidLabel {
                 name: self.name,
@@ -164,7 +164,7 @@ impl<M> MetricBuilder<M> {
         std::hash::Hasher::write(&mut hasher, self.name.as_bytes());
         // Call sites key the series cache by their address, which is below 2^63.
         let id = (std::hash::Hasher::finish(&hasher) | 1 << 63) as usize;
-        Ok(Arc::new(Family {
+        Ok(Arc::new(LabeledFamily {
             id,
             name: self.name,
             description: self.description,
@@ -178,7 +178,7 @@ impl<M> MetricBuilder<M> {
 }
 
 /// What a labeled handle needs to register its series on first use.
-struct Family {
+struct LabeledFamily {
     id: usize,
     name: String,
     description: String,
@@ -189,7 +189,7 @@ struct Family {
     kind: MetricKind,
 }
 
-impl Family {
+impl LabeledFamily {
     /// The series of `labels`, from this thread's cache or registered on first use: the
     /// address of a leaked `CounterCore` or `HistogramCore`.
     #[inline]
@@ -384,7 +384,7 @@ impl Histogram {
 /// label values; no lock) and registers it on first use. For a label set used in a hot loop,
 /// keep its [`series`](Self::series) handle: a plain [`Counter`].
 pub struct LabeledCounter<L> {
-    family: Arc<Family>,
+    family: Arc<LabeledFamily>,
     _labels: PhantomData<fn(L)>,
 }
 
@@ -429,7 +429,7 @@ impl<L: LabelSet> LabeledCounter<L> {
 
 /// A histogram with labels: one series per label set `L`; see [`LabeledCounter`].
 pub struct LabeledHistogram<L> {
-    family: Arc<Family>,
+    family: Arc<LabeledFamily>,
     _labels: PhantomData<fn(L)>,
 }
 

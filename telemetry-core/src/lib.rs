@@ -85,7 +85,6 @@ pub mod anonymize;
 mod buckets;
 mod callsite;
 mod cells;
-mod clock;
 pub mod consent;
 pub mod crash;
 mod declaration;
@@ -108,13 +107,14 @@ mod report;
 pub mod reporter;
 mod sampling;
 #[cfg(feature = "axum")]
-pub mod serve;
+pub use export::serve;
 mod shard;
 pub mod sink;
 mod snapshot;
 mod state;
 mod switch;
 pub mod testing;
+mod tick_clock;
 mod timed_future;
 
 pub use errors::{ErrorKind, ErrorKindLabel};

@@ -12,15 +12,17 @@
 //!   between Prometheus text and OpenMetrics) and `GET /telemetry?details_level=N&anonymize=B`
 //!   (the report as JSON, see [`endpoint::telemetry_json`] for what each level holds). Any
 //!   HTTP server can call [`endpoint::Endpoints::handle`]; with feature `axum`,
-//!   `crate::serve` mounts the same handlers on an axum router.
+//!   `serve` (also at `telemetry_core::serve`) mounts the same handlers on an axum router.
 //!
 //! `docs/EXPORTERS.md` in the repository gathers the rules of all of them in one page.
 
 pub mod endpoint;
-#[cfg(feature = "http")]
-mod http;
 #[cfg(feature = "otlp")]
 pub mod otlp;
 pub mod prometheus;
 #[cfg(feature = "http")]
+mod push_client;
+#[cfg(feature = "http")]
 pub mod pushgateway;
+#[cfg(feature = "axum")]
+pub mod serve;

@@ -52,8 +52,8 @@
 //!
 //! [`BucketLayout`]: super::prometheus::BucketLayout
 
-use super::http::{self, Method};
 use super::prometheus::{BucketLayout, cumulative_counts};
+use super::push_client::{self, Method};
 use crate::metadata::Unit;
 use crate::report::Application;
 use crate::snapshot::{HistogramSnapshot, Labels, Snapshot};
@@ -167,10 +167,11 @@ impl OtlpExporter {
     /// # Errors
     /// [`OtlpError::InvalidEndpoint`] if `endpoint` is not `http(s)://host...` without query.
     pub fn new(endpoint: &str, application: Application) -> Result<Self, OtlpError> {
-        let base = http::check_base_url(endpoint).map_err(|reason| OtlpError::InvalidEndpoint {
-            endpoint: crate::reporter::http::redacted(endpoint),
-            reason,
-        })?;
+        let base =
+            push_client::check_base_url(endpoint).map_err(|reason| OtlpError::InvalidEndpoint {
+                endpoint: crate::reporter::transport::redacted(endpoint),
+                reason,
+            })?;
         let url = if base.ends_with("/v1/metrics") {
             base
         } else {
@@ -356,12 +357,11 @@ impl OtlpExporter {
             self.encoding.content_type().to_owned(),
         )];
         headers.extend(self.headers.iter().cloned());
-        let response = http::send(Method::Post, &self.url, &headers, &body, self.timeout).map_err(
-            |message| OtlpError::Transport {
+        let response = push_client::send(Method::Post, &self.url, &headers, &body, self.timeout)
+            .map_err(|message| OtlpError::Transport {
                 url: self.url.clone(),
                 message,
-            },
-        )?;
+            })?;
         if !(200..300).contains(&response.status) {
             return Err(OtlpError::Status {
                 url: self.url.clone(),

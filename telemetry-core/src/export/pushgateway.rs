@@ -24,8 +24,8 @@
 //! [`Pushgateway::with_timeout`] (default 10 s). Counters pushed by a job are that run's
 //! totals; the gateway keeps the last push of each group until it is deleted or replaced.
 
-use super::http::{self, Method};
 use super::prometheus::{Exposition, Format, PROMETHEUS_CONTENT_TYPE};
+use super::push_client::{self, Method};
 use crate::snapshot::Snapshot;
 use std::time::Duration;
 
@@ -94,8 +94,8 @@ impl Pushgateway {
     /// [`PushError::InvalidUrl`] if `url` is not `http(s)://host...` without query, and
     /// [`PushError::EmptyJob`] if `job` is empty.
     pub fn new(url: &str, job: &str) -> Result<Self, PushError> {
-        let base = http::check_base_url(url).map_err(|reason| PushError::InvalidUrl {
-            url: crate::reporter::http::redacted(url),
+        let base = push_client::check_base_url(url).map_err(|reason| PushError::InvalidUrl {
+            url: crate::reporter::transport::redacted(url),
             reason,
         })?;
         if job.is_empty() {
@@ -193,12 +193,11 @@ impl Pushgateway {
         } else {
             &[]
         };
-        let response = http::send(method, &url, headers, body.as_bytes(), self.timeout).map_err(
-            |message| PushError::Transport {
+        let response = push_client::send(method, &url, headers, body.as_bytes(), self.timeout)
+            .map_err(|message| PushError::Transport {
                 url: url.clone(),
                 message,
-            },
-        )?;
+            })?;
         if (200..300).contains(&response.status) {
             Ok(())
         } else {
@@ -220,7 +219,7 @@ fn push_segment(url: &mut String, name: &str, value: &str) {
         url.push_str(&base64url(value.as_bytes()));
     } else {
         url.push('/');
-        url.push_str(&http::encode_path_segment(value));
+        url.push_str(&push_client::encode_path_segment(value));
     }
 }
 

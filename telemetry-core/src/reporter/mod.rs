@@ -104,16 +104,16 @@ mod clock;
 mod command;
 mod decide;
 mod gate;
-pub(crate) mod http;
 mod maker;
 mod spool;
+pub(crate) mod transport;
 mod worker;
 
 pub use clock::{Clock, FakeClock, SystemClock};
 pub use command::{CommandError, LastTransmission, TelemetryCommand, TelemetryStatus};
-pub use http::{EndpointError, HttpConfig, parse_version_notice, validate_endpoint};
 pub use maker::{ERROR_METRIC_PREFIXES, EVENT_SECTION};
 pub use spool::SpoolLimits;
+pub use transport::{EndpointError, HttpConfig, parse_version_notice, validate_endpoint};
 
 use crate::consent::{
     Category, Consent, ConsentBuilder, ConsentDecision, ConsentError, SourceKind,

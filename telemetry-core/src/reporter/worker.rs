@@ -2,8 +2,8 @@
 
 use super::decide::Decider;
 use super::gate::{Gate, Permit};
-use super::http::{self, Failure, HttpConfig, parse_version_notice, redacted};
 use super::spool::Spool;
+use super::transport::{self, Failure, HttpConfig, parse_version_notice, redacted};
 use crate::consent::{Category, Consent};
 use crate::report::Report;
 use crate::sink::Sink;
@@ -477,13 +477,13 @@ impl Worker {
         payload: &[u8],
         timeout: Duration,
         deadline: Option<Instant>,
-    ) -> Result<http::Answer, Failure> {
+    ) -> Result<transport::Answer, Failure> {
         let (tx, rx) = mpsc::channel();
         let (config, body) = (http.clone(), payload.to_vec());
         let spawned = std::thread::Builder::new()
             .name("telemetry-send".to_owned())
             .spawn(move || {
-                let _ = tx.send(http::post(&permit, &config, &body, timeout));
+                let _ = tx.send(transport::post(&permit, &config, &body, timeout));
             });
         if spawned.is_err() {
             return Err(Failure::Transport(
