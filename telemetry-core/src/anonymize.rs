@@ -353,19 +353,20 @@ impl Anonymizer {
 
 static GLOBAL: RwLock<Option<Arc<Anonymizer>>> = RwLock::new(None);
 
-/// The anonymizer's lock, held across a `fork` (see `crate::fork`).
-#[cfg(unix)]
-pub(crate) fn lock_for_fork() -> Box<dyn std::any::Any> {
-    Box::new(GLOBAL.write().unwrap_or_else(|e| e.into_inner()))
-}
+// The anonymizer's lock, held across a `fork` (see `crate::fork`).
+crate::fork::fork_hook!(ANONYMIZER_FORK_HOOK, 2, || {
+    Some(Box::new(GLOBAL.write().unwrap_or_else(|e| e.into_inner())))
+});
 
 /// Where the process's key is stored, once a state directory is known.
 static KEY_FILE: RwLock<Option<std::path::PathBuf>> = RwLock::new(None);
 
-/// Holds the key file's path until the guard is dropped (see [`crate::fork`]).
-pub(crate) fn lock_key_file_for_fork() -> Box<dyn std::any::Any> {
-    Box::new(KEY_FILE.write().unwrap_or_else(|e| e.into_inner()))
-}
+// Holds the key file's path until the guard is dropped (see [`crate::fork`]).
+crate::fork::fork_hook!(KEY_FILE_FORK_HOOK, 1, || {
+    Some(Box::new(
+        KEY_FILE.write().unwrap_or_else(|e| e.into_inner()),
+    ))
+});
 
 /// The process's anonymizer, used by reports and hashed labels. On first use it loads (or
 /// creates, owner-only) the key stored in the state directory given to

@@ -7,13 +7,10 @@
 
 use crate::cells::HistogramCells;
 use crate::labels::{LabelSet, LabelValue, cached_series};
+use crate::local_shard::{self, counter_add, histogram_record};
 use crate::metadata::{Location, MetricKind, Unit};
-use crate::registry::{
-    self, CounterCore, HistogramCore, NO_SLOT, Request, SeriesRequest, Storage, counter_add,
-    histogram_record,
-};
+use crate::registry::{self, CounterCore, HistogramCore, NO_SLOT, Request, SeriesRequest, Storage};
 use crate::sampling;
-use crate::shard;
 use crate::switch;
 use crate::tick_clock;
 use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering::*};
@@ -390,7 +387,7 @@ impl CallSite {
         }
         let cached = self.cached_slot.load(Relaxed);
         let cells = if cached.wrapping_sub(1) < SHARED - 1 {
-            shard::with_local(|s| s.histogram(cached - 1) as *const HistogramCells)
+            local_shard::with_local(|s| s.histogram(cached - 1) as *const HistogramCells)
         } else {
             None
         };

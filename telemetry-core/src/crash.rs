@@ -156,10 +156,12 @@ pub fn scrub_path(path: &str) -> String {
 /// Panic locations already made `'static`, so each is leaked once.
 static SEEN: Mutex<Option<HashSet<&'static str>>> = Mutex::new(None);
 
-/// Holds [`SEEN`] until the guard is dropped (see [`crate::fork`]).
-pub(crate) fn lock_for_fork() -> Box<dyn std::any::Any> {
-    Box::new(SEEN.lock().unwrap_or_else(PoisonError::into_inner))
-}
+// Holds [`SEEN`] until the guard is dropped (see [`crate::fork`]).
+crate::fork::fork_hook!(SEEN_FORK_HOOK, 4, || {
+    Some(Box::new(
+        SEEN.lock().unwrap_or_else(PoisonError::into_inner),
+    ))
+});
 
 fn intern(text: String) -> &'static str {
     let Ok(mut seen) = SEEN.lock() else {

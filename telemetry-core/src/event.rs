@@ -72,10 +72,12 @@ impl<T: Section> Section for Option<T> {
 /// The names of hand-written sections and events already logged.
 static LOGGED: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
 
-/// Holds [`LOGGED`] until the guard is dropped (see [`crate::fork`]).
-pub(crate) fn lock_for_fork() -> Box<dyn std::any::Any> {
-    Box::new(LOGGED.lock().unwrap_or_else(PoisonError::into_inner))
-}
+// Holds [`LOGGED`] until the guard is dropped (see [`crate::fork`]).
+crate::fork::fork_hook!(LOGGED_FORK_HOOK, 5, || {
+    Some(Box::new(
+        LOGGED.lock().unwrap_or_else(PoisonError::into_inner),
+    ))
+});
 
 /// Whether `name` is declared by the derive as a top-level section (`event == false`) or an
 /// event (`event == true`), so the manifest lists it. A hand-written [`Section`] or [`Event`]

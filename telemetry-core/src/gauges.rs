@@ -23,10 +23,11 @@ pub const CALLBACK_BUDGET: Duration = Duration::from_millis(100);
 /// The origin of [`Callback::running_since`].
 static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
 
-/// Sets [`EPOCH`] now if it is not yet, so that a forked child never finds it being set.
-pub(crate) fn force_epoch() {
+// Sets [`EPOCH`] now if it is not yet, so that a forked child never finds it being set.
+crate::fork::fork_hook!(EPOCH_FORK_HOOK, 0, || {
     LazyLock::force(&EPOCH);
-}
+    None
+});
 
 fn nanos_now() -> u64 {
     u64::try_from(EPOCH.elapsed().as_nanos()).unwrap_or(u64::MAX) | 1

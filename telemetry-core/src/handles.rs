@@ -6,10 +6,10 @@
 //! metric. The metrics themselves are declared at compile time (`crate::declaration`).
 
 use crate::labels::{DEFAULT_MAX_SERIES, LabelSet, cached_series};
+use crate::local_shard::{counter_add, histogram_record};
 use crate::metadata::{Location, MetricKind, Unit};
 use crate::registry::{
-    CounterCore, GaugeCore, HistogramCore, RegistryError, Request, SeriesRequest, Storage,
-    counter_add, histogram_record, registry,
+    CounterCore, GaugeCore, HistogramCore, RegistryError, Request, SeriesRequest, Storage, registry,
 };
 use std::marker::PhantomData;
 use std::sync::Arc;

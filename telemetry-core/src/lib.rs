@@ -99,9 +99,11 @@ mod gauges;
 mod handles;
 pub mod identity;
 pub mod labels;
+mod local_shard;
 pub mod manifest;
 mod metadata;
 mod pii;
+mod process;
 mod registry;
 mod report;
 pub mod reporter;
@@ -126,10 +128,10 @@ pub use metadata::{
     Descriptor, InvalidName, Location, MAX_NAME_LEN, MetricKind, Unit, validate_name,
 };
 pub use pii::Pii;
+pub use process::{instance_id, uptime};
 pub use registry::RegistryError;
 pub use report::{
     Application, ApplicationError, INVALID_APPLICATION_TEXT, REPORT_SCHEMA_VERSION, Report,
-    instance_id, uptime,
 };
 pub use sink::{JsonFileSink, LogSink, Sink, SinkError, StdoutSink};
 pub use snapshot::{Bucket, Family, HistogramSnapshot, Labels, Series, Snapshot};

@@ -166,12 +166,6 @@ const ENVELOPE: &[(&str, &str)] = &[
     ("metrics", "the metrics listed below, rounded"),
 ];
 
-/// Whether `reason` was written by hand (not by a derive or this crate).
-pub(crate) fn hand_written(reason: &str) -> Option<String> {
-    (!reason.is_empty() && !reason.starts_with("built-in:") && !reason.starts_with("derived:"))
-        .then(|| reason.to_owned())
-}
-
 /// One report section in the manifest.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ManifestSection {
@@ -265,7 +259,7 @@ pub fn manifest() -> Manifest {
                 description: f.description.to_owned(),
                 anonymization: field_rule(f),
                 skipped: f.rule == FieldRule::Skipped,
-                vouched: hand_written((f.safe_because)()),
+                vouched: crate::metadata::hand_written((f.safe_because)()),
                 not_pii: f.not_pii.map(str::to_owned),
             })
             .collect(),

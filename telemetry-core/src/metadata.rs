@@ -150,6 +150,12 @@ pub struct LabelDescriptor {
     pub vouched: Option<String>,
 }
 
+/// Whether `reason` was written by hand (not by a derive or this crate).
+pub(crate) fn hand_written(reason: &str) -> Option<String> {
+    (!reason.is_empty() && !reason.starts_with("built-in:") && !reason.starts_with("derived:"))
+        .then(|| reason.to_owned())
+}
+
 /// The longest accepted metric name, in bytes.
 pub const MAX_NAME_LEN: usize = telemetry_rules::MAX_NAME_LEN;
 

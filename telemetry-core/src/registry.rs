@@ -218,6 +218,18 @@ pub(crate) fn registry() -> &'static Registry {
 /// Log lines produced under the lock, written after it is released.
 type Deferred = Vec<String>;
 
+// The registry's lock, held across a fork (see `crate::fork`): after the anonymizer's (the
+// registry never hashes under its lock) and before the crash-location set (a panic under the
+// lock records its location).
+crate::fork::fork_hook!(REGISTRY_FORK_HOOK, 3, || {
+    Some(Box::new(
+        registry()
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner),
+    ))
+});
+
 fn emit(deferred: Deferred) {
     for line in deferred {
         log::error!(target: "telemetry", "{line}");
@@ -229,12 +241,6 @@ impl Registry {
         crate::fork::install();
         // No code that can panic runs under the lock, but never let poisoning reach the host.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// The lock, held across a `fork` (see `crate::fork`).
-    #[cfg(unix)]
-    pub(crate) fn lock_for_fork(&'static self) -> Box<dyn std::any::Any> {
-        Box::new(self.state.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
     /// Locks and registers every macro call site that the linker collected, once.
@@ -355,7 +361,7 @@ impl Registry {
     }
 
     pub(crate) fn adopt_shard(&self, shard: *const Shard) {
-        crate::report::mark_started();
+        crate::process::mark_started();
         self.lock().shards.push(ShardPtr(shard));
     }
 
@@ -405,6 +411,24 @@ impl Registry {
             .map(|s| unsafe { &*s.0 }.memory_bytes())
             .sum();
         (state.shards.len(), bytes)
+    }
+}
+
+// `Snapshot::refresh` is defined here, with the registry that fills snapshots, so that
+// `snapshot` (the values) does not depend on the registry.
+impl Snapshot {
+    /// Replaces the values with the current ones, as `*self = telemetry_core::snapshot()`
+    /// would, but reusing this snapshot's allocations: when no metric or label set was added
+    /// since it was taken, a refresh overwrites the numbers in place, allocating no name,
+    /// series or label set (only a few scratch buffers of its own). Gauges' series are
+    /// rebuilt each time, as callback gauges are run again.
+    ///
+    /// For code that reads the values again and again, such as a `/metrics` endpoint (the
+    /// `Endpoints` of the `export` module keep one snapshot and refresh it for each scrape).
+    /// Works on any snapshot: one that holds other metrics (deserialized, or from
+    /// [`crate::testing::capture`]) is rebuilt, with the same result as a fresh snapshot.
+    pub fn refresh(&mut self) {
+        registry().snapshot_into(None, self);
     }
 }
 
@@ -946,7 +970,7 @@ fn note_possible_values(descriptor: &mut Descriptor, series: &SeriesRequest) {
     }
     for (label, reason) in descriptor.labels.iter_mut().zip(&series.reasons) {
         if label.vouched.is_none() {
-            label.vouched = crate::manifest::hand_written(reason);
+            label.vouched = crate::metadata::hand_written(reason);
         }
     }
 }
@@ -956,28 +980,5 @@ fn next_slot(used: usize) -> u32 {
         used as u32
     } else {
         NO_SLOT
-    }
-}
-
-/// Adds `n` to a counter series: to the calling thread's shard, or to the shared total if the
-/// series has no slot or the thread is exiting.
-#[inline(always)]
-pub(crate) fn counter_add(slot: u32, n: u64, core: impl FnOnce() -> &'static CounterCore) {
-    if slot == NO_SLOT || shard::with_local(|s| s.add(slot, n)).is_none() {
-        core().retired.fetch_add(n, Relaxed);
-    }
-}
-
-/// Records `value` `weight` times into a histogram series (weight 1 but for a sampled timer);
-/// the counterpart of [`counter_add`].
-#[inline(always)]
-pub(crate) fn histogram_record(
-    slot: u32,
-    value: u64,
-    weight: u64,
-    core: impl FnOnce() -> &'static HistogramCore,
-) {
-    if slot == NO_SLOT || shard::with_local(|s| s.record(slot, value, weight)).is_none() {
-        core().retired.record_shared(value, weight);
     }
 }

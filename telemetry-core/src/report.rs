@@ -1,43 +1,16 @@
 //! The report: what a product sends (or writes, or logs) about one installation.
 
 use crate::event::Section;
+use crate::process::{instance_id, uptime};
 use crate::snapshot::Snapshot;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::sync::LazyLock;
-use std::time::{Instant, SystemTime};
+use std::time::SystemTime;
 use uuid::Uuid;
 
 /// The version of the report's JSON shape. It changes only when a field is removed or changes
 /// meaning; new optional fields keep the version.
 pub const REPORT_SCHEMA_VERSION: u32 = 1;
-
-static STARTED: LazyLock<Instant> = LazyLock::new(Instant::now);
-static INSTANCE_ID: LazyLock<Uuid> = LazyLock::new(Uuid::new_v4);
-
-/// Notes the process start; called when the first thread records, so that
-/// [`uptime`] counts from there even if no report is made for hours.
-pub(crate) fn mark_started() {
-    LazyLock::force(&STARTED);
-}
-
-/// Makes the start time and the instance id now if they are not yet, so that a forked child
-/// never finds them being made.
-pub(crate) fn force_statics() {
-    LazyLock::force(&STARTED);
-    LazyLock::force(&INSTANCE_ID);
-}
-
-/// A random id made at the first use in each process and never stored (what Qdrant's
-/// telemetry documentation calls the instance id): it tells reports of one run apart and nothing else.
-pub fn instance_id() -> Uuid {
-    *INSTANCE_ID
-}
-
-/// Time since the telemetry runtime was first used in this process (normally at start-up).
-pub fn uptime() -> std::time::Duration {
-    STARTED.elapsed()
-}
 
 /// The name and version of a program, for the `framework` and `application` sections.
 /// Deserializing one checks both against their grammar, as [`Application::new`] does.

@@ -12,7 +12,6 @@
 //! touches a slot in it. Histogram cells per thread are described in `cells.rs`.
 
 use crate::cells::HistogramCells;
-use std::cell::Cell;
 use std::ptr;
 use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering::*};
 
@@ -131,7 +130,7 @@ pub(crate) struct Shard {
 }
 
 impl Shard {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Shard {
             counters: SlotTable::new(),
             histograms: SlotTable::new(),
@@ -217,52 +216,10 @@ impl Drop for Shard {
     }
 }
 
-/// The thread-local handle. Its destructor retires the shard: folds it into the retired totals
-/// and frees it, so values recorded by a thread outlive the thread.
-struct LocalShard(Cell<*const Shard>);
-
-impl Drop for LocalShard {
-    fn drop(&mut self) {
-        let shard = self.0.replace(ptr::null());
-        if !shard.is_null() {
-            crate::registry::registry().retire_shard(shard);
-        }
-    }
-}
-
-thread_local! {
-    static LOCAL: LocalShard = const { LocalShard(Cell::new(ptr::null())) };
-}
-
-/// Runs `f` on this thread's shard, creating it on first use. Returns `None` while the thread's
-/// locals are being destroyed; callers then record into the shared retired cells.
-#[inline(always)]
-pub(crate) fn with_local<R>(f: impl FnOnce(&Shard) -> R) -> Option<R> {
-    LOCAL
-        .try_with(|local| {
-            let mut shard = local.0.get();
-            if shard.is_null() {
-                shard = new_local(local);
-            }
-            // SAFETY: the shard is freed only by `LocalShard::drop`, after which `try_with` fails.
-            f(unsafe { &*shard })
-        })
-        .ok()
-}
-
-#[cold]
-#[inline(never)]
-fn new_local(local: &LocalShard) -> *const Shard {
-    let shard = Box::into_raw(Box::new(Shard::new())).cast_const();
-    crate::registry::registry().adopt_shard(shard);
-    local.0.set(shard);
-    shard
-}
-
 /// Frees a shard that the registry has retired.
 ///
 /// # Safety
-/// `shard` came from `new_local`, is no longer reachable from any thread-local, and is freed once.
+/// `shard` came from `local_shard`'s `new_local` (a `Box`), is no longer reachable from any thread-local, and is freed once.
 pub(crate) unsafe fn free(shard: *const Shard) {
     // SAFETY: see the function's contract.
     drop(unsafe { Box::from_raw(shard.cast_mut()) });

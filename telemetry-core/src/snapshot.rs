@@ -66,20 +66,6 @@ pub struct Series<V> {
 }
 
 impl Snapshot {
-    /// Replaces the values with the current ones, as `*self = telemetry_core::snapshot()`
-    /// would, but reusing this snapshot's allocations: when no metric or label set was added
-    /// since it was taken, a refresh overwrites the numbers in place, allocating no name,
-    /// series or label set (only a few scratch buffers of its own). Gauges' series are
-    /// rebuilt each time, as callback gauges are run again.
-    ///
-    /// For code that reads the values again and again, such as a `/metrics` endpoint (the
-    /// `Endpoints` of the `export` module keep one snapshot and refresh it for each scrape).
-    /// Works on any snapshot: one that holds other metrics (deserialized, or from
-    /// [`crate::testing::capture`]) is rebuilt, with the same result as a fresh snapshot.
-    pub fn refresh(&mut self) {
-        crate::registry::registry().snapshot_into(None, self);
-    }
-
     /// The total of counter `name` over all its series, `None` if no such counter is registered.
     pub fn counter(&self, name: &str) -> Option<u64> {
         let family = self.counters.get(name)?;

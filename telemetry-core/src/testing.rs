@@ -26,8 +26,9 @@
 //! the closure spawns. Gauges are process-wide values and appear as they are when the closure
 //! returns. Captures nest: an outer capture also sees what inner ones saw.
 
+use crate::local_shard;
 use crate::registry::registry;
-use crate::shard::{self, Shard};
+use crate::shard::Shard;
 use crate::snapshot::Snapshot;
 use std::cell::RefCell;
 
@@ -47,7 +48,7 @@ pub fn capture(f: impl FnOnce()) -> Snapshot {
 /// If `f` panics, the panic propagates after the capture is closed; the values recorded are
 /// kept in the global totals.
 pub fn capture_with<R>(f: impl FnOnce() -> R) -> (R, Snapshot) {
-    let Some(shard) = shard::with_local(|s| s as *const Shard) else {
+    let Some(shard) = local_shard::with_local(|s| s as *const Shard) else {
         // Only reachable from a thread-local destructor: nothing can be isolated, run plainly.
         return (f(), Snapshot::default());
     };

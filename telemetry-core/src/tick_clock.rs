@@ -14,11 +14,12 @@ use std::sync::LazyLock;
 /// Calibrated on first use (a few milliseconds, once per process).
 static CLOCK: LazyLock<quanta::Clock> = LazyLock::new(quanta::Clock::new);
 
-/// Calibrates the clock now if it is not yet (waiting for a thread that is calibrating it), so
-/// that a forked child never finds the calibration in progress.
-pub(crate) fn force() {
+// Calibrates the clock now if it is not yet (waiting for a thread that is calibrating it), so
+// that a forked child never finds the calibration in progress.
+crate::fork::fork_hook!(CLOCK_FORK_HOOK, 0, || {
     LazyLock::force(&CLOCK);
-}
+    None
+});
 
 /// A raw clock reading; only meaningful to [`elapsed_nanos`].
 #[inline(always)]
