@@ -9,7 +9,9 @@ use crate::cells::HistogramCells;
 use crate::labels::{LabelSet, LabelValue, cached_series};
 use crate::local_shard::{self, counter_add, histogram_record};
 use crate::metadata::{Location, MetricKind, Unit};
-use crate::registry::{self, CounterCore, HistogramCore, NO_SLOT, Request, SeriesRequest, Storage};
+use crate::registry::{
+    self, CounterCore, HistogramCore, Loader, Loading, NO_SLOT, Request, SeriesRequest, Storage,
+};
 use crate::sampling;
 use crate::switch;
 use crate::tick_clock;
@@ -243,7 +245,7 @@ impl CallSite {
         })
     }
 
-    /// Stores the resolved storage; called under the registry lock.
+    /// Stores the resolved storage (the same for every caller: registration is idempotent).
     pub(crate) fn cache(&'static self, storage: &Storage) {
         let (core, slot) = match storage {
             Storage::Counter(c) => ((*c as *const CounterCore).cast::<()>(), c.slot),
@@ -256,15 +258,26 @@ impl CallSite {
         self.cached_slot.store(cached, Release);
     }
 
+    /// The storage of an unlabeled site: cached, or registered now and cached.
+    fn resolve(&'static self) -> Storage {
+        if let Some(storage) = self.cached() {
+            return storage;
+        }
+        let storage = registry::registry()
+            .register_or_keep_apart(&self.meta().request(), SeriesRequest::unlabeled());
+        self.cache(&storage);
+        storage
+    }
+
     fn counter_core(&'static self) -> &'static CounterCore {
-        match registry::registry().resolve_site(self, None) {
+        match self.resolve() {
             Storage::Counter(core) => core,
             _ => unreachable!("a counter call site resolves to a counter"),
         }
     }
 
     fn histogram_core(&'static self) -> &'static HistogramCore {
-        match registry::registry().resolve_site(self, None) {
+        match self.resolve() {
             Storage::Histogram(core) => core,
             _ => unreachable!("a histogram call site resolves to a histogram"),
         }
@@ -468,7 +481,7 @@ impl CallSite {
             possible: L::possible_values(),
             reasons: L::reasons(),
         };
-        match registry::registry().resolve_site(self, Some(request)) {
+        match registry::registry().register_or_keep_apart(&self.meta().request(), request) {
             Storage::Counter(core) => core as *const CounterCore as usize,
             Storage::Histogram(core) => core as *const HistogramCore as usize,
             Storage::Gauge(_) | Storage::CallbackGauge(_) => {
@@ -574,3 +587,34 @@ impl Drop for TimerGuard {
         }
     }
 }
+
+/// Registers every call site the linker collected, the first time the registry is locked:
+/// unlabeled ones get their storage, labeled ones are declared with their label values.
+fn load_call_sites(loading: &mut Loading<'_>) {
+    for site in CALL_SITES {
+        let meta = site.meta();
+        if meta.labels.is_empty() {
+            if site.cached().is_none() {
+                let storage =
+                    loading.register_or_keep_apart(&meta.request(), SeriesRequest::unlabeled());
+                site.cache(&storage);
+            }
+        } else if let Err(error) = loading.declare(
+            &meta.request(),
+            &SeriesRequest {
+                values: Vec::new(),
+                possible: site.possible_values(),
+                reasons: site.reasons(),
+            },
+            false,
+        ) {
+            loading.defer(error.to_string());
+        }
+    }
+}
+
+#[linkme::distributed_slice(registry::LOADERS)]
+static CALL_SITE_LOADER: Loader = Loader {
+    order: 0,
+    load: load_call_sites,
+};

@@ -11,7 +11,7 @@ use crate::callsite::LabelDomain;
 use crate::handles::{Counter, Gauge, Histogram, LabeledCounter, LabeledHistogram, MetricBuilder};
 use crate::labels::LabelSet;
 use crate::metadata::{Location, MetricKind, Unit};
-use crate::registry::{RegistryError, Request};
+use crate::registry::{Loader, Loading, RegistryError, Request, SeriesRequest};
 
 /// Every plain-API declaration in the program, gathered at link time.
 #[linkme::distributed_slice]
@@ -110,7 +110,7 @@ impl Declaration {
                 name: self.name.to_owned(),
             });
         }
-        Ok(MetricBuilder::declared(self))
+        Ok(MetricBuilder::from_request(self.request()))
     }
 
     /// `counter!("...")`.
@@ -170,3 +170,31 @@ impl Declaration {
             .register_labeled()
     }
 }
+
+/// Registers every declaration the linker collected, after the call sites, the first time the
+/// registry is locked: a metric without labels gets its one series, a labeled metric or a
+/// callback gauge is declared with its label values.
+fn load_declarations(loading: &mut Loading<'_>) {
+    for declaration in DECLARATIONS {
+        let request = declaration.request();
+        let series = SeriesRequest {
+            values: Vec::new(),
+            possible: declaration.possible_values(),
+            reasons: declaration.reasons(),
+        };
+        let result = if request.labels.is_empty() && !declaration.is_callback() {
+            loading.register(&request, series).map(drop)
+        } else {
+            loading.declare(&request, &series, declaration.is_callback())
+        };
+        if let Err(error) = result {
+            loading.defer(format!("{error} (declared at {})", request.location));
+        }
+    }
+}
+
+#[linkme::distributed_slice(crate::registry::LOADERS)]
+static DECLARATION_LOADER: Loader = Loader {
+    order: 1,
+    load: load_declarations,
+};

@@ -83,7 +83,7 @@ crate::fork::fork_hook!(LOGGED_FORK_HOOK, 5, || {
 /// event (`event == true`), so the manifest lists it. A hand-written [`Section`] or [`Event`]
 /// is not: its value could be any JSON the manifest does not describe. Logged once per name.
 pub(crate) fn is_declared(name: &'static str, event: bool) -> bool {
-    let declared = crate::manifest::SECTIONS
+    let declared = crate::section_schema::SECTIONS
         .iter()
         .any(|s| s.name == name && s.event == event && (s.top_level || event));
     if !declared {

@@ -79,9 +79,8 @@ pub(crate) struct MetricBuilder<M> {
 }
 
 impl<M> MetricBuilder<M> {
-    /// The builder of a collected declaration.
-    pub(crate) fn declared(declaration: &'static crate::declaration::Declaration) -> Self {
-        let request = declaration.request();
+    /// The builder of a collected declaration's request.
+    pub(crate) fn from_request(request: Request<'static>) -> Self {
         MetricBuilder {
             name: request.name.to_owned(),
             description: request.description.to_owned(),

@@ -110,6 +110,7 @@ pub mod reporter;
 mod sampling;
 #[cfg(feature = "axum")]
 pub use export::serve;
+mod section_schema;
 mod shard;
 pub mod sink;
 mod snapshot;

@@ -5,7 +5,6 @@
 //! path. No user code and no logging runs while it is held: a logger or a callback gauge that is
 //! itself instrumented would otherwise deadlock.
 
-use crate::callsite::CallSite;
 use crate::cells::{HistogramAccumulator, HistogramCells};
 use crate::labels::{MAX_LABELS, OTHER_LABEL_VALUE, OVERFLOW_LABEL_VALUE};
 use crate::metadata::{
@@ -236,6 +235,61 @@ fn emit(deferred: Deferred) {
     }
 }
 
+/// A module that collects declarations at link time (macro call sites, plain-API
+/// declarations) and registers them the first time the registry is locked, in `order`. Each
+/// such module adds its loader to [`LOADERS`], so the registry depends on none of them.
+pub(crate) struct Loader {
+    pub(crate) order: u8,
+    pub(crate) load: fn(&mut Loading<'_>),
+}
+
+/// Every [`Loader`], collected by the linker.
+#[linkme::distributed_slice]
+pub(crate) static LOADERS: [Loader];
+
+/// The registry while the collected declarations are loaded, under its lock.
+pub(crate) struct Loading<'a> {
+    state: &'a mut State,
+    deferred: &'a mut Deferred,
+}
+
+impl Loading<'_> {
+    /// Declares a metric (with the values its labels can take), see [`Registry::declare`].
+    pub(crate) fn declare(
+        &mut self,
+        request: &Request<'_>,
+        series: &SeriesRequest,
+        callback: bool,
+    ) -> Result<(), RegistryError> {
+        self.state.declare(request, series, callback)
+    }
+
+    /// Registers a metric's one series, see [`Registry::register`].
+    pub(crate) fn register(
+        &mut self,
+        request: &Request<'_>,
+        series: SeriesRequest,
+    ) -> Result<Storage, RegistryError> {
+        self.state.register(request, series, None)
+    }
+
+    /// The storage of a series; one that conflicts with an existing metric is kept under
+    /// `{name}.conflicting_{kind}` (and the conflict logged), so its values are not lost.
+    pub(crate) fn register_or_keep_apart(
+        &mut self,
+        request: &Request<'_>,
+        series: SeriesRequest,
+    ) -> Storage {
+        self.state
+            .register_or_keep_apart(request, series, self.deferred)
+    }
+
+    /// A problem to log once the lock is released.
+    pub(crate) fn defer(&mut self, line: String) {
+        self.deferred.push(line);
+    }
+}
+
 impl Registry {
     fn lock(&self) -> MutexGuard<'_, State> {
         crate::fork::install();
@@ -250,24 +304,14 @@ impl Registry {
         if !state.call_sites_loaded {
             state.call_sites_loaded = true;
             let _ = state.declare(&overflow_request(), &SeriesRequest::unlabeled(), false);
-            for site in crate::callsite::CALL_SITES {
-                let meta = site.meta();
-                if meta.labels.is_empty() {
-                    state.resolve_site(site, &mut deferred);
-                } else if let Err(error) = state.declare(
-                    &meta.request(),
-                    &SeriesRequest {
-                        values: Vec::new(),
-                        possible: site.possible_values(),
-                        reasons: site.reasons(),
-                    },
-                    false,
-                ) {
-                    deferred.push(error.to_string());
-                }
-            }
-            for declaration in crate::declaration::DECLARATIONS {
-                state.load_declaration(declaration, &mut deferred);
+            let mut loaders: Vec<&Loader> = LOADERS.iter().collect();
+            loaders.sort_by_key(|loader| loader.order);
+            let mut loading = Loading {
+                state: &mut state,
+                deferred: &mut deferred,
+            };
+            for loader in loaders {
+                (loader.load)(&mut loading);
             }
         }
         (state, deferred)
@@ -330,18 +374,16 @@ impl Registry {
         result
     }
 
-    /// Resolves a call site to its storage (cold path of the macros). For a labeled site,
-    /// `series` names the label values.
-    pub(crate) fn resolve_site(
+    /// The storage of a declared metric's series (the cold path of the macros): registered
+    /// now if need be, or kept apart under another name if it conflicts with an existing
+    /// metric (see [`Loading::register_or_keep_apart`]).
+    pub(crate) fn register_or_keep_apart(
         &self,
-        site: &'static CallSite,
-        series: Option<SeriesRequest>,
+        request: &Request<'_>,
+        series: SeriesRequest,
     ) -> Storage {
         let (mut state, mut deferred) = self.lock_loaded();
-        let storage = match series {
-            None => state.resolve_site(site, &mut deferred),
-            Some(series) => state.resolve_labeled_site(site, series, &mut deferred),
-        };
+        let storage = state.register_or_keep_apart(request, series, &mut deferred);
         drop(state);
         emit(deferred);
         storage
@@ -529,27 +571,6 @@ impl State {
     /// Lists a plain-API declaration: a labeled metric or callback gauge is declared (its
     /// series come when recorded or registered), any other gets its one series now, so a
     /// snapshot shows it as zero before it is first recorded.
-    fn load_declaration(
-        &mut self,
-        declaration: &crate::declaration::Declaration,
-        deferred: &mut Deferred,
-    ) {
-        let request = declaration.request();
-        let series = SeriesRequest {
-            values: Vec::new(),
-            possible: declaration.possible_values(),
-            reasons: declaration.reasons(),
-        };
-        let result = if request.labels.is_empty() && !declaration.is_callback() {
-            self.register(&request, series, None).map(drop)
-        } else {
-            self.declare(&request, &series, declaration.is_callback())
-        };
-        if let Err(error) = result {
-            deferred.push(format!("{error} (declared at {})", request.location));
-        }
-    }
-
     /// Registers one series (the only one of an unlabeled metric), or finds it.
     fn register(
         &mut self,
@@ -682,45 +703,25 @@ impl State {
     /// Registers a call site, and caches its storage in it. A site whose name conflicts with
     /// another metric keeps its values under `{name}.conflicting_{kind}` and the conflict is
     /// logged: a macro cannot return an error, and dropping its values would lose data.
-    fn resolve_site(&mut self, site: &'static CallSite, deferred: &mut Deferred) -> Storage {
-        if let Some(storage) = site.cached() {
-            return storage;
-        }
-        let storage = self.register_site(site, SeriesRequest::unlabeled(), deferred);
-        site.cache(&storage);
-        storage
-    }
-
-    /// Registers one series of a labeled call site; the caller caches it per thread.
-    fn resolve_labeled_site(
+    fn register_or_keep_apart(
         &mut self,
-        site: &'static CallSite,
+        request: &Request<'_>,
         series: SeriesRequest,
         deferred: &mut Deferred,
     ) -> Storage {
-        self.register_site(site, series, deferred)
-    }
-
-    fn register_site(
-        &mut self,
-        site: &'static CallSite,
-        series: SeriesRequest,
-        deferred: &mut Deferred,
-    ) -> Storage {
-        let meta = site.meta();
-        let request = meta.request();
         let values = series.values.clone();
-        match self.register(&request, series, None) {
+        match self.register(request, series, None) {
             Ok(storage) => storage,
             Err(error) => {
-                let fallback = format!("{}.conflicting_{}", meta.name, meta.kind);
+                let fallback = format!("{}.conflicting_{}", request.name, request.kind);
                 deferred.push(format!(
                     "{error}; values of the call site at {} are kept under `{fallback}`",
                     request.location
                 ));
                 let renamed = Request {
                     name: &fallback,
-                    ..request
+                    location: request.location.clone(),
+                    ..*request
                 };
                 let series = SeriesRequest {
                     possible: vec![None; values.len()],
@@ -728,7 +729,7 @@ impl State {
                     values,
                 };
                 self.register(&renamed, series, None)
-                    .unwrap_or_else(|_| self.new_storage(meta.kind))
+                    .unwrap_or_else(|_| self.new_storage(request.kind))
             }
         }
     }
