@@ -24,13 +24,9 @@ use crate::anonymize::Anonymize;
 use std::sync::{Mutex, PoisonError};
 
 /// An event or schedule name: 1 to 64 lower-case ASCII letters, digits, `_` and `.`, starting
-/// with a letter (it becomes a report's `trigger`).
+/// with a letter (it becomes a report's `trigger`); the rule the derive checks at compile time.
 pub(crate) fn is_trigger_name(name: &str) -> bool {
-    (1..=64).contains(&name.len())
-        && name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'.')
+    telemetry_rules::trigger_name(name)
 }
 
 /// A kind of event: a name fixed in the code and a payload that leaves only in anonymized

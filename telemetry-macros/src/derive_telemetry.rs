@@ -137,16 +137,6 @@ enum ItemKind {
     Nested,
 }
 
-/// An event or section name: 1 to 64 ASCII lower-case letters, digits, `_` and `.`, starting
-/// with a letter (an event's becomes the report's `trigger`, `event:{name}`).
-fn valid_event_name(name: &str) -> bool {
-    (1..=64).contains(&name.len())
-        && name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'.')
-}
-
 /// The item's name and kind: `#[telemetry(section = "..")]`, `#[telemetry(event = "..")]`,
 /// or the type's own name for a nested type.
 fn section_name(input: &DeriveInput, errors: &mut Option<syn::Error>) -> (String, ItemKind) {
@@ -177,7 +167,8 @@ fn section_name(input: &DeriveInput, errors: &mut Option<syn::Error>) -> (String
                 ));
             };
             let lit = meta.value()?.parse::<LitStr>()?;
-            if !valid_event_name(&lit.value()) {
+            // An event's name becomes the report's `trigger`, `event:{name}`.
+            if !telemetry_rules::trigger_name(&lit.value()) {
                 return Err(syn::Error::new(
                     lit.span(),
                     format!(

@@ -76,6 +76,24 @@ pub const fn label_name(name: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// Checks an event, section or schedule name (it becomes a report's `trigger`): 1 to 64
+/// lower-case ASCII letters, digits, `_` and `.`, starting with a letter.
+pub const fn trigger_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    if bytes.is_empty() || bytes.len() > 64 || !bytes[0].is_ascii_lowercase() {
+        return false;
+    }
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if !(b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'.') {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,6 +124,15 @@ mod tests {
         }
         assert!(metric_name(&"a".repeat(MAX_NAME_LEN)).is_ok());
         assert!(metric_name(&"a".repeat(MAX_NAME_LEN + 1)).is_err());
+    }
+
+    #[test]
+    fn trigger_names() {
+        assert!(trigger_name("store.export_v2"));
+        assert!(trigger_name(&"a".repeat(64)));
+        for bad in ["", "Store", "2x", "a-b", "a b", &"a".repeat(65)] {
+            assert!(!trigger_name(bad), "{bad}");
+        }
     }
 
     #[test]

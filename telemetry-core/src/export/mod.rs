@@ -16,6 +16,7 @@
 //!
 //! `docs/EXPORTERS.md` in the repository gathers the rules of all of them in one page.
 
+mod bucket_layout;
 pub mod endpoint;
 #[cfg(feature = "otlp")]
 pub mod otlp;
@@ -26,3 +27,4 @@ mod push_client;
 pub mod pushgateway;
 #[cfg(feature = "axum")]
 pub mod serve;
+mod text_numbers;
