@@ -81,44 +81,54 @@
 // The derives name `::telemetry_core`; this lets the crate use them on its own types.
 extern crate self as telemetry_core;
 
-pub mod anonymize;
+// The source in layers; each module depends only on modules of its own layer or the layers
+// above it in this list (tests/module_graph.rs checks that no import cycle exists).
+//
+// The metric engine: storage, this thread's shard and the hot path, call sites and handles,
+// the registry and snapshots.
 mod buckets;
 mod callsite;
 mod cells;
-pub mod consent;
-pub mod crash;
 mod declaration;
-pub mod disclosure;
-mod endpoint_url;
-mod errors;
-mod event;
-pub mod export;
-pub mod facts;
-mod fork;
 mod gauges;
 mod handles;
-pub mod identity;
-pub mod labels;
 mod local_shard;
-pub mod manifest;
 mod metadata;
-mod pii;
-mod process;
 mod registry;
-mod report;
-pub mod reporter;
 mod sampling;
-#[cfg(feature = "axum")]
-pub use export::serve;
-mod section_schema;
 mod shard;
-pub mod sink;
 mod snapshot;
-mod state;
 mod switch;
-pub mod testing;
 mod tick_clock;
 mod timed_future;
+// Privacy: closed label sets, the PII guard, anonymization, errors and events by kind, the
+// manifest of what can leave.
+pub mod anonymize;
+mod errors;
+mod event;
+pub mod labels;
+pub mod manifest;
+mod pii;
+mod section_schema;
+// The product side: consent, disclosure, identity, facts, reports and their delivery.
+pub mod consent;
+pub mod crash;
+pub mod disclosure;
+mod endpoint_url;
+pub mod facts;
+pub mod identity;
+mod process;
+mod report;
+pub mod reporter;
+pub mod sink;
+mod state;
+pub mod testing;
+// Export: one module per format, the local endpoints and their axum handlers.
+pub mod export;
+#[cfg(feature = "axum")]
+pub use export::serve;
+// Process-wide safety around `fork()`.
+mod fork;
 
 pub use errors::{ErrorKind, ErrorKindLabel};
 pub use event::{Event, Section};
