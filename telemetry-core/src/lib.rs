@@ -81,8 +81,9 @@
 // The derives name `::telemetry_core`; this lets the crate use them on its own types.
 extern crate self as telemetry_core;
 
-// The source in layers; each module depends only on modules of its own layer or the layers
-// above it in this list (tests/module_graph.rs checks that no import cycle exists).
+// The source, grouped by layer. There is no import cycle between these modules
+// (tests/module_graph.rs checks it); the engine also uses the label types of the privacy
+// layer, which are what keeps text out of its series.
 //
 // The metric engine: storage, this thread's shard and the hot path, call sites and handles,
 // the registry and snapshots.
