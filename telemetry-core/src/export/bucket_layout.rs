@@ -6,7 +6,8 @@
 use crate::buckets::{bucket_index, bucket_lower, bucket_upper};
 use crate::snapshot::HistogramSnapshot;
 
-/// Why an [`Exposition`] or a [`BucketLayout`] could not be built.
+/// Why an [`Exposition`](super::prometheus::Exposition) or a [`BucketLayout`] could not be
+/// built.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ExpositionError {

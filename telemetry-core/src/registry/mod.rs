@@ -7,14 +7,20 @@
 
 use crate::cells::{HistogramAccumulator, HistogramCells};
 use crate::labels::{MAX_LABELS, OTHER_LABEL_VALUE, OVERFLOW_LABEL_VALUE};
-use crate::metadata::{
-    Descriptor, InvalidName, LabelDescriptor, Location, MetricKind, Unit, validate_name,
-};
+use crate::metadata::{Descriptor, LabelDescriptor, Location, MetricKind, Unit, validate_name};
 use crate::shard::{self, MAX_SLOTS, Shard};
-use crate::snapshot::{Family, Labels, Series, Snapshot};
+use crate::snapshot::{Labels, Series, Snapshot};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::*};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+mod assembly;
+mod error;
+mod loading;
+
+use assembly::{update_families, update_series};
+pub use error::RegistryError;
+pub(crate) use loading::{LOADERS, Loader, Loading};
 
 /// Marks a series that has no per-thread slot (the slot tables are full): it is recorded with
 /// shared atomics instead.
@@ -47,84 +53,6 @@ pub(crate) enum Storage {
     Gauge(&'static GaugeCore),
     CallbackGauge(GaugeCallback),
     Histogram(&'static HistogramCore),
-}
-
-/// Why a registration was refused.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum RegistryError {
-    /// The name breaks the naming rule ([`crate::validate_name`]).
-    #[error(transparent)]
-    InvalidName(InvalidName),
-    /// The name is already registered as another kind of metric.
-    #[error(
-        "metric `{name}` is already registered as a {existing} (declared at {existing_at}); it \
-         cannot also be a {requested}: give one of them another name"
-    )]
-    KindConflict {
-        /// The contested name.
-        name: String,
-        /// The kind it already has.
-        existing: MetricKind,
-        /// The kind that was asked for.
-        requested: MetricKind,
-        /// Where the existing metric was first declared.
-        existing_at: Location,
-    },
-    /// The name is already registered with another unit.
-    #[error(
-        "metric `{name}` is already registered with unit {existing} (declared at \
-         {existing_at}); it cannot also have unit {requested}: give one of them another name"
-    )]
-    UnitConflict {
-        /// The contested name.
-        name: String,
-        /// The unit it already has.
-        existing: Unit,
-        /// The unit that was asked for.
-        requested: Unit,
-        /// Where the existing metric was first declared.
-        existing_at: Location,
-    },
-    /// A callback gauge of this name is already registered; a gauge has one source of values.
-    #[error("a callback gauge `{name}` is already registered; register it once and share it")]
-    DuplicateCallback {
-        /// The contested name.
-        name: String,
-    },
-    /// The name is already registered with other label names.
-    #[error(
-        "metric `{name}` is already registered with labels {existing:?}; it cannot also have \
-         labels {requested:?}: give one of them another name"
-    )]
-    LabelConflict {
-        /// The contested name.
-        name: String,
-        /// The label names it already has.
-        existing: Vec<String>,
-        /// The label names that were asked for.
-        requested: Vec<String>,
-    },
-    /// A label name breaks the rule: ASCII letters, digits and `_`, not starting with a digit,
-    /// at most 64 bytes; at most [`crate::labels::MAX_LABELS`] labels.
-    #[error("invalid labels for metric `{name}`: {reason}")]
-    InvalidLabel {
-        /// The metric.
-        name: String,
-        /// What is wrong.
-        reason: String,
-    },
-    /// A declaration that the linker did not collect: one built at run time rather than by
-    /// [`crate::counter!`], [`crate::gauge!`] or [`crate::histogram!`]. Every metric is
-    /// declared in the code, so that the manifest lists it before the program runs.
-    #[error(
-        "metric `{name}` was not declared in the code: declare it with `counter!`, `gauge!` or \
-         `histogram!` and a string literal, so that the manifest lists it"
-    )]
-    Undeclared {
-        /// The refused name.
-        name: String,
-    },
 }
 
 /// What a registration asks for.
@@ -232,61 +160,6 @@ crate::fork::fork_hook!(REGISTRY_FORK_HOOK, 3, || {
 fn emit(deferred: Deferred) {
     for line in deferred {
         log::error!(target: "telemetry", "{line}");
-    }
-}
-
-/// A module that collects declarations at link time (macro call sites, plain-API
-/// declarations) and registers them the first time the registry is locked, in `order`. Each
-/// such module adds its loader to [`LOADERS`], so the registry depends on none of them.
-pub(crate) struct Loader {
-    pub(crate) order: u8,
-    pub(crate) load: fn(&mut Loading<'_>),
-}
-
-/// Every [`Loader`], collected by the linker.
-#[linkme::distributed_slice]
-pub(crate) static LOADERS: [Loader];
-
-/// The registry while the collected declarations are loaded, under its lock.
-pub(crate) struct Loading<'a> {
-    state: &'a mut State,
-    deferred: &'a mut Deferred,
-}
-
-impl Loading<'_> {
-    /// Declares a metric (with the values its labels can take), see [`Registry::declare`].
-    pub(crate) fn declare(
-        &mut self,
-        request: &Request<'_>,
-        series: &SeriesRequest,
-        callback: bool,
-    ) -> Result<(), RegistryError> {
-        self.state.declare(request, series, callback)
-    }
-
-    /// Registers a metric's one series, see [`Registry::register`].
-    pub(crate) fn register(
-        &mut self,
-        request: &Request<'_>,
-        series: SeriesRequest,
-    ) -> Result<Storage, RegistryError> {
-        self.state.register(request, series, None)
-    }
-
-    /// The storage of a series; one that conflicts with an existing metric is kept under
-    /// `{name}.conflicting_{kind}` (and the conflict logged), so its values are not lost.
-    pub(crate) fn register_or_keep_apart(
-        &mut self,
-        request: &Request<'_>,
-        series: SeriesRequest,
-    ) -> Storage {
-        self.state
-            .register_or_keep_apart(request, series, self.deferred)
-    }
-
-    /// A problem to log once the lock is released.
-    pub(crate) fn defer(&mut self, line: String) {
-        self.deferred.push(line);
     }
 }
 
@@ -841,77 +714,6 @@ impl State {
             },
         );
         callbacks
-    }
-}
-
-/// Updates `families`, one kind's map of a snapshot, to the registry's metrics of `kind`, with
-/// `fill(name, metric, series)` bringing each family's series up to date (called once per
-/// metric). When `families` holds exactly those metrics (a snapshot of this registry that no
-/// registration has outdated, which the shared name pointers show without comparing text), each
-/// family is updated in place; otherwise the map is rebuilt, in one sorted pass since the
-/// registry is in name order.
-fn update_families<V>(
-    metrics: &BTreeMap<Arc<str>, Metric>,
-    kind: MetricKind,
-    families: &mut BTreeMap<Arc<str>, Family<V>>,
-    mut fill: impl FnMut(&Arc<str>, &Metric, &mut Vec<Series<V>>),
-) {
-    let of_kind = || metrics.iter().filter(|(_, m)| m.descriptor.kind == kind);
-    let (mut wanted, mut have) = (of_kind(), families.keys());
-    let same_metrics = loop {
-        match (wanted.next(), have.next()) {
-            (None, None) => break true,
-            (Some((name, _)), Some(had)) if Arc::ptr_eq(name, had) => {}
-            _ => break false,
-        }
-    };
-    if same_metrics {
-        for ((name, metric), family) in of_kind().zip(families.values_mut()) {
-            // A description given by a later registration, or a field the caller changed.
-            family.unit = metric.descriptor.unit;
-            if !Arc::ptr_eq(&family.description, &metric.description) {
-                family.description = metric.description.clone();
-            }
-            fill(name, metric, &mut family.series);
-        }
-        return;
-    }
-    *families = of_kind()
-        .map(|(name, metric)| {
-            let mut series = Vec::new();
-            fill(name, metric, &mut series);
-            let family = Family {
-                unit: metric.descriptor.unit,
-                description: metric.description.clone(),
-                series,
-            };
-            (name.clone(), family)
-        })
-        .collect();
-}
-
-/// Updates `series` to the series of `metric`, with `read(storage, value)` writing each value.
-/// Values are overwritten in place when the label sets are those of last time; otherwise the
-/// series are rebuilt from the registry's label sets, in label order.
-fn update_series<V: Default>(
-    metric: &Metric,
-    series: &mut Vec<Series<V>>,
-    mut read: impl FnMut(&Storage, &mut V),
-) {
-    let same_labels = series.len() == metric.series.len()
-        && (series.iter())
-            .zip(metric.series.keys())
-            // Most metrics are unlabeled: compare lengths before contents.
-            .all(|(s, labels)| s.labels.len() == labels.len() && s.labels == *labels);
-    if !same_labels {
-        series.clear();
-        series.extend(metric.series.keys().map(|labels| Series {
-            labels: labels.clone(),
-            value: V::default(),
-        }));
-    }
-    for (s, storage) in series.iter_mut().zip(metric.series.values()) {
-        read(storage, &mut s.value);
     }
 }
 
