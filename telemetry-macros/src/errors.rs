@@ -63,9 +63,6 @@ pub(crate) fn result_block(body: &TokenStream, span: Span) -> Option<TokenStream
     })
 }
 
-// The new expressions are tokens (`Expr::Verbatim`): `syn` would read `break 'l ::path` as
-// a labeled expression `'l: ...`, which the compiler does not.
-
 /// The function's result type for a `let`: each `impl Trait` in it (not allowed there)
 /// becomes `_`, inferred from the body.
 pub(crate) fn let_type(ret: &Type) -> Type {
@@ -92,6 +89,8 @@ struct Exits {
     rewritten: bool,
 }
 
+// The new expressions are tokens (`Expr::Verbatim`): `syn` would read `break 'l ::path` as
+// a labeled expression `'l: ...`, which the compiler does not.
 impl VisitMut for Exits {
     fn visit_expr_mut(&mut self, expr: &mut Expr) {
         match expr {

@@ -66,13 +66,10 @@ pub(crate) fn check(which: Macro, function: &Function, args: &Args) -> Result<()
     errors.extend(crate::rules::label_names(
         args.labels.iter().map(|l| &l.name),
     ));
-    // Parsed only when a rule needs it.
+    // Parsed only when a rule needs it; one `syn` cannot read is left to the compiler to
+    // report, and the rules that read it are skipped (the other errors are still reported).
     let needs_signature = !args.labels.is_empty() || args.errors.is_some();
     let signature = needs_signature.then(|| function.signature()).flatten();
-    if needs_signature && signature.is_none() {
-        // The compiler reports what is wrong with the signature.
-        return Ok(());
-    }
     for label in &args.labels {
         if let Some(signature) = signature
             && let Err(error) = crate::label_types::kind(label, signature)
@@ -96,7 +93,7 @@ pub(crate) fn check(which: Macro, function: &Function, args: &Args) -> Result<()
              the error type must be concrete, not a generic parameter of the function",
         ));
     }
-    if let Some(span) = args.errors
+    if let (Some(span), Some(_)) = (args.errors, signature)
         && result.is_none()
     {
         errors.push(syn::Error::new(
