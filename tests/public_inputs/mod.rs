@@ -285,6 +285,8 @@ pub fn public_inputs() -> Vec<Input> {
     rust_files(&root, &mut files);
     let parsed: Vec<(String, syn::File)> = files
         .iter()
+        // The macros' support module (`#[doc(hidden)] pub mod __private;`), not a public input.
+        .filter(|path| path.file_stem().is_some_and(|s| s != "__private"))
         .map(|path| {
             let text = std::fs::read_to_string(path).unwrap();
             let module = path.file_stem().unwrap().to_string_lossy().into_owned();

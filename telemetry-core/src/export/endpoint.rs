@@ -38,9 +38,9 @@
 //! them behind the same protection as the product's other admin endpoints.
 
 use super::prometheus::{Exposition, FamilyNames, Format};
-use crate::anonymize::Anonymizer;
-use crate::report::{Application, Report};
-use crate::snapshot::{Family, HistogramSnapshot, Labels, Series, Snapshot};
+use crate::engine::snapshot::{Family, HistogramSnapshot, Labels, Series, Snapshot};
+use crate::privacy::anonymize::Anonymizer;
+use crate::product::report::{Application, Report};
 use serde_json::{Value, json};
 use std::fmt;
 use std::sync::{Arc, Mutex, TryLockError};
@@ -168,7 +168,7 @@ pub fn telemetry_json(report: &Report, details_level: u8, anonymize: bool) -> Va
     let mut json = serde_json::to_value(&shown)
         .unwrap_or_else(|e| json!({ "error": format!("report could not be serialized: {e}") }));
     if level < MAX_DETAILS_LEVEL {
-        let anonymizer = anonymize.then(crate::anonymize::global);
+        let anonymizer = anonymize.then(crate::privacy::anonymize::global);
         for (name, family) in &shown.metrics.histograms {
             let Some(series) = json
                 .pointer_mut(&format!(
@@ -324,8 +324,8 @@ impl Endpoints {
 
     /// Serves `reporter`'s reports on `/telemetry`: its local report at every level, and at
     /// the highest level with `anonymize=true` exactly the bytes its next report would carry
-    /// ([`crate::reporter::Reporter::preview_json`], the function that makes the HTTP body).
-    pub fn with_reporter(mut self, reporter: Arc<crate::reporter::Reporter>) -> Self {
+    /// ([`crate::product::reporter::Reporter::preview_json`], the function that makes the HTTP body).
+    pub fn with_reporter(mut self, reporter: Arc<crate::product::reporter::Reporter>) -> Self {
         let local = reporter.clone();
         self.report = Arc::new(move || local.report());
         self.payload = Some(Arc::new(move || reporter.preview_json()));
@@ -438,7 +438,7 @@ impl Endpoints {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::anonymize::anonymize_snapshot;
+    use crate::privacy::anonymize::anonymize_snapshot;
 
     /// A product's configuration.
     #[derive(crate::Telemetry)]
@@ -499,7 +499,7 @@ mod tests {
         );
         assert!(level0.get("sections").is_none());
         assert_eq!(
-            anonymize_snapshot(&report.metrics, &crate::anonymize::global())
+            anonymize_snapshot(&report.metrics, &crate::privacy::anonymize::global())
                 .counter("endpoint.unit.calls"),
             Some(123_456_000)
         );

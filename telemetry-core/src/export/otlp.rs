@@ -54,9 +54,9 @@
 
 use super::prometheus::{BucketLayout, cumulative_counts};
 use super::push_client::{self, Method};
-use crate::metadata::Unit;
-use crate::report::Application;
-use crate::snapshot::{HistogramSnapshot, Labels, Snapshot};
+use crate::engine::metadata::Unit;
+use crate::engine::snapshot::{HistogramSnapshot, Labels, Snapshot};
+use crate::product::report::Application;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
 use opentelemetry_proto::tonic::metrics::v1::{
     AggregationTemporality, Gauge, Histogram, HistogramDataPoint, Metric, NumberDataPoint,
@@ -169,7 +169,7 @@ impl OtlpExporter {
     pub fn new(endpoint: &str, application: Application) -> Result<Self, OtlpError> {
         let base =
             push_client::check_base_url(endpoint).map_err(|reason| OtlpError::InvalidEndpoint {
-                endpoint: crate::reporter::transport::redacted(endpoint),
+                endpoint: crate::product::reporter::transport::redacted(endpoint),
                 reason,
             })?;
         let url = if base.ends_with("/v1/metrics") {
@@ -511,7 +511,7 @@ fn histogram_point(
 /// module docs), in that order.
 pub fn resource_attributes(application: &Application) -> Vec<KeyValue> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u64);
-    let cores = crate::anonymize::global().round(cores);
+    let cores = crate::privacy::anonymize::global().round(cores);
     vec![
         string_kv("service.name", application.name()),
         string_kv("service.version", application.version()),

@@ -62,8 +62,8 @@
 pub(crate) use super::bucket_layout::cumulative_counts;
 pub use super::bucket_layout::{BucketLayout, ExpositionError};
 use super::text_numbers::{push_float, push_float_line, push_value_line};
-use crate::metadata::{MetricKind, Unit};
-use crate::snapshot::{Family, HistogramSnapshot, Labels, Snapshot};
+use crate::engine::metadata::{MetricKind, Unit};
+use crate::engine::snapshot::{Family, HistogramSnapshot, Labels, Snapshot};
 use rustc_hash::{FxHashMap, FxHashSet, FxHasher};
 use std::hash::Hasher as _;
 use std::ops::Range;
