@@ -37,7 +37,8 @@
 //! accepted. The endpoints serve the local machine's operator: bind them to loopback or put
 //! them behind the same protection as the product's other admin endpoints.
 
-use super::prometheus::{Exposition, FamilyNames, Format};
+use super::family_names::FamilyNames;
+use super::prometheus::{Exposition, Format};
 use crate::engine::snapshot::{Family, HistogramSnapshot, Labels, Series, Snapshot};
 use crate::privacy::anonymize::Anonymizer;
 use crate::product::report::{Application, Report};

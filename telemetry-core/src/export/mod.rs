@@ -18,6 +18,9 @@
 
 mod bucket_layout;
 pub mod endpoint;
+mod family_names;
+mod format;
+mod names;
 #[cfg(feature = "otlp")]
 pub mod otlp;
 pub mod prometheus;
@@ -28,3 +31,4 @@ pub mod pushgateway;
 #[cfg(feature = "axum")]
 pub mod serve;
 mod text_numbers;
+mod units;
