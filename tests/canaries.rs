@@ -552,7 +552,7 @@ const INPUTS: &[(&str, Covered)] = &[
     ("transport::parse_version_notice", PURE),
     ("transport::validate_endpoint", PURE),
     ("metadata::validate_name", PURE),
-    ("prometheus::sanitize_name", PURE),
+    ("names::sanitize_name", PURE),
     ("Values::listed", NoOutput("a hand-written label type's values, a constant: a text outside them is recorded as `other` (`privacy::hand_written_guards_cannot_label_with_run_time_text`)")),
     ("testing::capture", NoOutput("runs the product's code and returns what it recorded on this thread")),
     ("testing::capture_with", NoOutput("runs the product's code and returns what it recorded on this thread")),
