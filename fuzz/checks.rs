@@ -20,14 +20,16 @@ use std::sync::OnceLock;
 
 use serde_json::{Number, Value};
 use telemetry_core::anonymize::{
-    self, Anonymizer, HashKey, KEPT_URL_SCHEMES, anonymize_snapshot, round_f64, round_i64,
-    round_json_numbers, round_u64,
+    self, Anonymizer, HashKey, anonymize_snapshot, round_json_numbers,
 };
 use telemetry_core::consent::{
-    Category, Combine, Consent, ConsentBuilder, ConsentDecision, ConsentError, NO, Polarity,
-    SourceKind, ValueRule, YES, parse_value,
+    Category, Combine, Consent, ConsentBuilder, ConsentDecision, ConsentError, Polarity,
+    SourceKind, ValueRule,
 };
-use telemetry_core::reporter::{parse_version_notice, validate_endpoint};
+use telemetry_core::fuzzing::{
+    KEPT_URL_SCHEMES, NO, YES, parse_value, parse_version_notice, round_f64, round_i64, round_u64,
+    validate_endpoint,
+};
 use telemetry_core::{HistogramSnapshot, MAX_NAME_LEN, Report, Snapshot, validate_name};
 
 /// A check: panics if the input breaks an invariant.
@@ -501,7 +503,10 @@ pub fn consent_value(data: &[u8]) {
     }
     if let Err(e) = &ferret {
         match e {
-            ConsentError::InvalidValue { source, value: v } => {
+            ConsentError::InvalidValue {
+                setting: source,
+                value: v,
+            } => {
                 check(
                     "consent-value",
                     source == "--telemetry" && v == value,
@@ -900,7 +905,10 @@ pub fn consent_sources(data: &[u8]) {
             check_decision(d);
             Expected::Decided(d.state, d.decided_by.clone(), d.narrowed.clone())
         }
-        Err(ConsentError::InvalidValue { source, value }) => Expected::Invalid {
+        Err(ConsentError::InvalidValue {
+            setting: source,
+            value,
+        }) => Expected::Invalid {
             source: source.clone(),
             value: value.clone(),
         },

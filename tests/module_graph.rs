@@ -21,7 +21,7 @@ const LAYERS: &[&[&str]] = &[
     &["privacy"],
     &["product"],
     &["export"],
-    &["testing"],
+    &["testing", "fuzzing"],
 ];
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {

@@ -371,6 +371,11 @@ pub use telemetry_macros::ErrorKind;
 #[cfg(feature = "macros")]
 pub use telemetry_macros::Telemetry;
 
+/// Internals the fuzz targets check (feature `fuzzing`). Not a stable API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
+
 /// Items the macros' expansions use. Not a stable API: it changes without notice.
 #[doc(hidden)]
 pub mod __private;

@@ -8,6 +8,7 @@ pub(crate) struct ExportedUnit {
     /// The Prometheus and OpenMetrics name suffix and `# UNIT` (`seconds`, `bytes`).
     pub(crate) suffix: Option<&'static str>,
     /// The UCUM code OTLP carries (`s`, `By`; empty for none).
+    #[cfg_attr(not(feature = "otlp"), allow(dead_code))]
     pub(crate) ucum: &'static str,
     /// What recorded values are divided by to be in the base unit (10^9 for nanoseconds).
     pub(crate) divisor: Option<f64>,

@@ -37,7 +37,7 @@ use std::time::Duration;
 pub const DEFAULT_SIGNIFICANT_DIGITS: u32 = 6;
 
 /// Rounds `value` toward zero to `digits` significant digits (`digits` is clamped to `1..=20`).
-pub fn round_u64(value: u64, digits: u32) -> u64 {
+pub(crate) fn round_u64(value: u64, digits: u32) -> u64 {
     let digits = digits.clamp(1, 20);
     let len = value.checked_ilog10().map_or(1, |d| d + 1);
     if len <= digits {
@@ -48,7 +48,7 @@ pub fn round_u64(value: u64, digits: u32) -> u64 {
 }
 
 /// Rounds the magnitude of `value` toward zero to `digits` significant digits.
-pub fn round_i64(value: i64, digits: u32) -> i64 {
+pub(crate) fn round_i64(value: i64, digits: u32) -> i64 {
     let magnitude = round_u64(value.unsigned_abs(), digits);
     if value < 0 {
         // `magnitude <= |i64::MIN|`, so the negation fits.
@@ -62,7 +62,7 @@ pub fn round_i64(value: i64, digits: u32) -> i64 {
 /// shortest decimal form; `None` for NaN and infinities. Working on the decimal digits (not by
 /// scaling) keeps subnormal and huge values exact and adds no binary noise: `1.13` stays
 /// `1.13`, `1234.56789` becomes `1234.56`, `-3.4999999999999995e-300` becomes `-3.49999e-300`.
-pub fn round_f64(value: f64, digits: u32) -> Option<f64> {
+pub(crate) fn round_f64(value: f64, digits: u32) -> Option<f64> {
     if !value.is_finite() {
         return None;
     }
@@ -230,12 +230,12 @@ impl HashKey {
 /// A clock reading in seconds (an uptime) rounded down to the whole hour: exact uptimes let a
 /// collector subtract them from the report's timestamp and link the per-start instance ids of
 /// one machine.
-pub fn round_clock(seconds: u64) -> u64 {
+pub(crate) fn round_clock(seconds: u64) -> u64 {
     seconds - seconds % 3600
 }
 
 /// Schemes kept in front of a URL's hash: see the module docs.
-pub const KEPT_URL_SCHEMES: &[&str] = &[
+pub(crate) const KEPT_URL_SCHEMES: &[&str] = &[
     "http",
     "https",
     "ws",
@@ -306,17 +306,19 @@ impl Anonymizer {
         self.digits
     }
 
-    /// Rounds an unsigned number ([`round_u64`]).
+    /// Rounds an unsigned number toward zero to the significant digits kept (see the module
+    /// docs).
     pub fn round(&self, value: u64) -> u64 {
         round_u64(value, self.digits)
     }
 
-    /// Rounds a signed number ([`round_i64`]).
+    /// Rounds a signed number's magnitude toward zero to the significant digits kept.
     pub fn round_signed(&self, value: i64) -> i64 {
         round_i64(value, self.digits)
     }
 
-    /// Rounds a float ([`round_f64`]).
+    /// Rounds a float toward zero to the significant digits kept; `None` for NaN and
+    /// infinities.
     pub fn round_float(&self, value: f64) -> Option<f64> {
         round_f64(value, self.digits)
     }
@@ -337,7 +339,8 @@ impl Anonymizer {
         self.mac("name", name)
     }
 
-    /// The keyed hash of a URL, behind its scheme if the scheme is in [`KEPT_URL_SCHEMES`].
+    /// The keyed hash of a URL, behind its scheme if it is one of the well-known schemes kept
+    /// (see the module docs).
     pub fn hash_url(&self, url: &str) -> String {
         let hash = self.mac("url", url);
         let scheme = url

@@ -35,7 +35,7 @@ pub struct SystemFacts {
     /// Running in a Kubernetes pod.
     is_kubernetes: bool,
     /// Time since the machine booted, seconds, rounded down to the hour
-    /// ([`crate::privacy::anonymize::round_clock`]).
+    /// (an exact uptime would let a collector link the instance ids of one machine).
     system_uptime_seconds: Option<u64>,
     /// The product's build.
     build: BuildFacts,

@@ -115,7 +115,10 @@ pub use clock::{Clock, FakeClock, SystemClock};
 pub use command::{CommandError, LastTransmission, TelemetryCommand, TelemetryStatus};
 pub use maker::{ERROR_METRIC_PREFIXES, EVENT_SECTION};
 pub use spool::SpoolLimits;
-pub use transport::{EndpointError, HttpConfig, parse_version_notice, validate_endpoint};
+#[cfg(feature = "fuzzing")]
+pub(crate) use transport::parse_version_notice;
+pub(crate) use transport::validate_endpoint;
+pub use transport::{EndpointError, HttpConfig};
 
 use crate::product::consent::{Category, Consent, ConsentDecision, ConsentError, SourceKind};
 use crate::product::report::{Application, Report};

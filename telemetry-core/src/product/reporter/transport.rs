@@ -71,7 +71,7 @@ pub struct EndpointError {
 ///
 /// # Errors
 /// [`EndpointError`] saying why.
-pub fn validate_endpoint(endpoint: &str) -> Result<(), EndpointError> {
+pub(crate) fn validate_endpoint(endpoint: &str) -> Result<(), EndpointError> {
     crate::product::endpoint_url::parse(
         endpoint,
         crate::product::endpoint_url::PlainHttp::LoopbackOnly,
@@ -227,7 +227,7 @@ pub(crate) fn post(_: &Permit, _: &HttpConfig, _: &[u8], _: Duration) -> Result<
 /// The latest version announced in an answer (FerretDB's version notification):
 /// `{"latest_version": "1.2.3"}`. Only a plain version string (at most 64 characters of
 /// letters, digits, `.`, `-` and `+`) is accepted; anything else is ignored.
-pub fn parse_version_notice(body: &[u8]) -> Option<String> {
+pub(crate) fn parse_version_notice(body: &[u8]) -> Option<String> {
     if body.len() as u64 > MAX_ANSWER_BYTES {
         return None;
     }
