@@ -11,10 +11,8 @@
 //! category is allowed.
 //!
 //! ```
-//! telemetry_core::crash::install_panic_hook(telemetry_core::crash::PanicHookConfig {
-//!     crates: vec!["my_server"],
-//!     ..Default::default()
-//! });
+//! use telemetry_core::crash::{PanicHookConfig, install_panic_hook};
+//! install_panic_hook(PanicHookConfig::new(["my_server"]));
 //! ```
 
 use crate::Counter;
@@ -30,8 +28,10 @@ pub const PANICS: &str = "telemetry.panics";
 /// The most distinct panic locations kept as series; more go to the overflow series.
 pub const MAX_PANIC_LOCATIONS: usize = 64;
 
-/// What the panic hook keeps.
+/// What the panic hook keeps: [`PanicHookConfig::new`], then
+/// [`allow_messages`](PanicHookConfig::allow_messages) if some messages may be reported.
 #[derive(Clone, Debug, Default)]
+#[non_exhaustive]
 pub struct PanicHookConfig {
     /// The application's crate names (as in paths: `my_server`, not `my-server`); frames of
     /// other crates (std, dependencies) are skipped when looking for the location.
@@ -39,6 +39,23 @@ pub struct PanicHookConfig {
     /// Panic messages that may be reported as they are (label `message`); any other message is
     /// reported as `other`. Messages can hold user data, so the default is none.
     pub allowed_messages: Vec<&'static str>,
+}
+
+impl PanicHookConfig {
+    /// The application's crates (names as in paths), with no message allowed.
+    pub fn new(crates: impl IntoIterator<Item = &'static str>) -> Self {
+        PanicHookConfig {
+            crates: crates.into_iter().collect(),
+            allowed_messages: Vec::new(),
+        }
+    }
+
+    /// Adds panic messages that may be reported as they are (label `message`). Only literals
+    /// the product wrote: a message can carry user data.
+    pub fn allow_messages(mut self, messages: impl IntoIterator<Item = &'static str>) -> Self {
+        self.allowed_messages.extend(messages);
+        self
+    }
 }
 
 struct Hook {

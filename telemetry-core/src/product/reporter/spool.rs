@@ -41,13 +41,24 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 
-/// The spool's limits.
+/// The spool's limits: [`SpoolLimits::new`] or the defaults (100 files, 10 MiB).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SpoolLimits {
     /// The most report files kept, waiting, being sent or being written (default 100).
     pub max_files: usize,
     /// The most bytes kept (default 10 MiB).
     pub max_bytes: u64,
+}
+
+impl SpoolLimits {
+    /// At most `max_files` report files and `max_bytes` bytes.
+    pub const fn new(max_files: usize, max_bytes: u64) -> Self {
+        SpoolLimits {
+            max_files,
+            max_bytes,
+        }
+    }
 }
 
 impl Default for SpoolLimits {

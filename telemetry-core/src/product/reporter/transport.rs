@@ -6,8 +6,10 @@ use super::gate::Permit;
 use std::io::Read;
 use std::time::Duration;
 
-/// Where and how reports are posted.
+/// Where and how reports are posted: [`HttpConfig::new`] with the defaults, then any field
+/// changed (`config.retries = 5`).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct HttpConfig {
     /// The URL reports are POSTed to. `https://` is required, except for loopback hosts
     /// (`127.0.0.0/8`, `[::1]`, `localhost`), which may use `http://` (tests, local collectors).
