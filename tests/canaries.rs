@@ -539,7 +539,7 @@ const INPUTS: &[(&str, Covered)] = &[
     ("StateDir::read", LOCAL),
     ("StateDir::write", LOCAL),
     ("TelemetryQuery::parse", QUERY),
-    ("anonymize::use_key_file", LOCAL),
+    ("global::use_key_file", LOCAL),
     ("crash::scrub_path", PURE),
     ("endpoint::telemetry_json", QUERY),
     ("metadata::validate_name", PURE),

@@ -6,13 +6,14 @@
 //! linker into [`CALL_SITES`], so the registry lists metrics whose functions have not run yet.
 
 use crate::engine::cells::HistogramCells;
-use crate::engine::labels::{LabelSet, LabelValue, cached_series};
+use crate::engine::labels::{LabelSet, LabelValue};
 use crate::engine::local_shard::{self, counter_add, histogram_record};
 use crate::engine::metadata::{Location, MetricKind, Unit};
 use crate::engine::registry::{
     self, CounterCore, HistogramCore, Loader, Loading, NO_SLOT, Request, SeriesRequest, Storage,
 };
 use crate::engine::sampling;
+use crate::engine::series_cache::{CachedCore, MetricId, cached_series};
 use crate::engine::switch;
 use crate::engine::tick_clock;
 use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering::*};
@@ -467,29 +468,25 @@ impl Drop for LocalTimerGuard {
 
 impl CallSite {
     /// The series of a labeled site for `labels`: from this thread's cache, or registered on
-    /// first use. The address of a leaked `CounterCore` or `HistogramCore`.
+    /// first use.
     #[inline]
-    fn series<L: LabelSet>(&'static self, labels: &L) -> usize {
-        let key = (self as *const CallSite as usize, labels.keys());
+    fn series<C: CachedCore, L: LabelSet>(&'static self, labels: &L) -> &'static C {
+        let key = (MetricId::of_site(self), labels.keys());
         cached_series(key, || Some(self.resolve_series(labels)))
             .unwrap_or_else(|| self.resolve_series(labels))
     }
 
     #[cold]
     #[inline(never)]
-    fn resolve_series<L: LabelSet>(&'static self, labels: &L) -> usize {
+    fn resolve_series<C: CachedCore, L: LabelSet>(&'static self, labels: &L) -> &'static C {
         let request = SeriesRequest {
             values: labels.texts(),
             possible: L::possible_values(),
             reasons: L::reasons(),
         };
-        match registry::registry().register_or_keep_apart(&self.meta().request(), request) {
-            Storage::Counter(core) => core as *const CounterCore as usize,
-            Storage::Histogram(core) => core as *const HistogramCore as usize,
-            Storage::Gauge(_) | Storage::CallbackGauge(_) => {
-                unreachable!("call sites are counters or histograms")
-            }
-        }
+        let storage = registry::registry().register_or_keep_apart(&self.meta().request(), request);
+        // A site registers its own kind (a conflicting name is kept apart under another).
+        C::of(storage).unwrap_or_else(|| unreachable!("a call site resolves to its own kind"))
     }
 
     /// Counts one call into the series of `labels` (`#[count_usage(labels(...))]`).
@@ -498,8 +495,7 @@ impl CallSite {
         if !switch::recording() {
             return;
         }
-        // SAFETY: a counter site's series are leaked `CounterCore`s.
-        let core: &'static CounterCore = unsafe { &*(self.series(&labels) as *const CounterCore) };
+        let core: &'static CounterCore = self.series(&labels);
         counter_add(core.slot, 1, || core);
     }
 
@@ -538,9 +534,7 @@ impl CallSite {
                 weight,
             };
         }
-        // SAFETY: a histogram site's series are leaked `HistogramCore`s.
-        let core: &'static HistogramCore =
-            unsafe { &*(self.series(&labels) as *const HistogramCore) };
+        let core: &'static HistogramCore = self.series(&labels);
         LabeledTimerGuard {
             core: Some(core),
             start: tick_clock::now(),

@@ -5,12 +5,13 @@
 //! and declaring the same name again (with the same kind, unit and labels) returns the same
 //! metric. The metrics themselves are declared at compile time (`crate::declaration`).
 
-use crate::engine::labels::{DEFAULT_MAX_SERIES, LabelSet, cached_series};
+use crate::engine::labels::{DEFAULT_MAX_SERIES, LabelSet};
 use crate::engine::local_shard::{counter_add, histogram_record};
 use crate::engine::metadata::{Location, MetricKind, Unit};
 use crate::engine::registry::{
     CounterCore, GaugeCore, HistogramCore, RegistryError, Request, SeriesRequest, Storage, registry,
 };
+use crate::engine::series_cache::{CachedCore, MetricId, cached_series};
 use std::marker::PhantomData;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -159,12 +160,8 @@ impl<M> MetricBuilder<M> {
             });
         }
         registry().declare(self.request(kind), L::possible_values(), L::reasons())?;
-        let mut hasher = rustc_hash::FxHasher::default();
-        std::hash::Hasher::write(&mut hasher, self.name.as_bytes());
-        // Call sites key the series cache by their address, which is below 2^63.
-        let id = (std::hash::Hasher::finish(&hasher) | 1 << 63) as usize;
         Ok(Arc::new(LabeledFamily {
-            id,
+            id: MetricId::of_family(&self.name),
             name: self.name,
             description: self.description,
             unit: self.unit,
@@ -178,7 +175,7 @@ impl<M> MetricBuilder<M> {
 
 /// What a labeled handle needs to register its series on first use.
 struct LabeledFamily {
-    id: usize,
+    id: MetricId,
     name: String,
     description: String,
     unit: Unit,
@@ -189,10 +186,9 @@ struct LabeledFamily {
 }
 
 impl LabeledFamily {
-    /// The series of `labels`, from this thread's cache or registered on first use: the
-    /// address of a leaked `CounterCore` or `HistogramCore`.
+    /// The series of `labels`, from this thread's cache or registered on first use.
     #[inline]
-    fn series<L: LabelSet>(&self, labels: &L) -> Result<usize, RegistryError> {
+    fn series<C: CachedCore, L: LabelSet>(&self, labels: &L) -> Result<&'static C, RegistryError> {
         let mut failed = None;
         let series = cached_series((self.id, labels.keys()), || {
             self.resolve(labels).map_err(|e| failed = Some(e)).ok()
@@ -205,7 +201,7 @@ impl LabeledFamily {
     }
 
     #[cold]
-    fn resolve<L: LabelSet>(&self, labels: &L) -> Result<usize, RegistryError> {
+    fn resolve<C: CachedCore, L: LabelSet>(&self, labels: &L) -> Result<&'static C, RegistryError> {
         let request = Request {
             name: &self.name,
             kind: self.kind,
@@ -221,13 +217,9 @@ impl LabeledFamily {
             possible: L::possible_values(),
             reasons: L::reasons(),
         };
-        Ok(match registry().register_series(request, series)? {
-            Storage::Counter(core) => core as *const CounterCore as usize,
-            Storage::Histogram(core) => core as *const HistogramCore as usize,
-            Storage::Gauge(_) | Storage::CallbackGauge(_) => {
-                unreachable!("labeled handles are counters or histograms")
-            }
-        })
+        let storage = registry().register_series(request, series)?;
+        // The registry checks that a name keeps its kind.
+        Ok(C::of(storage).unwrap_or_else(|| unreachable!("a family resolves to its own kind")))
     }
 }
 
@@ -418,10 +410,8 @@ impl<L: LabelSet> LabeledCounter<L> {
     /// # Errors
     /// [`RegistryError`] if the series cannot be registered.
     pub fn series(&self, labels: L) -> Result<Counter, RegistryError> {
-        let series = self.family.series(&labels)?;
-        // SAFETY: a counter family's series are leaked `CounterCore`s.
         Ok(Counter {
-            core: unsafe { &*(series as *const CounterCore) },
+            core: self.family.series(&labels)?,
         })
     }
 }
@@ -456,10 +446,8 @@ impl<L: LabelSet> LabeledHistogram<L> {
     /// # Errors
     /// [`RegistryError`] if the series cannot be registered.
     pub fn series(&self, labels: L) -> Result<Histogram, RegistryError> {
-        let series = self.family.series(&labels)?;
-        // SAFETY: a histogram family's series are leaked `HistogramCore`s.
         Ok(Histogram {
-            core: unsafe { &*(series as *const HistogramCore) },
+            core: self.family.series(&labels)?,
         })
     }
 }

@@ -1,5 +1,5 @@
-//! Labels whose types are safe: which values may label a series, and the per-thread cache that
-//! maps a label set to its series without a lock.
+//! Labels whose types are safe: which values may label a series, and how a label set is keyed
+//! (this thread's cache from a key to its series is `series_cache`).
 //!
 //! Only types that implement [`LabelValue`] may be label values, and every one of them has a
 //! closed set of values, declared in the code: `bool`, `u8`, [`Bounded`] integers (a declared
@@ -11,9 +11,7 @@
 //! address fits a `u32`), IP and socket addresses, paths and [`crate::Pii`] are not: using one
 //! is a compile error that says what to use instead.
 
-use rustc_hash::FxHashMap;
 use std::borrow::Cow;
-use std::cell::RefCell;
 
 /// The most labels one metric may have.
 pub const MAX_LABELS: usize = telemetry_rules::MAX_LABELS;
@@ -287,50 +285,6 @@ label_sets! {
     (A 0, B 1, C 2, D 3, E 4, F 5)
     (A 0, B 1, C 2, D 3, E 4, F 5, G 6)
     (A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7)
-}
-
-/// The cache key of one series: the metric's identity (the address of its call site or
-/// handle family, which lives for the whole process) and its label values' keys.
-type SeriesKey = (usize, [u64; MAX_LABELS]);
-
-/// The most label sets one thread remembers; past it the cache starts over. Memory per thread
-/// stays under ~0.5 MiB whatever the input.
-const CACHE_CAP: usize = 4096;
-
-thread_local! {
-    static SERIES_CACHE: RefCell<FxHashMap<SeriesKey, usize>> = RefCell::new(FxHashMap::default());
-}
-
-/// The cached series (an address of a leaked series core) for `key`, or `resolve`'s answer,
-/// which is then cached if it is `Some`. Falls back to `resolve` alone while the thread exits.
-#[inline]
-pub(crate) fn cached_series(
-    key: SeriesKey,
-    resolve: impl FnOnce() -> Option<usize>,
-) -> Option<usize> {
-    let hit = SERIES_CACHE
-        .try_with(|cache| cache.try_borrow().ok().and_then(|c| c.get(&key).copied()))
-        .ok()
-        .flatten();
-    match hit {
-        Some(series) => Some(series),
-        None => cache_miss(key, resolve),
-    }
-}
-
-#[cold]
-#[inline(never)]
-fn cache_miss(key: SeriesKey, resolve: impl FnOnce() -> Option<usize>) -> Option<usize> {
-    let series = resolve()?;
-    let _ = SERIES_CACHE.try_with(|cache| {
-        if let Ok(mut cache) = cache.try_borrow_mut() {
-            if cache.len() >= CACHE_CAP {
-                cache.clear();
-            }
-            cache.insert(key, series);
-        }
-    });
-    Some(series)
 }
 
 #[cfg(test)]

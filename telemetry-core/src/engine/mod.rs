@@ -20,6 +20,7 @@ pub(crate) mod local_shard;
 pub(crate) mod metadata;
 pub(crate) mod registry;
 pub(crate) mod sampling;
+pub(crate) mod series_cache;
 pub(crate) mod shard;
 pub(crate) mod snapshot;
 pub(crate) mod switch;
