@@ -541,7 +541,7 @@ const INPUTS: &[(&str, Covered)] = &[
     ("TelemetryQuery::parse", QUERY),
     ("global::use_key_file", LOCAL),
     ("crash::scrub_path", PURE),
-    ("endpoint::telemetry_json", QUERY),
+    ("telemetry_json::telemetry_json", QUERY),
     ("metadata::validate_name", PURE),
     ("names::sanitize_name", PURE),
     ("Values::listed", NoOutput("a hand-written label type's values, a constant: a text outside them is recorded as `other` (`privacy::hand_written_guards_cannot_label_with_run_time_text`)")),

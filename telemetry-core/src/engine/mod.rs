@@ -15,6 +15,7 @@ pub(crate) mod cells;
 pub(crate) mod declaration;
 pub(crate) mod gauges;
 pub(crate) mod handles;
+pub(crate) mod histogram_snapshot;
 pub mod labels;
 pub(crate) mod local_shard;
 pub(crate) mod metadata;
@@ -29,12 +30,13 @@ pub(crate) mod timed_future;
 
 pub use gauges::CALLBACK_BUDGET;
 pub use handles::{Counter, Gauge, Histogram, LabeledCounter, LabeledHistogram};
+pub use histogram_snapshot::{Bucket, HistogramSnapshot};
 pub use labels::{Bounded, LabelSet, LabelValue, OTHER_LABEL_VALUE, Pow2Bucket};
 pub use metadata::{
     Descriptor, InvalidName, Location, MAX_NAME_LEN, MetricKind, Unit, validate_name,
 };
 pub use registry::RegistryError;
-pub use snapshot::{Bucket, Family, HistogramSnapshot, Labels, Series, Snapshot};
+pub use snapshot::{Family, Labels, Series, Snapshot};
 pub use switch::{is_recording, set_recording};
 
 /// The values of every registered metric now.

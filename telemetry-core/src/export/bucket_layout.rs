@@ -4,7 +4,7 @@
 //! built. Public through `export::prometheus`.
 
 use crate::engine::buckets::{bucket_index, bucket_lower, bucket_upper};
-use crate::engine::snapshot::HistogramSnapshot;
+use crate::engine::histogram_snapshot::HistogramSnapshot;
 
 /// Why an [`Exposition`](super::prometheus::Exposition) or a [`BucketLayout`] could not be
 /// built.

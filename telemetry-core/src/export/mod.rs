@@ -30,5 +30,6 @@ mod push_client;
 pub mod pushgateway;
 #[cfg(feature = "axum")]
 pub mod serve;
+mod telemetry_json;
 mod text_numbers;
 mod units;

@@ -55,7 +55,8 @@
 use super::prometheus::{BucketLayout, cumulative_counts};
 use super::push_client::{self, Method};
 use super::units;
-use crate::engine::snapshot::{HistogramSnapshot, Labels, Snapshot};
+use crate::engine::histogram_snapshot::HistogramSnapshot;
+use crate::engine::snapshot::{Labels, Snapshot};
 use crate::product::report::Application;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
 use opentelemetry_proto::tonic::metrics::v1::{

@@ -67,8 +67,9 @@ pub use super::names::sanitize_name;
 use super::names::{into_string, label_name, label_name_is_kept, push_family};
 use super::text_numbers::{push_float, push_float_line, push_value_line};
 use super::units;
+use crate::engine::histogram_snapshot::HistogramSnapshot;
 use crate::engine::metadata::{MetricKind, Unit};
-use crate::engine::snapshot::{Family, HistogramSnapshot, Labels, Snapshot};
+use crate::engine::snapshot::{Family, Labels, Snapshot};
 use rustc_hash::FxHashMap;
 use std::ops::Range;
 
