@@ -99,15 +99,19 @@ pub(crate) struct Answer {
 pub(crate) const MAX_ANSWER_BYTES: u64 = 64 << 10;
 
 /// Why a request did not get a 2xx answer.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub(crate) enum Failure {
     /// Consent was withdrawn (or changed) before the report's bytes were written.
+    #[error("consent was withdrawn")]
     Withdrawn,
     /// The collector answered with this status.
+    #[error("HTTP {0}")]
     Status(u16),
     /// No answer: connection, TLS or timeout error.
+    #[error("{0}")]
     Transport(String),
     /// The shutdown bound ran out before another attempt could start.
+    #[error("out of time")]
     OutOfTime,
 }
 
@@ -116,17 +120,6 @@ impl Failure {
     /// help.
     pub(crate) fn is_refusal(&self) -> bool {
         matches!(self, Failure::Status(s) if (400..500).contains(s) && *s != 429)
-    }
-}
-
-impl std::fmt::Display for Failure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Failure::Withdrawn => f.write_str("consent was withdrawn"),
-            Failure::Status(s) => write!(f, "HTTP {s}"),
-            Failure::Transport(e) => f.write_str(e),
-            Failure::OutOfTime => f.write_str("out of time"),
-        }
     }
 }
 
