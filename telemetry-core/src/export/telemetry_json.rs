@@ -22,6 +22,7 @@ pub struct TelemetryQuery {
 /// A query parameter with a value that is not accepted.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("invalid {parameter} `{value}`: expected {expected}")]
+#[non_exhaustive]
 pub struct QueryError {
     /// The parameter name.
     pub parameter: &'static str,

@@ -62,6 +62,7 @@ impl HttpConfig {
 /// Why an endpoint is refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("telemetry endpoint `{endpoint}` refused: {reason}")]
+#[non_exhaustive]
 pub struct EndpointError {
     /// The endpoint.
     pub endpoint: String,
