@@ -387,6 +387,7 @@ impl ReporterBuilder {
             started,
             decider: decider.clone(),
             http: self.http,
+            client: super::transport::Client::new(),
             sinks: self.sinks,
             log_level: self.log_level,
             initial_delay: self.initial_delay,

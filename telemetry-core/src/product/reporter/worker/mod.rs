@@ -28,6 +28,8 @@ const SAVED_DECISION_POLL: Duration = Duration::from_secs(60);
 pub(crate) struct Worker {
     pub(crate) decider: Arc<Decider>,
     pub(crate) http: Option<HttpConfig>,
+    /// One client for every request of this reporter, so its connection is reused.
+    pub(crate) client: super::transport::Client,
     pub(crate) sinks: Vec<Arc<dyn Sink>>,
     pub(crate) log_level: log::Level,
     pub(crate) initial_delay: Duration,
