@@ -15,6 +15,8 @@
 //!
 //! - [`metrics`] (feature `metrics`): a `metrics::Recorder`, for code that uses the `metrics`
 //!   crate's `counter!`, `gauge!` and `histogram!`.
+//! - [`tracing`] (feature `tracing`): a `tracing_subscriber::Layer` that counts and times the
+//!   spans a product selects by target and name; span fields never become labels.
 //!
 //! [`counter!`]: crate::counter!
 //! [`gauge!`]: crate::gauge!
@@ -23,6 +25,8 @@
 
 #[cfg(feature = "metrics")]
 pub mod metrics;
+#[cfg(feature = "tracing")]
+pub mod tracing;
 
 /// Which bridge dropped something, a label of `telemetry.bridge.dropped`.
 #[cfg(feature = "metrics")]

@@ -208,6 +208,7 @@ impl LabeledFamily {
     /// The series of label texts that arrived from another instrumentation API, each mapped
     /// into its type's closed set ([`LabelSet::bridged_texts`]); not cached here (the bridge
     /// keeps what it resolves).
+    #[cfg(feature = "metrics")]
     fn resolve_bridged<C: CachedCore, L: LabelSet>(
         &self,
         texts: &[Option<&str>],
@@ -435,12 +436,14 @@ impl<L: LabelSet> LabeledCounter<L> {
     }
 
     /// The label names, in order.
+    #[cfg(feature = "metrics")]
     pub(crate) fn label_names(&self) -> &[&'static str] {
         &self.family.labels
     }
 
     /// The series of label texts from another instrumentation API (see
     /// [`LabelValue::bridged_text`](crate::LabelValue::bridged_text)), one per label name.
+    #[cfg(feature = "metrics")]
     pub(crate) fn bridged_series(&self, texts: &[Option<&str>]) -> Result<Counter, RegistryError> {
         Ok(Counter {
             core: self.family.resolve_bridged::<_, L>(texts)?,
@@ -484,12 +487,14 @@ impl<L: LabelSet> LabeledHistogram<L> {
     }
 
     /// The label names, in order.
+    #[cfg(feature = "metrics")]
     pub(crate) fn label_names(&self) -> &[&'static str] {
         &self.family.labels
     }
 
     /// The series of label texts from another instrumentation API (see
     /// [`LabelValue::bridged_text`](crate::LabelValue::bridged_text)), one per label name.
+    #[cfg(feature = "metrics")]
     pub(crate) fn bridged_series(
         &self,
         texts: &[Option<&str>],
