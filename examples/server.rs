@@ -232,6 +232,9 @@ fn port(args: &Args) -> Result<u16, Box<dyn Error>> {
 }
 
 fn main() -> ExitCode {
+    // The framework logs what it sends and the installation id under the `telemetry` target.
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("telemetry=info"))
+        .init();
     match serve(Args::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -143,7 +143,7 @@ fn telemetry(cli: &Cli, sections: &Sections) -> ReporterBuilder {
             "DocStore",
             "the DocStore example's authors",
             "setting the DOCSTORE_TELEMETRY_OPTOUT environment variable to true, \
-             DO_NOT_TRACK=1, or --telemetry=disable",
+                 DO_NOT_TRACK=1, or --telemetry=disable",
             "the README of this repository",
         ))
         .identity(Identity::Installation)
@@ -162,6 +162,10 @@ fn telemetry(cli: &Cli, sections: &Sections) -> ReporterBuilder {
 }
 
 fn main() -> std::process::ExitCode {
+    // The framework logs what it sends and the installation id under the `telemetry` target;
+    // a product shows them through its own logger.
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("telemetry=info"))
+        .init();
     match run(Cli::parse()) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

@@ -13,9 +13,9 @@
 //! The counter of drops is declared only when a bridge is built, so it is in a product's
 //! manifest exactly when the product can send it.
 //!
-//! - [`metrics`] (feature `metrics`): a `metrics::Recorder`, for code that uses the `metrics`
+//! - `bridge::metrics` (feature `metrics`): a `metrics::Recorder`, for code that uses the `metrics`
 //!   crate's `counter!`, `gauge!` and `histogram!`.
-//! - [`tracing`] (feature `tracing`): a `tracing_subscriber::Layer` that counts and times the
+//! - `bridge::tracing` (feature `tracing`): a `tracing_subscriber::Layer` that counts and times the
 //!   spans a product selects by target and name; span fields never become labels.
 //!
 //! [`counter!`]: crate::counter!

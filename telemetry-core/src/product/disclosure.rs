@@ -31,7 +31,9 @@ pub struct Disclosure {
     pub custom_enabled: Option<String>,
     /// A full replacement for the opted-out text.
     pub custom_disabled: Option<String>,
-    /// Also print the disclosure to standard error (default true), besides logging it.
+    /// Print the disclosure to standard error where the log would not show it (default
+    /// true): when no logger takes the `telemetry` target at level info. With a logger that
+    /// does, it is shown once, by the logger.
     pub to_stderr: bool,
     /// How long an undecided installation waits before its first report (the reporter sets
     /// it from [`crate::product::reporter::ReporterBuilder::undecided_delay`]; default 1 hour).
@@ -69,7 +71,8 @@ impl Disclosure {
         self
     }
 
-    /// Whether to print to standard error too.
+    /// Whether to print to standard error where the log would not show it (see
+    /// [`Disclosure::to_stderr`](field@Disclosure::to_stderr)).
     pub fn to_stderr(mut self, yes: bool) -> Self {
         self.to_stderr = yes;
         self
@@ -125,14 +128,16 @@ impl Disclosure {
         self
     }
 
-    /// Logs the text (target `telemetry`, level info, one record per line) and prints it to
-    /// standard error if configured. Returns the text.
+    /// Logs the text (target `telemetry`, level info, one record per line) and, if
+    /// configured, prints it to standard error when no logger takes those records, so the user
+    /// sees it exactly once either way. Returns the text.
     pub fn show(&self, decision: &ConsentDecision) -> String {
         let text = self.text(decision);
+        let logged = log::log_enabled!(target: "telemetry", log::Level::Info);
         for line in text.lines() {
             log::info!(target: "telemetry", "{line}");
         }
-        if self.to_stderr {
+        if self.to_stderr && !logged {
             eprintln!("{text}");
         }
         text
