@@ -556,6 +556,8 @@ const INPUTS: &[(&str, Covered)] = &[
     ("metadata::validate_name", PURE),
     ("names::sanitize_name", PURE),
     ("Values::listed", NoOutput("a hand-written label type's values, a constant: a text outside them is recorded as `other` (`privacy::hand_written_guards_cannot_label_with_run_time_text`)")),
+    ("Receiver::wait_for_reports", NoOutput("a wait in the product's own test")),
+    ("Receiver::with_latest_version", NoOutput("what a test collector answers the reporter; the reporter keeps only a plain version string of it (the fuzzed version-notice rule)")),
     ("testing::capture", NoOutput("runs the product's code and returns what it recorded on this thread")),
     ("testing::capture_with", NoOutput("runs the product's code and returns what it recorded on this thread")),
 ];

@@ -293,7 +293,14 @@ pub fn public_inputs() -> Vec<Input> {
         })
         .map(|path| {
             let text = std::fs::read_to_string(path).unwrap();
-            let module = path.file_stem().unwrap().to_string_lossy().into_owned();
+            // A folder's `mod.rs` is the folder's module.
+            let stem = path.file_stem().unwrap();
+            let named = if stem == "mod" {
+                path.parent().and_then(|p| p.file_name()).unwrap_or(stem)
+            } else {
+                stem
+            };
+            let module = named.to_string_lossy().into_owned();
             (module, syn::parse_file(&text).unwrap())
         })
         .collect();

@@ -1,4 +1,6 @@
-//! Exact counts in unit tests, even while other tests run in parallel.
+//! Test support for products: exact counts in unit tests ([`capture`]), even while other
+//! tests run in parallel; a sink that keeps reports in memory ([`MemorySink`]); and, with the
+//! `test-receiver` feature, a collector on loopback (`Receiver`).
 //!
 //! `cargo test` runs tests on several threads that may call the same instrumented functions, so
 //! the global [`crate::snapshot()`] sees everyone's calls. [`capture`] sees only what the calling
@@ -25,6 +27,14 @@
 //! `async fn`s driven by a single-threaded executor on it (`block_on`), but not work on threads
 //! the closure spawns. Gauges are process-wide values and appear as they are when the closure
 //! returns. Captures nest: an outer capture also sees what inner ones saw.
+
+mod memory_sink;
+#[cfg(feature = "test-receiver")]
+mod receiver;
+
+pub use memory_sink::MemorySink;
+#[cfg(feature = "test-receiver")]
+pub use receiver::{ReceivedRequest, Receiver};
 
 use crate::engine::local_shard;
 use crate::engine::registry::registry;
