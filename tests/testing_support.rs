@@ -1,6 +1,5 @@
 //! The test support products use: `testing::MemorySink` and `testing::Receiver`.
 
-#[allow(dead_code)]
 mod support;
 
 use std::time::Duration;
