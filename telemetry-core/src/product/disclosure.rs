@@ -17,7 +17,25 @@ use std::time::Duration;
 
 /// The wording of a product's disclosure. [`Disclosure::text`] fills the default template;
 /// [`Disclosure::with_texts`] replaces it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// It can also be read from a configuration file (`Deserialize`): `product`, `collector`,
+/// `how_to_opt_out` and `link` are required; `custom_enabled`, `custom_disabled` and
+/// `to_stderr` are optional; the undecided delay and period are the reporter's to set, and
+/// unknown fields are refused.
+///
+/// ```
+/// use telemetry_core::disclosure::Disclosure;
+///
+/// let disclosure: Disclosure = serde_json::from_str(r#"{
+///     "product": "EventStoreDB", "collector": "Event Store Ltd",
+///     "how_to_opt_out": "setting EVENTSTORE_TELEMETRY_OPTOUT=true",
+///     "link": "https://developers.eventstore.com/server/v23.10/diagnostics/telemetry.html"
+/// }"#)?;
+/// assert!(disclosure.to_stderr);
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(from = "DisclosureFields")]
 pub struct Disclosure {
     /// The product, e.g. `EventStoreDB`.
     pub product: String,
@@ -41,6 +59,39 @@ pub struct Disclosure {
     /// Whether what is recorded during the undecided delay is sent once it ends (the reporter
     /// sets it from [`crate::product::reporter::ReporterBuilder::send_undecided_period`]).
     pub undecided_period_sent: bool,
+}
+
+/// [`Disclosure`] as a configuration file writes it.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DisclosureFields {
+    product: String,
+    collector: String,
+    how_to_opt_out: String,
+    link: String,
+    #[serde(default)]
+    custom_enabled: Option<String>,
+    #[serde(default)]
+    custom_disabled: Option<String>,
+    #[serde(default)]
+    to_stderr: Option<bool>,
+}
+
+impl From<DisclosureFields> for Disclosure {
+    fn from(fields: DisclosureFields) -> Self {
+        let defaults = Disclosure::new(
+            fields.product,
+            fields.collector,
+            fields.how_to_opt_out,
+            fields.link,
+        );
+        Disclosure {
+            custom_enabled: fields.custom_enabled,
+            custom_disabled: fields.custom_disabled,
+            to_stderr: fields.to_stderr.unwrap_or(defaults.to_stderr),
+            ..defaults
+        }
+    }
 }
 
 impl Disclosure {

@@ -8,6 +8,7 @@
 //!
 //! The product side builds on the engine and on privacy; the exporters build on it.
 
+mod config_duration;
 pub mod consent;
 pub mod crash;
 pub mod disclosure;

@@ -259,6 +259,7 @@ pub const DEBUG_ENV: &str = "TELEMETRY_DEBUG";
 #[cfg(test)]
 mod tests {
     use super::*;
+    use super::values::{NO, YES, parse_value};
     use crate::state::{StateDir, files};
     use std::collections::HashMap;
 

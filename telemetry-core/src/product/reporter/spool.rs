@@ -41,8 +41,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 
-/// The spool's limits: [`SpoolLimits::new`] or the defaults (100 files, 10 MiB).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The spool's limits: [`SpoolLimits::new`] or the defaults (100 files, 10 MiB). Also read
+/// from a configuration file (`Deserialize`, each field optional, unknown fields refused).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct SpoolLimits {
     /// The most report files kept, waiting, being sent or being written (default 100).

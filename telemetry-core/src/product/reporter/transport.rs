@@ -8,7 +8,24 @@ use std::time::Duration;
 
 /// Where and how reports are posted: [`HttpConfig::new`] with the defaults, then any field
 /// changed (`config.retries = 5`).
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// It can also be read from a configuration file (`Deserialize`): `endpoint` is required,
+/// every other field is optional and defaults as in [`HttpConfig::new`]; durations are
+/// written as humantime spells them, and unknown fields are refused.
+///
+/// ```
+/// use std::time::Duration;
+/// use telemetry_core::reporter::HttpConfig;
+///
+/// let config: HttpConfig = serde_json::from_str(
+///     r#"{"endpoint": "https://telemetry.example.com/v1/report", "total_timeout": "10s", "retries": 1}"#,
+/// )?;
+/// assert_eq!(config.total_timeout, Duration::from_secs(10));
+/// assert_eq!(config.connect_timeout, Duration::from_secs(5));
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(from = "HttpConfigFields")]
 #[non_exhaustive]
 pub struct HttpConfig {
     /// The URL reports are POSTed to. `https://` is required, except for loopback hosts
@@ -42,6 +59,48 @@ pub(crate) fn redacted(endpoint: &str) -> String {
             format!("{scheme}://{host}{path}")
         }
         None => cut.to_owned(),
+    }
+}
+
+/// [`HttpConfig`] as a configuration file writes it.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HttpConfigFields {
+    endpoint: String,
+    #[serde(
+        default,
+        deserialize_with = "crate::product::config_duration::optional"
+    )]
+    connect_timeout: Option<Duration>,
+    #[serde(
+        default,
+        deserialize_with = "crate::product::config_duration::optional"
+    )]
+    total_timeout: Option<Duration>,
+    #[serde(default)]
+    retries: Option<u32>,
+    #[serde(
+        default,
+        deserialize_with = "crate::product::config_duration::optional"
+    )]
+    backoff: Option<Duration>,
+    #[serde(default)]
+    max_payload_bytes: Option<usize>,
+}
+
+impl From<HttpConfigFields> for HttpConfig {
+    fn from(fields: HttpConfigFields) -> Self {
+        let defaults = HttpConfig::new(fields.endpoint);
+        HttpConfig {
+            connect_timeout: fields.connect_timeout.unwrap_or(defaults.connect_timeout),
+            total_timeout: fields.total_timeout.unwrap_or(defaults.total_timeout),
+            retries: fields.retries.unwrap_or(defaults.retries),
+            backoff: fields.backoff.unwrap_or(defaults.backoff),
+            max_payload_bytes: fields
+                .max_payload_bytes
+                .unwrap_or(defaults.max_payload_bytes),
+            ..defaults
+        }
     }
 }
 
@@ -279,6 +338,31 @@ pub(crate) fn parse_version_notice(body: &[u8]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn configuration_files_are_read_with_defaults_and_refused_when_wrong() {
+        let config: HttpConfig =
+            serde_json::from_str(r#"{"endpoint":"https://c.example/r","backoff":"250ms"}"#)
+                .unwrap();
+        assert_eq!(
+            config,
+            HttpConfig {
+                backoff: Duration::from_millis(250),
+                ..HttpConfig::new("https://c.example/r")
+            }
+        );
+        for bad in [
+            r#"{}"#,
+            r#"{"endpoint":"https://c.example/r","retry":1}"#,
+            r#"{"endpoint":"https://c.example/r","total_timeout":"soon"}"#,
+            r#"{"endpoint":"https://c.example/r","total_timeout":20}"#,
+        ] {
+            assert!(serde_json::from_str::<HttpConfig>(bad).is_err(), "{bad}");
+        }
+        let limits: super::super::SpoolLimits = serde_json::from_str(r#"{"max_files":5}"#).unwrap();
+        assert_eq!(limits, super::super::SpoolLimits::new(5, 10 << 20));
+        assert!(serde_json::from_str::<super::super::SpoolLimits>(r#"{"files":5}"#).is_err());
+    }
 
     #[cfg(feature = "http")]
     #[test]
