@@ -547,6 +547,7 @@ const INPUTS: &[(&str, Covered)] = &[
     ("Snapshot::histogram_with", QUERY),
     ("StateDir::file", LOCAL),
     ("StateDir::new", LOCAL),
+    ("StateDir::for_user", LOCAL),
     ("StateDir::read", LOCAL),
     ("StateDir::write", LOCAL),
     ("TelemetryQuery::parse", QUERY),

@@ -92,6 +92,7 @@
 //!   blocking pool; implies `tokio`).
 //! - `metrics`: `bridge::metrics::MetricsBridge`, a `metrics::Recorder` that feeds declared
 //!   metrics under the privacy rules.
+//! - `user-dirs`: `StateDir::for_user`, the per-user state directory of a command-line tool.
 //! - `test-receiver`: `testing::Receiver`, a collector on loopback for a product's tests.
 //! - `tracing`: `bridge::tracing::TracingBridge`, a `tracing_subscriber::Layer` that counts and
 //!   times selected spans into declared metrics.

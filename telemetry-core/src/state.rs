@@ -34,6 +34,22 @@ impl StateDir {
         StateDir { path: path.into() }
     }
 
+    /// The per-user state directory of a command-line tool, where the platform keeps an
+    /// application's local data (the `directories` crate's `ProjectDirs::data_local_dir`):
+    /// `$XDG_DATA_HOME/{application}` or `~/.local/share/{application}` on Linux,
+    /// `~/Library/Application Support/{qualifier}.{organization}.{application}` on macOS,
+    /// `%LOCALAPPDATA%\{organization}\{application}\data` on Windows (feature `user-dirs`).
+    /// `qualifier` is a reverse domain (`com`, `org`), `organization` and `application` the
+    /// names a product uses for its other files.
+    ///
+    /// `None` if the platform gives no home directory (a service user without one): then keep
+    /// no state, or give a directory with [`StateDir::new`].
+    #[cfg(feature = "user-dirs")]
+    pub fn for_user(qualifier: &str, organization: &str, application: &str) -> Option<Self> {
+        directories::ProjectDirs::from(qualifier, organization, application)
+            .map(|dirs| StateDir::new(dirs.data_local_dir()))
+    }
+
     /// The directory's path.
     pub fn path(&self) -> &Path {
         &self.path
@@ -148,6 +164,15 @@ pub(crate) fn sync_dir(dir: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(all(feature = "user-dirs", target_os = "linux"))]
+    #[test]
+    fn a_user_state_dir_is_under_the_platform_data_dir() {
+        // HOME or XDG_DATA_HOME is set wherever tests run on Linux.
+        let dir = StateDir::for_user("org", "Example", "docs-app").expect("a home directory");
+        assert!(dir.path().ends_with("docs-app"), "{}", dir.path().display());
+        assert!(dir.path().is_absolute());
+    }
 
     #[test]
     fn write_is_atomic_and_read_tells_missing_from_broken() {

@@ -258,8 +258,8 @@ pub const DEBUG_ENV: &str = "TELEMETRY_DEBUG";
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use super::values::{NO, YES, parse_value};
+    use super::*;
     use crate::state::{StateDir, files};
     use std::collections::HashMap;
 
