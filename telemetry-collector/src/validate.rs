@@ -154,7 +154,8 @@ pub struct ValidReport {
     pub features: Vec<(String, u64)>,
     /// Every histogram with at least one value, its series merged.
     pub histograms: Vec<(String, HistogramSnapshot)>,
-    /// The body as received.
+    /// The body as stored: the received JSON with its keys in order and no spaces, so a copy
+    /// resent with other spacing or key order is the same report.
     pub body: String,
 }
 
@@ -180,6 +181,8 @@ pub fn validate(
             ),
         )
     })?;
+    // Stored (and compared with a resent copy) in one spelling: keys in order, no spaces.
+    let canonical = value.to_string();
     let Value::Object(report) = value else {
         return Err(reject(Reason::Malformed, "not a JSON object"));
     };
@@ -226,7 +229,7 @@ pub fn validate(
     Validator {
         manifest: &manifest,
     }
-    .report(&report, text, product, product_version)
+    .report(&report, canonical, product, product_version)
 }
 
 fn category(e: &serde_json::Error) -> &'static str {
@@ -308,7 +311,7 @@ impl Validator<'_> {
     fn report(
         &self,
         report: &Map<String, Value>,
-        text: &str,
+        canonical: String,
         product: String,
         product_version: String,
     ) -> Result<ValidReport, Rejection> {
@@ -379,7 +382,7 @@ impl Validator<'_> {
             timestamp,
             features,
             histograms,
-            body: text.to_owned(),
+            body: canonical,
         })
     }
 
