@@ -128,10 +128,18 @@ impl CompiledManifest {
                         (l.name.clone(), LabelRule { values })
                     })
                     .collect::<BTreeMap<_, _>>();
+                // A metric whose labels are all closed sets has at most the product of their
+                // sizes of series, whatever its cap.
+                let combinations = labels.values().try_fold(1usize, |n, l: &LabelRule| {
+                    l.values.as_ref().map(|v| n.saturating_mul(v.len()))
+                });
                 let max_series = if labels.is_empty() {
                     1
                 } else {
-                    m.max_series.unwrap_or(SERIES_CEILING).min(SERIES_CEILING)
+                    m.max_series
+                        .unwrap_or(SERIES_CEILING)
+                        .min(SERIES_CEILING)
+                        .min(combinations.unwrap_or(usize::MAX))
                 };
                 let rule = MetricRule {
                     kind: m.kind,

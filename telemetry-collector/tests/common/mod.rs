@@ -253,6 +253,8 @@ pub fn declare() {
         telemetry_core::counter!("suite.import.calls", description = "Imports").unwrap().increment();
         let errors = telemetry_core::counter!("suite.query.errors", description = "Query errors", labels(mode: Mode)).unwrap();
         errors.increment((Mode::Fast,));
+        let codes = telemetry_core::counter!("suite.errors.by_code", description = "Errors by code", labels(code: telemetry_core::Bounded<65535>)).unwrap();
+        codes.increment((telemetry_core::Bounded::new(7u16),));
         telemetry_core::gauge!("suite.documents", description = "Documents").unwrap().set(3);
         telemetry_core::histogram!("suite.search.duration", unit = Nanoseconds, description = "Search time")
             .unwrap()
