@@ -201,6 +201,52 @@ pub(crate) fn post(
     })
 }
 
+/// Fetches `url` once, under `permit` (asked again right before the request is written),
+/// with `config`'s connect timeout and at most `total_timeout`; reads at most
+/// [`MAX_ANSWER_BYTES`] of the answer.
+#[cfg(feature = "http")]
+pub(crate) fn get(
+    permit: &Permit,
+    config: &HttpConfig,
+    url: &str,
+    total_timeout: Duration,
+) -> Result<Answer, Failure> {
+    if !permit.release_body() {
+        return Err(Failure::Withdrawn);
+    }
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_connect(Some(config.connect_timeout.min(total_timeout)))
+        .timeout_global(Some(total_timeout))
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .user_agent(concat!("telemetry-core/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .into();
+    let mut response = agent
+        .get(url)
+        .call()
+        .map_err(|e| Failure::Transport(e.to_string()))?;
+    let body = response
+        .body_mut()
+        .with_config()
+        .limit(MAX_ANSWER_BYTES)
+        .read_to_vec()
+        .unwrap_or_default();
+    Ok(Answer {
+        status: response.status().as_u16(),
+        retry_after: None,
+        body,
+    })
+}
+
+/// Without the `http` feature there is no client: every fetch fails.
+#[cfg(not(feature = "http"))]
+pub(crate) fn get(_: &Permit, _: &HttpConfig, _: &str, _: Duration) -> Result<Answer, Failure> {
+    Err(Failure::Transport(
+        "built without the `http` feature".to_owned(),
+    ))
+}
+
 /// A `Retry-After` value (RFC 9110 §10.2.3): delay-seconds, or an HTTP-date, which is read
 /// as the time from `now` until then (0 if it is past).
 #[cfg(feature = "http")]

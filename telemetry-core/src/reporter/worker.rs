@@ -30,6 +30,8 @@ const SAVED_DECISION_POLL: Duration = Duration::from_secs(60);
 pub(crate) struct Worker {
     pub(crate) decider: Arc<Decider>,
     pub(crate) http: Option<HttpConfig>,
+    /// The collector's upload configuration, if the product named one.
+    pub(crate) upload_config: Option<super::upload_config::UploadConfig>,
     pub(crate) sinks: Vec<Arc<dyn Sink>>,
     pub(crate) log_level: log::Level,
     pub(crate) initial_delay: Duration,
@@ -220,6 +222,15 @@ impl Worker {
             self.write_last(&report, None, "no endpoint is configured");
             return;
         };
+        // What the collector's upload configuration allows, if the product named one.
+        let (report, payload) = if self.upload_config.is_some() {
+            let mut report = report;
+            self.apply_upload_config(&mut report, category, generation, &http, deadline);
+            let payload = report.to_json().into_bytes();
+            (report, payload)
+        } else {
+            (report, payload)
+        };
         if payload.len() > http.max_payload_bytes {
             log::error!(target: "telemetry", "telemetry report not sent: {} bytes is over the {} byte cap", payload.len(), http.max_payload_bytes);
             self.gate().lock().status.dropped += 1;
@@ -265,6 +276,52 @@ impl Worker {
                 }
                 control.status.last_error = Some(e.to_string());
             }
+        }
+    }
+
+    /// Fetches the upload configuration if it is stale (under a permit, like every request),
+    /// then leaves out of `report` what it does not allow.
+    fn apply_upload_config(
+        &mut self,
+        report: &mut Report,
+        category: Category,
+        generation: u64,
+        http: &HttpConfig,
+        deadline: Option<Instant>,
+    ) {
+        let Some(config) = &self.upload_config else {
+            return;
+        };
+        if config.stale() {
+            let mut timeout = http.total_timeout.min(Duration::from_secs(5));
+            if let Some(deadline) = deadline {
+                timeout = timeout.min(deadline.saturating_duration_since(Instant::now()) / 2);
+            }
+            let fetched = match self.decider.gate.permit(category, generation) {
+                Some(permit) if !timeout.is_zero() => {
+                    transport::get(&permit, http, &config.url, timeout)
+                }
+                _ => Err(Failure::Withdrawn),
+            };
+            let allowed = match fetched {
+                Ok(answer) if answer.status == 200 => {
+                    super::upload_config::Allowed::parse(&answer.body)
+                }
+                _ => None,
+            };
+            match allowed {
+                Some(allowed) => {
+                    if let Some(config) = &mut self.upload_config {
+                        config.current = Some((Instant::now(), allowed));
+                    }
+                }
+                None => {
+                    log::debug!(target: "telemetry", "the telemetry upload configuration could not be fetched; the last one (if any) stays in use");
+                }
+            }
+        }
+        if let Some(config) = &self.upload_config {
+            config.apply(report);
         }
     }
 
