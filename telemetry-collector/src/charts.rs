@@ -42,6 +42,10 @@ pub fn feature_chart(rollup: &Rollup) -> String {
         .collect();
     versions.sort();
     versions.dedup();
+    let mut totals: std::collections::BTreeMap<&str, u64> = std::collections::BTreeMap::new();
+    for c in rollup.installations.iter().filter(|c| c.period == period) {
+        *totals.entry(c.version.as_str()).or_default() += c.installations;
+    }
     let row = 10 + BAR_HEIGHT * versions.len().max(1) as i32;
     let height = (70 + row * shares.len().max(1) as i32) as u32;
     let mut svg = String::new();
@@ -81,7 +85,8 @@ pub fn feature_chart(rollup: &Rollup) -> String {
                 ("sans-serif", 12).into_font(),
             ));
             for (i, version) in versions.iter().enumerate() {
-                let (used, of) = by_version.get(version).copied().unwrap_or((0, 0));
+                let of_version = totals.get(version.as_str()).copied().unwrap_or(0);
+                let (used, of) = by_version.get(version).copied().unwrap_or((0, of_version));
                 let share = if of == 0 {
                     0.0
                 } else {
