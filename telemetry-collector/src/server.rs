@@ -391,10 +391,11 @@ async fn upload_config_handler(
     }
 }
 
-/// Checks the bearer token against the configured one, in constant time.
-fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), Response> {
+/// Checks the bearer token against the configured one, in constant time: the refusal, if
+/// it is not the one.
+fn unauthorized(state: &AppState, headers: &HeaderMap) -> Option<Response> {
     let Some(token) = &state.config.admin_token else {
-        return Err(answer(
+        return Some(answer(
             403,
             json!({ "status": "error", "reason": "no_admin_token", "detail": "no admin token is configured: use the command line" }),
         ));
@@ -411,9 +412,9 @@ fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), Response> {
             .fold(0u8, |acc, (a, b)| acc | (a ^ b))
             == 0;
     if same {
-        Ok(())
+        None
     } else {
-        Err(answer(
+        Some(answer(
             401,
             json!({ "status": "error", "reason": "unauthorized" }),
         ))
@@ -426,7 +427,7 @@ async fn register_manifest(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    if let Err(response) = authorize(&state, &headers) {
+    if let Some(response) = unauthorized(&state, &headers) {
         return response;
     }
     let bytes = match read_body(&headers, body, MAX_MANIFEST_BYTES).await {
@@ -482,7 +483,7 @@ async fn delete_installation(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(response) = authorize(&state, &headers) {
+    if let Some(response) = unauthorized(&state, &headers) {
         return response;
     }
     let Ok(id) = Uuid::try_parse(&id) else {

@@ -6,6 +6,9 @@ mod common;
 use common::{Fake, Running, backends, get, post, send};
 use serde_json::{Value, json};
 
+/// A change that spoils a good report.
+type Edit = Box<dyn Fn(&mut Value)>;
+
 fn expect(answer: &common::Answer, status: u16, reason: &str, what: &str) {
     assert_eq!(answer.status, status, "{what}: {answer:?}");
     assert_eq!(answer.json()["reason"], reason, "{what}: {answer:?}");
@@ -60,7 +63,7 @@ fn every_kind_of_bad_report_is_refused_with_its_reason_and_none_is_stored() {
         );
 
         // Wrong types.
-        let edits: Vec<(&str, Box<dyn Fn(&mut Value)>, &str)> = vec![
+        let edits: Vec<(&str, Edit, &str)> = vec![
             (
                 "a counter value as a string",
                 Box::new(|r| {
