@@ -1,6 +1,6 @@
-//! The way from a validated report to storage: a bounded queue in front of one storage
-//! thread that writes whatever is waiting as one batch (one transaction), then answers each
-//! report of it. Under load the batches grow, which is what keeps the per-report cost low;
+//! The way from a validated report to storage: a bounded queue in front of the storage
+//! threads (one for SQLite), each of which writes whatever is waiting as one batch (one
+//! transaction), then answers each report of it. Under load the batches grow, which is what keeps the per-report cost low;
 //! when the queue is full the report is answered 503 with `Retry-After` instead of waiting.
 
 use crate::dates;
@@ -26,40 +26,55 @@ struct Job {
     done: oneshot::Sender<Result<Inserted, String>>,
 }
 
-/// The queue and its storage thread. Dropping every clone of it lets the thread write what
-/// is queued and end ([`Ingest::finish`] waits for that).
+/// The queue and its storage threads ([`Storage::writers`]). Dropping every clone of it lets
+/// the threads write what is queued and end ([`Ingest::finish`] waits for that).
 #[derive(Clone)]
 pub struct Ingest {
     tx: mpsc::Sender<Job>,
-    thread: Arc<std::sync::Mutex<Option<JoinHandle<()>>>>,
+    threads: Arc<std::sync::Mutex<Vec<JoinHandle<()>>>>,
 }
 
 impl Ingest {
-    /// Starts the storage thread over `storage`, with room for `queue` waiting reports and
+    /// Starts the storage threads over `storage`, with room for `queue` waiting reports and
     /// batches of at most `batch`.
     ///
     /// # Errors
     /// The operating system's error if no thread can be started.
     pub fn start(storage: Arc<dyn Storage>, queue: usize, batch: usize) -> std::io::Result<Self> {
-        let (tx, mut rx) = mpsc::channel::<Job>(queue);
-        let thread = std::thread::Builder::new()
-            .name("collector-storage".to_owned())
-            .spawn(move || {
-                let mut jobs = Vec::with_capacity(batch);
-                while let Some(first) = rx.blocking_recv() {
-                    jobs.push(first);
-                    while jobs.len() < batch {
-                        match rx.try_recv() {
-                            Ok(job) => jobs.push(job),
-                            Err(_) => break,
+        let (tx, rx) = mpsc::channel::<Job>(queue);
+        // The writers take turns at the queue: each takes what is waiting (up to `batch`),
+        // lets go of the queue, and writes it while the next one collects.
+        let rx = Arc::new(std::sync::Mutex::new(rx));
+        let mut threads = Vec::new();
+        for n in 0..storage.writers().max(1) {
+            let (storage, rx) = (storage.clone(), rx.clone());
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("collector-storage-{n}"))
+                    .spawn(move || {
+                        let mut jobs = Vec::with_capacity(batch);
+                        loop {
+                            {
+                                let mut rx = rx.lock().unwrap_or_else(|e| e.into_inner());
+                                let Some(first) = rx.blocking_recv() else {
+                                    return;
+                                };
+                                jobs.push(first);
+                                while jobs.len() < batch {
+                                    match rx.try_recv() {
+                                        Ok(job) => jobs.push(job),
+                                        Err(_) => break,
+                                    }
+                                }
+                            }
+                            write(&*storage, &mut jobs);
                         }
-                    }
-                    write(&*storage, &mut jobs);
-                }
-            })?;
+                    })?,
+            );
+        }
         Ok(Ingest {
             tx,
-            thread: Arc::new(std::sync::Mutex::new(Some(thread))),
+            threads: Arc::new(std::sync::Mutex::new(threads)),
         })
     }
 
@@ -83,9 +98,9 @@ impl Ingest {
     /// Closes this handle and waits until the storage thread has written every queued report
     /// (once every other clone is dropped too).
     pub fn finish(self) {
-        let thread = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|e| e.into_inner()));
         drop(self.tx);
-        if let Some(thread) = thread {
+        for thread in threads {
             let _ = thread.join();
         }
     }

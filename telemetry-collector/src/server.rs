@@ -263,27 +263,56 @@ fn rejection(reason: Reason, detail: &str) -> Rejection {
     }
 }
 
-/// Reads `body`, at most `limit` bytes.
-async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, Rejection> {
+/// How much of a body over the limit is still read (and thrown away) before the 413, so the
+/// client, still writing, gets the answer rather than a broken connection.
+pub const DRAIN_BYTES: usize = 8 << 20;
+
+/// The longest time a body may take to arrive.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Reads `body`, at most `limit` bytes (a larger one is read up to [`DRAIN_BYTES`] more and
+/// refused), within [`BODY_TIMEOUT`].
+async fn read_body(headers: &HeaderMap, mut body: Body, limit: usize) -> Result<Bytes, Rejection> {
+    let too_large = || {
+        rejection(
+            Reason::TooLarge,
+            &format!("the body is larger than {limit} bytes"),
+        )
+    };
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
-        return Err(rejection(
-            Reason::TooLarge,
-            &format!("the body is larger than {limit} bytes"),
-        ));
+    if declared.is_some_and(|n| n > (limit + DRAIN_BYTES) as u64) {
+        return Err(too_large());
     }
-    match http_body_util::Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(rejection(
-            Reason::TooLarge,
-            &format!("the body is larger than {limit} bytes"),
-        )),
+    let read = async {
+        let mut kept = Vec::with_capacity(declared.map_or(0, |n| n as usize).min(limit));
+        let mut seen = 0usize;
+        while let Some(frame) = body.frame().await {
+            let frame = frame
+                .map_err(|_| rejection(Reason::Malformed, "the body could not be read whole"))?;
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            seen += data.len();
+            if seen > limit + DRAIN_BYTES {
+                break;
+            }
+            if seen <= limit {
+                kept.extend_from_slice(&data);
+            }
+        }
+        if seen > limit {
+            return Err(too_large());
+        }
+        Ok(Bytes::from(kept))
+    };
+    match tokio::time::timeout(BODY_TIMEOUT, read).await {
+        Ok(result) => result,
         Err(_) => Err(rejection(
             Reason::Malformed,
-            "the body could not be read whole",
+            "the body did not arrive in time",
         )),
     }
 }

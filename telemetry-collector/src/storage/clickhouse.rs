@@ -12,6 +12,10 @@
 //!   installations counts distinct installations (a copy adds none), and histograms are read
 //!   once per report id and metric.
 //!
+//! Batches are written by [`WRITERS`] threads at once. Two of them holding the same report id
+//! in the same instant are the case of two collectors above: both may store it, and reads stay
+//! exact.
+//!
 //! # Deletion
 //! `ALTER TABLE ... DELETE` on the three tables, then a wait until ClickHouse says the
 //! mutations are done, so a deletion that returned is complete.
@@ -31,6 +35,10 @@ pub struct ClickHouseStorage {
     database: String,
     agent: ureq::Agent,
 }
+
+/// Batches written at once: ClickHouse makes a part per insert, and the time of one is mostly
+/// spent waiting for it, so a few in flight keep it busy.
+const WRITERS: usize = 4;
 
 /// How long a deletion waits for ClickHouse to finish its mutations.
 const MUTATION_WAIT: Duration = Duration::from_secs(60);
@@ -248,6 +256,10 @@ impl Storage for ClickHouseStorage {
         self.insert_rows("histograms", &histogram_rows)?;
         self.insert_rows("reports", &report_rows)?;
         Ok(out)
+    }
+
+    fn writers(&self) -> usize {
+        WRITERS
     }
 
     fn delete_installation(&self, installation: Uuid) -> Result<u64, StorageError> {

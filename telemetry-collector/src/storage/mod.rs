@@ -169,6 +169,12 @@ pub trait Storage: Send + Sync + 'static {
         since: &str,
     ) -> Result<Vec<StoredHistogram>, StorageError>;
 
+    /// How many batches may be written at once (default 1). SQLite has one writer; ClickHouse
+    /// takes inserts in parallel, and most of an insert's time is spent waiting on it.
+    fn writers(&self) -> usize {
+        1
+    }
+
     /// Keeps a manifest registration (registering the same one again changes nothing).
     ///
     /// # Errors
