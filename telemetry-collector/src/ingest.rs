@@ -7,8 +7,10 @@ use crate::dates;
 use crate::storage::{Inserted, Storage, StorageError, StoredReport};
 use crate::validate::ValidReport;
 use std::sync::Arc;
+use std::sync::mpsc;
 use std::thread::JoinHandle;
-use tokio::sync::{mpsc, oneshot};
+use std::time::Instant;
+use tokio::sync::oneshot;
 
 /// What became of a report handed to [`Ingest::submit`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,7 +32,7 @@ struct Job {
 /// the threads write what is queued and end ([`Ingest::finish`] waits for that).
 #[derive(Clone)]
 pub struct Ingest {
-    tx: mpsc::Sender<Job>,
+    tx: mpsc::SyncSender<Job>,
     threads: Arc<std::sync::Mutex<Vec<JoinHandle<()>>>>,
 }
 
@@ -41,7 +43,8 @@ impl Ingest {
     /// # Errors
     /// The operating system's error if no thread can be started.
     pub fn start(storage: Arc<dyn Storage>, queue: usize, batch: usize) -> std::io::Result<Self> {
-        let (tx, rx) = mpsc::channel::<Job>(queue);
+        let (tx, rx) = mpsc::sync_channel::<Job>(queue);
+        let linger = storage.linger();
         // The writers take turns at the queue: each takes what is waiting (up to `batch`),
         // lets go of the queue, and writes it while the next one collects.
         let rx = Arc::new(std::sync::Mutex::new(rx));
@@ -55,15 +58,22 @@ impl Ingest {
                         let mut jobs = Vec::with_capacity(batch);
                         loop {
                             {
-                                let mut rx = rx.lock().unwrap_or_else(|e| e.into_inner());
-                                let Some(first) = rx.blocking_recv() else {
+                                let rx = rx.lock().unwrap_or_else(|e| e.into_inner());
+                                let Ok(first) = rx.recv() else {
                                     return;
                                 };
                                 jobs.push(first);
+                                // What is waiting, then (for a backend that wants fewer,
+                                // larger inserts) what arrives within its linger.
+                                let until = Instant::now() + linger;
                                 while jobs.len() < batch {
-                                    match rx.try_recv() {
-                                        Ok(job) => jobs.push(job),
-                                        Err(_) => break,
+                                    let next = match until.checked_duration_since(Instant::now()) {
+                                        Some(wait) if !wait.is_zero() => rx.recv_timeout(wait).ok(),
+                                        _ => rx.try_recv().ok(),
+                                    };
+                                    match next {
+                                        Some(job) => jobs.push(job),
+                                        None => break,
                                     }
                                 }
                             }

@@ -2,6 +2,11 @@
 //! database. Plain SQL, MergeTree tables and `JSONEachRow`, which ClickHouse has had since
 //! its early releases (18.16 included).
 //!
+//! One row per report: its rollup contributions (the counters above zero, the histograms) are
+//! array columns of the same row, read with `ARRAY JOIN`, so a batch is one insert (one part)
+//! and a deletion one mutation. Batches wait up to [`LINGER`] for more reports: ClickHouse
+//! wants few, large inserts.
+//!
 //! # Deduplication with several collectors
 //! Each batch first asks which of its report ids are stored, and stores only the others, so
 //! one collector never stores a report twice. Two collectors that receive the same report in
@@ -38,7 +43,10 @@ pub struct ClickHouseStorage {
 
 /// Batches written at once: ClickHouse makes a part per insert, and the time of one is mostly
 /// spent waiting for it, so a few in flight keep it busy.
-const WRITERS: usize = 4;
+const WRITERS: usize = 2;
+
+/// How long a batch waits for more reports after its first.
+pub const LINGER: Duration = Duration::from_millis(50);
 
 /// How long a deletion waits for ClickHouse to finish its mutations.
 const MUTATION_WAIT: Duration = Duration::from_secs(60);
@@ -103,17 +111,9 @@ impl ClickHouseStorage {
             format!(
                 "CREATE TABLE IF NOT EXISTS {db}.reports (report_id String, product String, product_version String,
                  manifest_version String, installation String, os String, arch String, day String, week String,
-                 received_at UInt64, body String) ENGINE = ReplacingMergeTree ORDER BY report_id"
-            ),
-            format!(
-                "CREATE TABLE IF NOT EXISTS {db}.features (report_id String, product String, installation String,
-                 day String, week String, version String, os String, arch String, metric String, value UInt64)
-                 ENGINE = ReplacingMergeTree ORDER BY (product, day, report_id, metric)"
-            ),
-            format!(
-                "CREATE TABLE IF NOT EXISTS {db}.histograms (report_id String, product String, installation String,
-                 day String, week String, version String, metric String, json String)
-                 ENGINE = ReplacingMergeTree ORDER BY (product, day, report_id, metric)"
+                 received_at UInt64, body String, feature_metrics Array(String), feature_values Array(UInt64),
+                 histogram_metrics Array(String), histogram_jsons Array(String))
+                 ENGINE = ReplacingMergeTree ORDER BY report_id"
             ),
             format!(
                 "CREATE TABLE IF NOT EXISTS {db}.manifests (product String, product_version String,
@@ -218,8 +218,7 @@ impl Storage for ClickHouseStorage {
             stored.insert(text(&row, "report_id")?, text(&row, "body")?);
         }
         let mut out = Vec::with_capacity(reports.len());
-        let (mut report_rows, mut feature_rows, mut histogram_rows) =
-            (Vec::new(), Vec::new(), Vec::new());
+        let mut rows = Vec::new();
         for r in reports {
             let id = r.report_id.to_string();
             if let Some(body) = stored.get(&id) {
@@ -227,39 +226,34 @@ impl Storage for ClickHouseStorage {
                 continue;
             }
             stored.insert(id.clone(), r.body.clone());
-            let installation = r.installation.to_string();
-            report_rows.push(json!({
+            let (feature_metrics, feature_values): (Vec<&str>, Vec<u64>) =
+                r.features.iter().map(|(m, v)| (m.as_str(), *v)).unzip();
+            let (histogram_metrics, histogram_jsons): (Vec<&str>, Vec<&str>) = r
+                .histograms
+                .iter()
+                .map(|(m, j)| (m.as_str(), j.as_str()))
+                .unzip();
+            rows.push(json!({
                 "report_id": id, "product": r.product, "product_version": r.product_version,
-                "manifest_version": r.manifest_version, "installation": installation,
+                "manifest_version": r.manifest_version, "installation": r.installation.to_string(),
                 "os": r.os, "arch": r.arch, "day": r.day, "week": r.week,
                 "received_at": r.received_at, "body": r.body,
+                "feature_metrics": feature_metrics, "feature_values": feature_values,
+                "histogram_metrics": histogram_metrics, "histogram_jsons": histogram_jsons,
             }));
-            for (metric, value) in &r.features {
-                feature_rows.push(json!({
-                    "report_id": id, "product": r.product, "installation": installation,
-                    "day": r.day, "week": r.week, "version": r.product_version,
-                    "os": r.os, "arch": r.arch, "metric": metric, "value": value,
-                }));
-            }
-            for (metric, json) in &r.histograms {
-                histogram_rows.push(json!({
-                    "report_id": id, "product": r.product, "installation": installation,
-                    "day": r.day, "week": r.week, "version": r.product_version,
-                    "metric": metric, "json": json,
-                }));
-            }
             out.push(Inserted::New);
         }
-        // The rollup rows first: a report becomes visible (and a duplicate) only once all of
-        // its rows are in, and rows written twice after a failed batch are read once.
-        self.insert_rows("features", &feature_rows)?;
-        self.insert_rows("histograms", &histogram_rows)?;
-        self.insert_rows("reports", &report_rows)?;
+        // One insert: a report and its rollup contributions become visible together.
+        self.insert_rows("reports", &rows)?;
         Ok(out)
     }
 
     fn writers(&self) -> usize {
         WRITERS
+    }
+
+    fn linger(&self) -> Duration {
+        LINGER
     }
 
     fn delete_installation(&self, installation: Uuid) -> Result<u64, StorageError> {
@@ -273,15 +267,13 @@ impl Storage for ClickHouseStorage {
             .and_then(|r| r.get("n"))
             .and_then(number)
             .unwrap_or(0);
-        for table in ["reports", "features", "histograms"] {
-            self.execute(
-                &format!(
-                    "ALTER TABLE {}.{table} DELETE WHERE installation = {id}",
-                    self.database
-                ),
-                "",
-            )?;
-        }
+        self.execute(
+            &format!(
+                "ALTER TABLE {}.reports DELETE WHERE installation = {id}",
+                self.database
+            ),
+            "",
+        )?;
         self.wait_for_mutations()?;
         Ok(before)
     }
@@ -330,9 +322,9 @@ impl Storage for ClickHouseStorage {
             });
         }
         for row in self.select(&format!(
-            "SELECT {col} AS period, version, os, arch, metric, uniqExact(installation) AS n
-             FROM {db}.features WHERE product = {product} AND {col} >= {since}
-             GROUP BY period, version, os, arch, metric"
+            "SELECT {col} AS period, product_version AS version, os, arch, metric,
+             uniqExact(installation) AS n FROM {db}.reports ARRAY JOIN feature_metrics AS metric
+             WHERE product = {product} AND {col} >= {since} GROUP BY period, version, os, arch, metric"
         ))? {
             out.push(Count {
                 period: text(&row, "period")?,
@@ -355,7 +347,8 @@ impl Storage for ClickHouseStorage {
     ) -> Result<Vec<StoredHistogram>, StorageError> {
         let col = period.column();
         let rows = self.select(&format!(
-            "SELECT {col} AS period, version, metric, any(json) AS json FROM {}.histograms
+            "SELECT {col} AS period, product_version AS version, metric, any(histogram_json) AS json
+             FROM {}.reports ARRAY JOIN histogram_metrics AS metric, histogram_jsons AS histogram_json
              WHERE product = {} AND {col} >= {} GROUP BY report_id, period, version, metric
              ORDER BY period, version, metric, report_id",
             self.database,

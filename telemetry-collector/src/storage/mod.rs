@@ -175,6 +175,13 @@ pub trait Storage: Send + Sync + 'static {
         1
     }
 
+    /// How long a batch waits for more reports after its first one (default none). A
+    /// backend that wants few, large inserts (ClickHouse makes a part of each) sets one; it
+    /// is added to every report's answer time.
+    fn linger(&self) -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
+
     /// Keeps a manifest registration (registering the same one again changes nothing).
     ///
     /// # Errors
