@@ -379,3 +379,14 @@ pub fn report(fake: &Fake<'_>) -> serde_json::Value {
     json["sections"]["environment"]["os"] = serde_json::Value::from(fake.os);
     json
 }
+
+/// An event of the test product (Automatisch-like user actions).
+#[derive(telemetry_core::Telemetry)]
+#[telemetry(event = "search_failed")]
+pub struct SearchFailed {
+    /// Terms in the query.
+    pub terms: u32,
+    /// The collection, hashed.
+    #[telemetry(hash)]
+    pub collection: String,
+}
