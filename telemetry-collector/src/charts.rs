@@ -138,7 +138,7 @@ pub fn page(rollups: &[Rollup]) -> String {
         let _ = writeln!(
             html,
             "<table class=\"histograms\"><caption>Histograms merged over every installation ({}; quantiles within &plusmn;{:.2} %)</caption>\
-             <tr><th>metric</th><th>version</th><th>reports</th><th>values</th><th>p50</th><th>p90</th><th>p99</th></tr>",
+             <tr><th>metric</th><th>unit</th><th>version</th><th>reports</th><th>values</th><th>p50</th><th>p90</th><th>p99</th></tr>",
             escape(period),
             telemetry_core::HistogramSnapshot::RELATIVE_ERROR * 100.0
         );
@@ -146,8 +146,9 @@ pub fn page(rollups: &[Rollup]) -> String {
             let q = |v: Option<u64>| v.map_or("-".to_owned(), |v| v.to_string());
             let _ = writeln!(
                 html,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 escape(&h.metric),
+                escape(&h.unit),
                 escape(&h.version),
                 h.reports,
                 h.count,

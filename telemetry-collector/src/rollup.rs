@@ -45,6 +45,9 @@ pub struct MergedHistogram {
     pub version: String,
     /// The metric.
     pub metric: String,
+    /// The metric's unit as its manifest names it (`nanoseconds`, `bytes`, ...), once
+    /// [`Rollup::name_units`] has been given the manifests; empty before.
+    pub unit: String,
     /// Reports merged.
     pub reports: u64,
     /// Values recorded, over all of them.
@@ -153,6 +156,7 @@ impl Rollup {
                     period,
                     version,
                     metric,
+                    unit: String::new(),
                     reports,
                     count: histogram.count(),
                     p50: histogram.quantile(0.5),
@@ -170,6 +174,15 @@ impl Rollup {
             installations: totals,
             histograms,
         })
+    }
+
+    /// Names the unit of each merged histogram, from `unit_of` (the registered manifests).
+    pub fn name_units(&mut self, unit_of: impl Fn(&str) -> Option<String>) {
+        for h in &mut self.histograms {
+            if let Some(unit) = unit_of(&h.metric) {
+                h.unit = unit;
+            }
+        }
     }
 
     /// The latest period with data, if any.

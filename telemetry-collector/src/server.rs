@@ -552,6 +552,22 @@ async fn compute(
 ) -> Result<Vec<Rollup>, Response> {
     let storage = state.storage.clone();
     let from = since(period);
+    // The units of the products' metrics, as their manifests name them.
+    let units: std::collections::HashMap<(String, String), String> = {
+        let registry = state.registry();
+        products
+            .iter()
+            .flat_map(|p| registry.registrations_of(p))
+            .flat_map(|r| {
+                r.manifest.metrics.iter().map(|m| {
+                    (
+                        (r.product.clone(), m.name.clone()),
+                        m.unit.as_str().to_owned(),
+                    )
+                })
+            })
+            .collect()
+    };
     match tokio::task::spawn_blocking(move || {
         products
             .iter()
@@ -560,7 +576,14 @@ async fn compute(
     })
     .await
     {
-        Ok(Ok(rollups)) => Ok(rollups),
+        Ok(Ok(mut rollups)) => {
+            for rollup in &mut rollups {
+                let product = rollup.product.clone();
+                rollup
+                    .name_units(|metric| units.get(&(product.clone(), metric.to_owned())).cloned());
+            }
+            Ok(rollups)
+        }
         _ => Err(answer(
             503,
             json!({ "status": "error", "reason": "storage" }),

@@ -132,7 +132,7 @@ fn the_page_shows_one_series_per_product_version_in_its_colour() {
         "a version that sent nothing has no series"
     );
     assert!(
-        page.contains("<td>suite.search.duration</td><td>2.0.0</td>"),
+        page.contains("<td>suite.search.duration</td><td>nanoseconds</td><td>2.0.0</td>"),
         "the merged histogram is listed"
     );
 
