@@ -17,7 +17,7 @@
 //!   installations counts distinct installations (a copy adds none), and histograms are read
 //!   once per report id and metric.
 //!
-//! Batches are written by [`WRITERS`] threads at once. Two of them holding the same report id
+//! Batches are written by two threads at once. Two of them holding the same report id
 //! in the same instant are the case of two collectors above: both may store it, and reads stay
 //! exact.
 //!
