@@ -154,8 +154,8 @@ pub struct ValidReport {
     pub features: Vec<(String, u64)>,
     /// Every histogram with at least one value, its series merged.
     pub histograms: Vec<(String, HistogramSnapshot)>,
-    /// The body as stored: the received JSON with its keys in order and no spaces, so a copy
-    /// resent with other spacing or key order is the same report.
+    /// The body as received. A copy resent under the same id with other spacing or key
+    /// order is the same report ([`crate::storage::Inserted::Duplicate`]).
     pub body: String,
 }
 
@@ -181,8 +181,6 @@ pub fn validate(
             ),
         )
     })?;
-    // Stored (and compared with a resent copy) in one spelling: keys in order, no spaces.
-    let canonical = value.to_string();
     let Value::Object(report) = value else {
         return Err(reject(Reason::Malformed, "not a JSON object"));
     };
@@ -229,7 +227,7 @@ pub fn validate(
     Validator {
         manifest: &manifest,
     }
-    .report(&report, canonical, product, product_version)
+    .report(&report, text.to_owned(), product, product_version)
 }
 
 fn category(e: &serde_json::Error) -> &'static str {
@@ -311,7 +309,7 @@ impl Validator<'_> {
     fn report(
         &self,
         report: &Map<String, Value>,
-        canonical: String,
+        body: String,
         product: String,
         product_version: String,
     ) -> Result<ValidReport, Rejection> {
@@ -382,7 +380,7 @@ impl Validator<'_> {
             timestamp,
             features,
             histograms,
-            body: canonical,
+            body,
         })
     }
 
@@ -776,7 +774,7 @@ fn histogram(value: Option<&Value>, name: &str) -> Result<HistogramSnapshot, Rej
             format!("a value of histogram {} {why}", quoted(name)),
         )
     };
-    let Some(Value::Object(h)) = value else {
+    let Some(whole @ Value::Object(h)) = value else {
         return Err(wrong("is not an object"));
     };
     if let Some(extra) = h
@@ -816,5 +814,6 @@ fn histogram(value: Option<&Value>, name: &str) -> Result<HistogramSnapshot, Rej
         }
         last = Some(index);
     }
-    serde_json::from_value(Value::Object(h.clone())).map_err(|_| wrong("is not a histogram"))
+    <HistogramSnapshot as serde::Deserialize>::deserialize(whole)
+        .map_err(|_| wrong("is not a histogram"))
 }

@@ -46,6 +46,11 @@ fn a_report_is_stored_once_per_id_and_a_different_body_under_a_known_id_is_refus
         let mut forged = a.clone();
         forged.body = forged.body.replace("\"shards\":3", "\"shards\":4");
         assert_ne!(forged.body, a.body);
+        // The same report spelled otherwise (indented, as a person might resend it).
+        let mut respelled = a.clone();
+        let value: serde_json::Value = serde_json::from_str(&a.body).unwrap();
+        respelled.body = serde_json::to_string_pretty(&value).unwrap();
+        assert_ne!(respelled.body, a.body);
         let b = stored(&registry, &Fake::default(), MONDAY_NOON);
         assert_eq!(
             storage.insert(std::slice::from_ref(&a)).unwrap(),
@@ -54,11 +59,12 @@ fn a_report_is_stored_once_per_id_and_a_different_body_under_a_known_id_is_refus
         );
         assert_eq!(
             storage
-                .insert(&[a.clone(), b.clone(), b.clone(), forged])
+                .insert(&[a.clone(), b.clone(), b.clone(), respelled, forged])
                 .unwrap(),
             [
                 Inserted::Duplicate,
                 Inserted::New,
+                Inserted::Duplicate,
                 Inserted::Duplicate,
                 Inserted::Conflict
             ],

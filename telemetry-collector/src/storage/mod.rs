@@ -195,9 +195,18 @@ pub trait Storage: Send + Sync + 'static {
     fn manifests(&self) -> Result<Vec<Registration>, StorageError>;
 }
 
-/// What a report whose id was stored before with `stored_body` is, given its `body`.
+/// What a report whose id was stored before with `stored_body` is, given its `body`: the
+/// same JSON (whatever its spacing or key order) is a duplicate, other JSON a conflict.
 pub(crate) fn replay(stored_body: &str, body: &str) -> Inserted {
-    if stored_body == body {
+    let same = stored_body == body
+        || matches!(
+            (
+                serde_json::from_str::<serde_json::Value>(stored_body),
+                serde_json::from_str::<serde_json::Value>(body),
+            ),
+            (Ok(a), Ok(b)) if a == b
+        );
+    if same {
         Inserted::Duplicate
     } else {
         Inserted::Conflict
