@@ -3,9 +3,10 @@
 //! the kept inputs under plain `cargo test`.
 //!
 //! Each check takes the raw input bytes and panics when an invariant breaks; every panic
-//! message starts with the check's tag in brackets. A check reads its input in its own simple
-//! format (text lines, or a few leading bytes for numbers and keys), so that a kept input means
-//! the same thing to the fuzzer and to the test. See `docs/FUZZING.md`.
+//! message starts with the check's tag in brackets. A check reads its input as text lines, or
+//! through `arbitrary` (a few little-endian leading fields for numbers and keys, then the rest),
+//! so that a kept input means the same thing to the fuzzer and to the test. See
+//! `docs/FUZZING.md`.
 //!
 //! `TELEMETRY_FUZZ_KNOWN_BUGS=tag,tag` turns the assertions with those tags into no-ops, to keep
 //! fuzzing past a bug that is already reported but not fixed yet.
@@ -18,16 +19,19 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 use std::sync::OnceLock;
 
+use arbitrary::{Arbitrary, Unstructured};
 use serde_json::{Number, Value};
 use telemetry_core::anonymize::{
-    self, Anonymizer, HashKey, KEPT_URL_SCHEMES, anonymize_snapshot, round_f64, round_i64,
-    round_json_numbers, round_u64,
+    self, Anonymizer, HashKey, anonymize_snapshot, round_json_numbers,
 };
 use telemetry_core::consent::{
-    Category, Combine, Consent, ConsentBuilder, ConsentDecision, ConsentError, NO, Polarity,
-    SourceKind, ValueRule, YES, parse_value,
+    Category, Combine, Consent, ConsentBuilder, ConsentDecision, ConsentError, Polarity,
+    SourceKind, ValueRule,
 };
-use telemetry_core::reporter::{parse_version_notice, validate_endpoint};
+use telemetry_core::fuzzing::{
+    KEPT_URL_SCHEMES, NO, YES, parse_value, parse_version_notice, round_f64, round_i64, round_u64,
+    validate_endpoint,
+};
 use telemetry_core::{HistogramSnapshot, MAX_NAME_LEN, Report, Snapshot, validate_name};
 
 /// A check: panics if the input breaks an invariant.
@@ -72,26 +76,41 @@ fn check(tag: &str, ok: bool, message: impl FnOnce() -> String) {
     }
 }
 
-/// A reader of fixed-size fields at the front of an input; missing bytes read as zero.
-struct Reader<'a>(&'a [u8]);
+/// A check's input read as `T` by `arbitrary`: fixed-size fields little endian (missing bytes
+/// read as zero), the last field the rest of the input. `None` only if `T` cannot be read from
+/// any bytes, which no input type here does.
+fn input<'a, T: Arbitrary<'a>>(data: &'a [u8]) -> Option<T> {
+    T::arbitrary_take_rest(Unstructured::new(data)).ok()
+}
 
-impl<'a> Reader<'a> {
-    fn bytes<const N: usize>(&mut self) -> [u8; N] {
-        let mut out = [0u8; N];
-        let n = self.0.len().min(N);
-        out[..n].copy_from_slice(&self.0[..n]);
-        self.0 = &self.0[n..];
-        out
-    }
-    fn u8(&mut self) -> u8 {
-        self.bytes::<1>()[0]
-    }
-    fn u64(&mut self) -> u64 {
-        u64::from_le_bytes(self.bytes())
-    }
-    fn rest(self) -> &'a [u8] {
-        self.0
-    }
+/// Significant digits (taken modulo 24), then the rest of the input.
+#[derive(Arbitrary, Debug)]
+struct Digits<'a> {
+    digits: u8,
+    rest: &'a [u8],
+}
+
+/// `round_numbers`' input.
+#[derive(Arbitrary, Debug)]
+struct Numbers {
+    digits: u8,
+    unsigned: u64,
+    signed: i64,
+    float: f64,
+}
+
+/// A one-byte key (repeated 32 times), then the text.
+#[derive(Arbitrary, Debug)]
+struct Keyed<'a> {
+    key: u8,
+    text: &'a [u8],
+}
+
+/// An extra quantile, then a JSON document.
+#[derive(Arbitrary, Debug)]
+struct WithQuantile<'a> {
+    quantile: f64,
+    json: &'a [u8],
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -225,11 +244,16 @@ fn check_round_f64(value: f64, digits: u32) {
 /// Input: 1 byte of significant digits, 8 bytes of `u64`, 8 of `i64`, 8 of `f64` (little
 /// endian); missing bytes are zero.
 pub fn round_numbers(data: &[u8]) {
-    let mut input = Reader(data);
-    let digits = u32::from(input.u8() % 24);
-    let unsigned = input.u64();
-    let signed = input.u64() as i64;
-    let float = f64::from_bits(input.u64());
+    let Some(Numbers {
+        digits,
+        unsigned,
+        signed,
+        float,
+    }) = input(data)
+    else {
+        return;
+    };
+    let digits = u32::from(digits % 24);
     check_round_u64(unsigned, digits);
     check_round_i64(signed, digits);
     check_round_f64(float, digits);
@@ -346,9 +370,11 @@ fn same_except_floats(a: &Value, b: &Value) -> bool {
 
 /// Input: 1 byte of significant digits, then a JSON document.
 pub fn json_numbers(data: &[u8]) {
-    let mut input = Reader(data);
-    let digits = u32::from(input.u8() % 24);
-    let Ok(original) = serde_json::from_slice::<Value>(input.rest()) else {
+    let Some(Digits { digits, rest }) = input(data) else {
+        return;
+    };
+    let digits = u32::from(digits % 24);
+    let Ok(original) = serde_json::from_slice::<Value>(rest) else {
         return;
     };
     let a = Anonymizer::new(HashKey::from_bytes([9; 32])).with_significant_digits(digits);
@@ -384,9 +410,10 @@ fn url_pieces(url: &str) -> Vec<&str> {
 
 /// Input: 1 byte of key (repeated 32 times), then the text hashed as a name and as a URL.
 pub fn hash(data: &[u8]) {
-    let mut input = Reader(data);
-    let key = input.u8();
-    let Ok(text) = std::str::from_utf8(input.rest()) else {
+    let Some(Keyed { key, text }) = input(data) else {
+        return;
+    };
+    let Ok(text) = std::str::from_utf8(text) else {
         return;
     };
     let a = Anonymizer::new(HashKey::from_bytes([key; 32]));
@@ -501,7 +528,10 @@ pub fn consent_value(data: &[u8]) {
     }
     if let Err(e) = &ferret {
         match e {
-            ConsentError::InvalidValue { source, value: v } => {
+            ConsentError::InvalidValue {
+                setting: source,
+                value: v,
+            } => {
                 check(
                     "consent-value",
                     source == "--telemetry" && v == value,
@@ -900,7 +930,10 @@ pub fn consent_sources(data: &[u8]) {
             check_decision(d);
             Expected::Decided(d.state, d.decided_by.clone(), d.narrowed.clone())
         }
-        Err(ConsentError::InvalidValue { source, value }) => Expected::Invalid {
+        Err(ConsentError::InvalidValue {
+            setting: source,
+            value,
+        }) => Expected::Invalid {
             source: source.clone(),
             value: value.clone(),
         },
@@ -1439,9 +1472,14 @@ fn check_snapshot(s: &Snapshot, extra_q: f64) {
 
 /// Input: 8 bytes of an extra quantile (`f64`, little endian), then the JSON of a snapshot.
 pub fn snapshot(data: &[u8]) {
-    let mut input = Reader(data);
-    let extra_q = f64::from_bits(input.u64());
-    let Ok(s) = serde_json::from_slice::<Snapshot>(input.rest()) else {
+    let Some(WithQuantile {
+        quantile: extra_q,
+        json,
+    }) = input(data)
+    else {
+        return;
+    };
+    let Ok(s) = serde_json::from_slice::<Snapshot>(json) else {
         return;
     };
     check_snapshot(&s, extra_q);
@@ -1475,9 +1513,14 @@ fn same_report(a: &Report, b: &Report) -> bool {
 
 /// Input: 8 bytes of an extra quantile (`f64`, little endian), then the JSON of a report.
 pub fn report(data: &[u8]) {
-    let mut input = Reader(data);
-    let extra_q = f64::from_bits(input.u64());
-    let Ok(r) = serde_json::from_slice::<Report>(input.rest()) else {
+    let Some(WithQuantile {
+        quantile: extra_q,
+        json,
+    }) = input(data)
+    else {
+        return;
+    };
+    let Ok(r) = serde_json::from_slice::<Report>(json) else {
         return;
     };
     let json = r.to_json();

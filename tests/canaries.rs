@@ -225,10 +225,7 @@ fn no_canary_reaches_any_output() {
         Err(LoginError::Locked(message)) => assert!(message.contains(USER)),
         other => panic!("{other:?}"),
     }
-    install_panic_hook(PanicHookConfig {
-        crates: vec!["canaries"],
-        allowed_messages: vec![],
-    });
+    install_panic_hook(PanicHookConfig::new(["canaries"]).allow_messages([]));
     assert!(std::panic::catch_unwind(crash_with_canaries).is_err());
     let bad_config = ConsentBuilder::new()
         .environment(|name| (name == "APP_TELEMETRY").then(|| EMAIL.to_owned()))
@@ -512,6 +509,7 @@ const INPUTS: &[(&str, Covered)] = &[
     ("Histogram::record", Fed),
     ("HistogramSnapshot::quantile", QUERY),
     ("HttpConfig::new", Fed),
+    ("SpoolLimits::new", NoOutput("the spool's caps: how many local files and bytes are kept, never sent")),
     ("JsonFileSink::new", LOCAL),
     ("LabeledCounter::increment", Fed),
     ("LabeledCounter::increment_by", Fed),
@@ -542,18 +540,11 @@ const INPUTS: &[(&str, Covered)] = &[
     ("StateDir::read", LOCAL),
     ("StateDir::write", LOCAL),
     ("TelemetryQuery::parse", QUERY),
-    ("anonymize::round_clock", PURE),
-    ("anonymize::round_f64", PURE),
-    ("anonymize::round_i64", PURE),
-    ("anonymize::round_u64", PURE),
-    ("anonymize::use_key_file", LOCAL),
-    ("consent::parse_value", PURE),
+    ("global::use_key_file", LOCAL),
     ("crash::scrub_path", PURE),
-    ("endpoint::telemetry_json", QUERY),
-    ("transport::parse_version_notice", PURE),
-    ("transport::validate_endpoint", PURE),
+    ("telemetry_json::telemetry_json", QUERY),
     ("metadata::validate_name", PURE),
-    ("prometheus::sanitize_name", PURE),
+    ("names::sanitize_name", PURE),
     ("Values::listed", NoOutput("a hand-written label type's values, a constant: a text outside them is recorded as `other` (`privacy::hand_written_guards_cannot_label_with_run_time_text`)")),
     ("testing::capture", NoOutput("runs the product's code and returns what it recorded on this thread")),
     ("testing::capture_with", NoOutput("runs the product's code and returns what it recorded on this thread")),

@@ -22,10 +22,7 @@ use telemetry_core::reporter::{FakeClock, ReporterBuilder, SpoolLimits};
 
 const CHILD_ENV: &str = "TELEMETRY_CRASH_CHILD";
 const KILLS: usize = 20;
-const LIMITS: SpoolLimits = SpoolLimits {
-    max_files: 5,
-    max_bytes: 10 << 20,
-};
+const LIMITS: SpoolLimits = SpoolLimits::new(5, 10 << 20);
 
 fn builder(url: &str, state: &std::path::Path, clock: &Arc<FakeClock>) -> ReporterBuilder {
     defaults_reporter("crash-app", url, clock, state).spool_limits(LIMITS)

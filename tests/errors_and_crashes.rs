@@ -142,10 +142,9 @@ fn panics_are_counted_by_scrubbed_location_and_the_previous_hook_still_runs() {
     std::panic::set_hook(Box::new(|_| {
         PREVIOUS.fetch_add(1, Ordering::Relaxed);
     }));
-    assert!(install_panic_hook(PanicHookConfig {
-        crates: vec!["errors_and_crashes"],
-        allowed_messages: vec!["index out of bounds"],
-    }));
+    assert!(install_panic_hook(
+        PanicHookConfig::new(["errors_and_crashes"]).allow_messages(["index out of bounds"])
+    ));
     assert!(
         !install_panic_hook(PanicHookConfig::default()),
         "installed once"

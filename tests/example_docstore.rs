@@ -82,7 +82,7 @@ fn the_anonymized_report_has_no_raw_name_and_no_unrounded_big_number() {
             serde_json::Value::Number(n) => {
                 if let Some(u) = n.as_u64() {
                     assert_eq!(
-                        telemetry_core::anonymize::round_u64(u, 6),
+                        telemetry_core::fuzzing::round_u64(u, 6),
                         u,
                         "unrounded at {path}"
                     );
@@ -117,7 +117,7 @@ fn the_anonymized_report_has_no_raw_name_and_no_unrounded_big_number() {
         ["sum"]
         .as_u64()
         .unwrap();
-    assert_eq!(anon_sum, telemetry_core::anonymize::round_u64(anon_sum, 6));
+    assert_eq!(anon_sum, telemetry_core::fuzzing::round_u64(anon_sum, 6));
     assert!(raw_sum >= 1_000_000, "{raw_sum}");
 }
 

@@ -42,10 +42,7 @@ const API_MAX: Duration = Duration::from_millis(100);
 /// The host's calls made while the reporter is stuck.
 const HOST_CALLS: u64 = 100_000;
 /// The spool's caps in the per-fault runs.
-const LIMITS: SpoolLimits = SpoolLimits {
-    max_files: 10,
-    max_bytes: 1 << 20,
-};
+const LIMITS: SpoolLimits = SpoolLimits::new(10, 1 << 20);
 /// A name under the `.invalid` top-level domain, which never resolves (RFC 6761).
 const UNRESOLVABLE: &str = "https://telemetry.invalid/report";
 
@@ -545,10 +542,7 @@ fn the_spool_never_exceeds_its_caps_and_counts_what_it_pushes_out() {
     let server = FaultServer::start(Mode::Refuse);
     let state2 = temp_dir("caps-bytes");
     let size = waiting[0].len() as u64;
-    let limits = SpoolLimits {
-        max_files: 100,
-        max_bytes: size * 7 / 2,
-    };
+    let limits = SpoolLimits::new(100, size * 7 / 2);
     let clock = Arc::new(FakeClock::new());
     let reporter = builder("caps-bytes", http(&server.url()), &clock, &state2)
         .spool_limits(limits.clone())

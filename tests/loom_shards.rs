@@ -1,8 +1,8 @@
 //! The per-thread shard protocol, checked under every interleaving with `loom`.
 //!
 //! The real shards live in thread-locals and a `static` registry, which loom cannot host, so
-//! this is a faithful model of the protocol in `telemetry-core/src/shard.rs`, `registry.rs`,
-//! `cells.rs` and `testing.rs`, with the same orderings:
+//! this is a faithful model of the protocol in `telemetry-core/src/engine/`: `shard.rs`, `registry/`,
+//! `cells.rs`, and `src/testing.rs`, with the same orderings:
 //! - the owner increments its cell with a relaxed load and store, without the lock;
 //! - a snapshot takes the registry lock and adds the retired total to every live cell;
 //! - a capture folds the owner's cell into the retired total and zeroes it, under the lock;

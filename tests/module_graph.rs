@@ -1,10 +1,28 @@
-//! `telemetry-core/src` has no import cycle between its top-level modules: each module's
-//! `crate::x` paths (also through the crate root's re-exports, such as `crate::Counter`) are
-//! its edges, and the graph must be acyclic, so every module can be read knowing only those
-//! below it. Test modules are left out.
+//! `telemetry-core/src` is layered and has no import cycle.
+//!
+//! A module is a file directly in `src/` or in a layer folder (`engine/registry/*.rs` is one
+//! module, `engine::registry`). Its edges are its `crate::...` paths, resolved through the
+//! `pub use` re-exports of the crate root and of the layers (`crate::Counter` is
+//! `engine::handles`). Two properties are checked:
+//! - the module graph is acyclic, so every module can be read knowing only those below it;
+//! - every edge points to the module's own layer or one below it, in the order the crate docs
+//!   give: the process-wide modules (`fork`, `process`, `state`), then `engine`, `privacy`,
+//!   `product`, `export`, and `testing` on top.
+//!
+//! Test modules and comments are left out.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+
+/// The layers from the bottom up; a module of a layer may use its own layer and those before it.
+const LAYERS: &[&[&str]] = &[
+    &["fork", "process", "state"],
+    &["engine"],
+    &["privacy"],
+    &["product"],
+    &["export"],
+    &["testing", "fuzzing"],
+];
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap() {
@@ -29,76 +47,176 @@ fn code(text: &str) -> String {
         .join("\n")
 }
 
-/// The identifiers that follow each `crate::` in `code`.
-fn crate_paths(code: &str) -> Vec<String> {
+/// The module a file belongs to: `engine/registry/loading.rs` is `engine::registry`,
+/// `engine/mod.rs` is `engine`, `fork.rs` is `fork`, `lib.rs` is the root (`""`).
+fn module_of(root: &Path, path: &Path) -> String {
+    let relative = path.strip_prefix(root).unwrap().with_extension("");
+    let mut parts: Vec<String> = relative
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    if parts.last().is_some_and(|p| p == "mod") {
+        parts.pop();
+    }
+    if parts == ["lib"] {
+        parts.clear();
+    }
+    parts.truncate(2);
+    parts.join("::")
+}
+
+/// The paths after each `crate::` in `code`, as segments.
+fn crate_paths(code: &str) -> Vec<Vec<String>> {
     code.match_indices("crate::")
         .map(|(i, _)| {
             code[i + "crate::".len()..]
                 .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == ':')
+                .collect::<String>()
+                .split("::")
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
                 .collect()
         })
         .collect()
 }
 
-/// Names the crate root re-exports (`pub use module::{A, B};`), mapped to their module.
-fn root_reexports(lib: &str) -> BTreeMap<String, String> {
-    let lib = lib.split("pub mod __private").next().unwrap_or_default();
+/// The names a module re-exports (`pub use a::b::{C, D};`), each mapped to the crate path it
+/// names. Paths are relative to the module unless they start with `crate::`.
+fn reexports(module: &str, code: &str) -> BTreeMap<String, Vec<String>> {
+    let code = code.split("pub mod __private").next().unwrap_or_default();
+    let base: Vec<String> = module
+        .split("::")
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
     let mut names = BTreeMap::new();
-    for statement in lib.split("pub use ").skip(1) {
-        let statement = statement.split(';').next().unwrap_or_default();
-        let Some((module, rest)) = statement.split_once("::") else {
-            continue;
+    for statement in code.split("pub use ").skip(1) {
+        let statement: String = statement
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect();
+        let (prefix, list) = match statement.split_once("::{") {
+            Some((prefix, list)) => (prefix.to_owned(), list.trim_end_matches('}').to_owned()),
+            None => match statement.rsplit_once("::") {
+                Some((prefix, name)) => (prefix.to_owned(), name.to_owned()),
+                None => continue,
+            },
         };
-        if !module.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
+        let mut path: Vec<String> = match prefix.strip_prefix("crate::") {
+            Some(absolute) => absolute.split("::").map(str::to_owned).collect(),
+            None => base
+                .iter()
+                .cloned()
+                .chain(prefix.split("::").map(str::to_owned))
+                .collect(),
+        };
+        if path.first().is_some_and(|p| p == "telemetry_macros") {
             continue;
         }
-        for name in rest
-            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-            .filter(|n| !n.is_empty())
-        {
-            names.insert(name.to_owned(), module.to_owned());
+        for name in list.split(',').filter(|n| !n.is_empty()) {
+            let name = name.rsplit(" as ").next().unwrap_or(name);
+            path.push(name.to_owned());
+            names.insert(name.to_owned(), path.clone());
+            path.pop();
         }
     }
     names
 }
 
-#[test]
-fn the_core_has_no_import_cycle() {
+/// The module a crate path leads to, following re-exports; `None` outside the crate's modules.
+fn resolve(
+    path: &[String],
+    modules: &BTreeSet<String>,
+    exports: &BTreeMap<String, BTreeMap<String, Vec<String>>>,
+    depth: usize,
+) -> Option<String> {
+    if depth > 8 {
+        return None;
+    }
+    let mut module = String::new();
+    let mut used = 0;
+    for (i, segment) in path.iter().enumerate() {
+        let longer = if module.is_empty() {
+            segment.clone()
+        } else {
+            format!("{module}::{segment}")
+        };
+        if modules.contains(&longer) {
+            module = longer;
+            used = i + 1;
+        } else {
+            break;
+        }
+    }
+    if let Some(next) = path.get(used)
+        && let Some(target) = exports.get(&module).and_then(|e| e.get(next))
+    {
+        let mut target = target.clone();
+        target.extend(path[used + 1..].iter().cloned());
+        if let Some(found) = resolve(&target, modules, exports, depth + 1) {
+            return Some(found);
+        }
+    }
+    (!module.is_empty()).then_some(module)
+}
+
+fn layer_of(module: &str) -> usize {
+    let top = module.split("::").next().unwrap_or_default();
+    LAYERS
+        .iter()
+        .position(|layer| layer.contains(&top))
+        .unwrap_or_else(|| panic!("module {module} is in no layer: add it to LAYERS"))
+}
+
+/// The crate's module graph: each module's edges to other modules.
+fn module_graph() -> BTreeMap<String, BTreeSet<String>> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("telemetry-core/src");
-    let lib = std::fs::read_to_string(root.join("lib.rs")).unwrap();
-    let reexports = root_reexports(&lib);
     let mut files = Vec::new();
     rust_files(&root, &mut files);
-    let module_of = |path: &Path| {
-        let relative = path.strip_prefix(&root).unwrap();
-        let first = relative.components().next().unwrap().as_os_str();
-        first.to_string_lossy().trim_end_matches(".rs").to_owned()
-    };
-    let modules: BTreeSet<String> = files
+    let sources: Vec<(String, String)> = files
         .iter()
-        .map(|p| module_of(p))
-        .filter(|m| m != "lib")
+        .map(|path| {
+            let text = std::fs::read_to_string(path).unwrap();
+            (module_of(&root, path), code(&text))
+        })
         .collect();
+    let modules: BTreeSet<String> = sources
+        .iter()
+        .map(|(m, _)| m.clone())
+        .filter(|m| !m.is_empty() && m != "__private")
+        .collect();
+    let mut exports: BTreeMap<String, BTreeMap<String, Vec<String>>> = BTreeMap::new();
+    for (module, code) in &sources {
+        exports
+            .entry(module.clone())
+            .or_default()
+            .extend(reexports(module, code));
+    }
     let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for path in &files {
-        let module = module_of(path);
-        if module == "lib" {
+    for (module, code) in &sources {
+        if !modules.contains(module) {
             continue;
         }
-        let code = code(&std::fs::read_to_string(path).unwrap());
         let targets = edges.entry(module.clone()).or_default();
-        for name in crate_paths(&code) {
-            let target = if modules.contains(&name) {
-                Some(name)
-            } else {
-                reexports.get(&name).cloned()
-            };
-            if let Some(target) = target.filter(|t| *t != module && modules.contains(t)) {
+        for path in crate_paths(code) {
+            if let Some(target) = resolve(&path, &modules, &exports, 0)
+                && target != *module
+                // A layer's own `mod.rs` declares and re-exports its modules.
+                && !target.starts_with(&format!("{module}::"))
+            {
                 targets.insert(target);
             }
         }
     }
+    edges
+}
+
+#[test]
+fn the_core_has_no_import_cycle() {
+    let edges = module_graph();
     // Depth-first search for a back edge; the path to it is the cycle.
     fn visit(
         module: &str,
@@ -125,7 +243,7 @@ fn the_core_has_no_import_cycle() {
         None
     }
     let mut done = BTreeSet::new();
-    for module in &modules {
+    for module in edges.keys() {
         let cycle = visit(module, &edges, &mut done, &mut Vec::new());
         assert!(
             cycle.is_none(),
@@ -133,7 +251,39 @@ fn the_core_has_no_import_cycle() {
             cycle.unwrap().join(" -> ")
         );
     }
-    // The graph was read: the registry is used by the hot path and the call sites.
-    assert!(edges["local_shard"].contains("registry"), "{edges:?}");
-    assert!(edges["callsite"].contains("registry"), "{edges:?}");
+    // The graph was read: the registry is used by the hot path and the call sites, and root
+    // re-exports are followed to their module.
+    assert!(
+        edges["engine::local_shard"].contains("engine::registry"),
+        "{edges:?}"
+    );
+    assert!(
+        edges["engine::callsite"].contains("engine::registry"),
+        "{edges:?}"
+    );
+    assert!(
+        edges["product::crash"].contains("engine::handles"),
+        "{edges:?}"
+    );
+}
+
+#[test]
+fn every_import_points_down_the_layers() {
+    let edges = module_graph();
+    let upward: Vec<String> = edges
+        .iter()
+        .flat_map(|(from, targets)| targets.iter().map(move |to| (from, to)))
+        .filter(|(from, to)| layer_of(to) > layer_of(from))
+        .map(|(from, to)| format!("{from} -> {to}"))
+        .collect();
+    assert!(upward.is_empty(), "imports up the layers: {upward:?}");
+    // The check sees edges between layers.
+    assert!(
+        edges["product::report"].contains("engine::snapshot"),
+        "{edges:?}"
+    );
+    assert!(
+        edges["export::prometheus"].contains("engine::snapshot"),
+        "{edges:?}"
+    );
 }

@@ -1,7 +1,8 @@
 //! Privacy by construction: typed labels, cardinality caps, the PII guard, anonymization and
 //! the manifest.
 
-use telemetry_core::anonymize::{Anonymize, Anonymizer, HashKey, HashedLabel, round_u64};
+use telemetry_core::anonymize::{Anonymize, Anonymizer, HashKey, HashedLabel};
+use telemetry_core::fuzzing::round_u64;
 use telemetry_core::labels::{DEFAULT_MAX_SERIES, OVERFLOW_LABEL_VALUE};
 use telemetry_core::testing::capture;
 use telemetry_core::{

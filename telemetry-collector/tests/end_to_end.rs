@@ -192,10 +192,12 @@ fn end_to_end(backend: &str, env: Vec<(&str, String)>, storage: Arc<dyn Storage>
     let again = common::send(&base, &first);
     assert_eq!(again.status, 200, "{backend}: {again:?}");
     assert_eq!(again.json()["status"], "duplicate", "{backend}");
+    // The version notice as the reporter reads it (`{"latest_version": "..."}`; a real
+    // reporter reading it is tests/upload_config.rs).
     assert_eq!(
-        telemetry_core::reporter::parse_version_notice(again.body.as_bytes()).as_deref(),
-        Some("1.0.1"),
-        "{backend}: the reporter reads the latest version from the answer"
+        again.json()["latest_version"],
+        "1.0.1",
+        "{backend}: the answer carries the version notice"
     );
     assert_eq!(
         storage.count_reports("docstore", None).unwrap(),

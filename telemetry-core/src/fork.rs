@@ -12,7 +12,7 @@
 //! exists, so no fork can come before them (and again, a no-op then, at the first use of the
 //! registry or the anonymizer, which also keeps this module linked in).
 //!
-//! The reporter's thread does not survive a fork either: a [`crate::reporter::Reporter`]
+//! The reporter's thread does not survive a fork either: a [`crate::product::reporter::Reporter`]
 //! inherited by a child is inert (see its docs).
 
 use std::any::Any;

@@ -62,6 +62,23 @@
 //! | export | [`export`] (Prometheus, OpenMetrics, Pushgateway, OTLP), `serve` (axum) |
 //! | turn it all off | [`set_recording`] |
 //!
+//! # Layers
+//! The crate is four layers, each a top-level module that uses only itself and the layers
+//! before it (the repository's `tests/module_graph.rs` checks it, and that no module imports
+//! another in a cycle):
+//!
+//! | layer | what it holds | uses |
+//! |---|---|---|
+//! | [`engine`] | call sites and handles, per-thread shards, histogram cells and buckets, the registry, snapshots, label sets | — |
+//! | [`privacy`] | the PII guard, anonymization, error kinds, sections and events, the manifest | engine |
+//! | [`product`] | consent, disclosure, identity, facts, reports, sinks, the crash hook, the reporter | engine, privacy |
+//! | [`export`] | Prometheus and OpenMetrics text, OTLP, Pushgateway, local endpoints and their axum handlers | all three |
+//!
+//! Under all of them the process-wide parts (fork safety, the start time and [`instance_id`],
+//! the [`StateDir`]); above them [`testing`]. The items a program uses most are re-exported at
+//! the crate root, and the public modules of the layers too (`telemetry_core::consent` is
+//! `telemetry_core::product::consent`).
+//!
 //! # Crate feature flags
 //! - `macros` (default): re-exports [`count_usage`], [`timed`] and the `LabelValue`,
 //!   `ErrorKind` and `Telemetry` derives from `telemetry-macros`.
@@ -81,74 +98,36 @@
 // The derives name `::telemetry_core`; this lets the crate use them on its own types.
 extern crate self as telemetry_core;
 
-// The source, grouped by layer. There is no import cycle between these modules
-// (tests/module_graph.rs checks it); the engine also uses the label types of the privacy
-// layer, which are what keeps text out of its series.
-//
-// The metric engine: storage, this thread's shard and the hot path, call sites and handles,
-// the registry and snapshots.
-mod buckets;
-mod callsite;
-mod cells;
-mod declaration;
-mod gauges;
-mod handles;
-mod local_shard;
-mod metadata;
-mod registry;
-mod sampling;
-mod shard;
-mod snapshot;
-mod switch;
-mod tick_clock;
-mod timed_future;
-// Privacy: closed label sets, the PII guard, anonymization, errors and events by kind, the
-// manifest of what can leave.
-pub mod anonymize;
-mod errors;
-mod event;
-pub mod labels;
-pub mod manifest;
-mod pii;
-mod section_schema;
-// The product side: consent, disclosure, identity, facts, reports and their delivery.
-pub mod consent;
-pub mod crash;
-pub mod disclosure;
-mod endpoint_url;
-pub mod facts;
-pub mod identity;
+// Below every layer: what the whole process shares (fork safety, its start time and instance
+// id, the state directory on disk).
+mod fork;
 mod process;
-mod report;
-pub mod reporter;
-pub mod sink;
 mod state;
-pub mod testing;
-// Export: one module per format, the local endpoints and their axum handlers.
+
+pub mod engine;
 pub mod export;
+pub mod privacy;
+pub mod product;
+pub mod testing;
+
+pub use engine::labels;
+pub use engine::{
+    Bounded, Bucket, CALLBACK_BUDGET, Counter, Descriptor, Family, Gauge, Histogram,
+    HistogramSnapshot, InvalidName, LabelSet, LabelValue, LabeledCounter, LabeledHistogram, Labels,
+    Location, MAX_NAME_LEN, MetricKind, OTHER_LABEL_VALUE, Pow2Bucket, RegistryError, Series,
+    Snapshot, Unit, descriptors, is_recording, set_recording, shard_memory, snapshot,
+    validate_name,
+};
 #[cfg(feature = "axum")]
 pub use export::serve;
-// Process-wide safety around `fork()`.
-mod fork;
-
-pub use errors::{ErrorKind, ErrorKindLabel};
-pub use event::{Event, Section};
-pub use gauges::CALLBACK_BUDGET;
-pub use handles::{Counter, Gauge, Histogram, LabeledCounter, LabeledHistogram};
-pub use labels::{Bounded, LabelSet, LabelValue, OTHER_LABEL_VALUE, Pow2Bucket};
-pub use metadata::{
-    Descriptor, InvalidName, Location, MAX_NAME_LEN, MetricKind, Unit, validate_name,
-};
-pub use pii::Pii;
+pub use privacy::manifest::REPORT_SCHEMA_VERSION;
+pub use privacy::{ErrorKind, ErrorKindLabel, Event, Pii, Section, anonymize, manifest};
 pub use process::{instance_id, uptime};
-pub use registry::RegistryError;
-pub use report::{
-    Application, ApplicationError, INVALID_APPLICATION_TEXT, REPORT_SCHEMA_VERSION, Report,
+pub use product::{
+    Application, ApplicationError, INVALID_APPLICATION_TEXT, JsonFileSink, LogSink, Report, Sink,
+    SinkError, StdoutSink, consent, crash, disclosure, facts, identity, reporter, sink,
 };
-pub use sink::{JsonFileSink, LogSink, Sink, SinkError, StdoutSink};
-pub use snapshot::{Bucket, Family, HistogramSnapshot, Labels, Series, Snapshot};
 pub use state::StateDir;
-pub use switch::{is_recording, set_recording};
 
 /// Counts every call of the function it is on.
 ///
@@ -392,125 +371,11 @@ pub use telemetry_macros::ErrorKind;
 #[cfg(feature = "macros")]
 pub use telemetry_macros::Telemetry;
 
-/// The values of every registered metric now.
-///
-/// Sums every thread's shard and the totals of exited threads under the registry lock (a few
-/// microseconds per thousand metrics; never blocks a recording thread), then evaluates callback
-/// gauges outside the lock.
-pub fn snapshot() -> Snapshot {
-    registry::registry().snapshot(None)
-}
-
-/// The descriptor of every registered metric, in name order, including the macro call sites
-/// whose functions have not run yet: the linker collects every site into one list, which the
-/// registry reads on first use.
-pub fn descriptors() -> Vec<Descriptor> {
-    registry::registry().descriptors()
-}
-
-/// Memory used by the per-thread shards now: `(live shards, bytes)`.
-pub fn shard_memory() -> (usize, usize) {
-    registry::registry().shard_memory()
-}
+/// Internals the fuzz targets check (feature `fuzzing`). Not a stable API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 
 /// Items the macros' expansions use. Not a stable API: it changes without notice.
 #[doc(hidden)]
-pub mod __private {
-    pub use crate::callsite::{
-        CALL_SITES, CallSite, LabeledTimerGuard, LocalTimerGuard, TimerGuard,
-    };
-    pub use crate::declaration::{DECLARATIONS, Declaration};
-    pub use crate::labels::{DEFAULT_MAX_SERIES, LiteralLabel};
-    pub use crate::timed_future::TimedFuture;
-
-    /// Passes a label value of the type the call site lists through.
-    #[inline(always)]
-    pub fn label_as<T: crate::LabelValue + ?Sized>(value: &T) -> &T {
-        value
-    }
-    pub use crate::__call_site as call_site;
-
-    /// The error type of a `Result` (through aliases such as `io::Result<T>`): the macros name
-    /// an `errors` site's error type as `<Ret as ResultError>::Error`.
-    pub trait ResultError {
-        /// `E` of `Result<T, E>`.
-        type Error;
-    }
-    impl<T, E> ResultError for Result<T, E> {
-        type Error = E;
-    }
-    pub use crate::callsite::LabelDomain;
-    pub use crate::errors::ErrorKinds;
-
-    /// Asks a type for its `Anonymize::SAFE_BECAUSE` without requiring it, by method
-    /// resolution: `(&Probe::<T>::new()).safe_because()` is the reason if `T: Anonymize`, and
-    /// "" otherwise (the missing rule is reported where the field is emitted).
-    pub struct Probe<T: ?Sized>(::core::marker::PhantomData<T>);
-    impl<T: ?Sized> Probe<T> {
-        /// A probe of `T`.
-        pub const fn new() -> Self {
-            Probe(::core::marker::PhantomData)
-        }
-    }
-    impl<T: ?Sized> Default for Probe<T> {
-        fn default() -> Self {
-            Self::new()
-        }
-    }
-    impl<T: ?Sized> Clone for Probe<T> {
-        fn clone(&self) -> Self {
-            *self
-        }
-    }
-    impl<T: ?Sized> Copy for Probe<T> {}
-    /// See [`Probe`].
-    pub trait ViaAnonymize {
-        /// `T::SAFE_BECAUSE`.
-        fn safe_because(self) -> &'static str;
-    }
-    impl<T: crate::anonymize::Anonymize + ?Sized> ViaAnonymize for &Probe<T> {
-        fn safe_because(self) -> &'static str {
-            T::SAFE_BECAUSE
-        }
-    }
-    /// See [`Probe`].
-    pub trait NoAnonymize {
-        /// "".
-        fn safe_because(self) -> &'static str;
-    }
-    impl<T: ?Sized> NoAnonymize for Probe<T> {
-        fn safe_because(self) -> &'static str {
-            ""
-        }
-    }
-    /// The reason of a field that is not emitted by its type's rule.
-    pub fn no_reason() -> &'static str {
-        ""
-    }
-    pub use crate::manifest::SECTIONS;
-    pub use crate::metadata::{MetricKind, Unit};
-    pub use linkme;
-
-    /// The error conversion of `?`, for `#[count_usage(errors)]`'s rewritten `?`: a generic
-    /// call, so that a conversion to the same type is not linted as useless in the user's
-    /// code (the compiler's own `?` is not linted either).
-    #[inline(always)]
-    pub fn from_error<E, F: From<E>>(error: E) -> F {
-        F::from(error)
-    }
-    pub use serde_json;
-
-    /// A field through its [`Anonymize`](crate::anonymize::Anonymize) rule; the derive spans
-    /// this call at the field's type so a refused type is reported there.
-    pub fn anonymized<T: crate::anonymize::Anonymize>(
-        value: &T,
-        anonymizer: &crate::anonymize::Anonymizer,
-    ) -> serde_json::Value {
-        value.anonymize(anonymizer)
-    }
-
-    /// A `#[telemetry(verbatim = "...")]` field as JSON (`null` if it cannot be serialized).
-    pub fn verbatim<T: serde::Serialize + ?Sized>(value: &T) -> serde_json::Value {
-        serde_json::to_value(value).unwrap_or(serde_json::Value::Null)
-    }
-}
+pub mod __private;

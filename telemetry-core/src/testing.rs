@@ -26,10 +26,10 @@
 //! the closure spawns. Gauges are process-wide values and appear as they are when the closure
 //! returns. Captures nest: an outer capture also sees what inner ones saw.
 
-use crate::local_shard;
-use crate::registry::registry;
-use crate::shard::Shard;
-use crate::snapshot::Snapshot;
+use crate::engine::local_shard;
+use crate::engine::registry::registry;
+use crate::engine::shard::Shard;
+use crate::engine::snapshot::Snapshot;
 use std::cell::RefCell;
 
 thread_local! {

@@ -285,6 +285,12 @@ pub fn public_inputs() -> Vec<Input> {
     rust_files(&root, &mut files);
     let parsed: Vec<(String, syn::File)> = files
         .iter()
+        // The macros' support module and the fuzz targets' (both `#[doc(hidden)]`), not public
+        // inputs.
+        .filter(|path| {
+            path.file_stem()
+                .is_some_and(|s| s != "__private" && s != "fuzzing")
+        })
         .map(|path| {
             let text = std::fs::read_to_string(path).unwrap();
             let module = path.file_stem().unwrap().to_string_lossy().into_owned();

@@ -3,8 +3,8 @@
 //! those boundaries, and [`ExpositionError`] for a layout (or an exposition) that cannot be
 //! built. Public through `export::prometheus`.
 
-use crate::buckets::{bucket_index, bucket_lower, bucket_upper};
-use crate::snapshot::HistogramSnapshot;
+use crate::engine::buckets::{bucket_index, bucket_lower, bucket_upper};
+use crate::engine::histogram_snapshot::HistogramSnapshot;
 
 /// Why an [`Exposition`](super::prometheus::Exposition) or a [`BucketLayout`] could not be
 /// built.

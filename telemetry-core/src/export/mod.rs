@@ -18,6 +18,9 @@
 
 mod bucket_layout;
 pub mod endpoint;
+mod family_names;
+mod format;
+mod names;
 #[cfg(feature = "otlp")]
 pub mod otlp;
 pub mod prometheus;
@@ -27,4 +30,6 @@ mod push_client;
 pub mod pushgateway;
 #[cfg(feature = "axum")]
 pub mod serve;
+mod telemetry_json;
 mod text_numbers;
+mod units;

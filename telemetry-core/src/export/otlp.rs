@@ -13,8 +13,8 @@
 //! [`OtlpExporter::export`] sends one `ExportMetricsServiceRequest` as an HTTP `POST` to
 //! `{endpoint}/v1/metrics` (the endpoint is used as it is if it already ends with
 //! `/v1/metrics`), as `application/x-protobuf` or, with [`Encoding::Json`], as OTLP/JSON
-//! (`application/json`: lowerCamelCase field names, enums as numbers, 64-bit integers as
-//! strings, as the OTLP specification's JSON encoding asks). A 2xx answer with a
+//! (`application/json`: the OTLP specification's JSON encoding, lowerCamelCase field names and
+//! enums as numbers, through `opentelemetry-proto`'s serde support). A 2xx answer with a
 //! `partial_success` that rejected data points is an error too.
 //!
 //! # Mapping
@@ -54,9 +54,10 @@
 
 use super::prometheus::{BucketLayout, cumulative_counts};
 use super::push_client::{self, Method};
-use crate::metadata::Unit;
-use crate::report::Application;
-use crate::snapshot::{HistogramSnapshot, Labels, Snapshot};
+use super::units;
+use crate::engine::histogram_snapshot::HistogramSnapshot;
+use crate::engine::snapshot::{Labels, Snapshot};
+use crate::product::report::Application;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
 use opentelemetry_proto::tonic::metrics::v1::{
     AggregationTemporality, Gauge, Histogram, HistogramDataPoint, Metric, NumberDataPoint,
@@ -64,7 +65,7 @@ use opentelemetry_proto::tonic::metrics::v1::{
 };
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use prost::Message;
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use opentelemetry_proto::tonic::collector::metrics::v1::{
@@ -169,7 +170,7 @@ impl OtlpExporter {
     pub fn new(endpoint: &str, application: Application) -> Result<Self, OtlpError> {
         let base =
             push_client::check_base_url(endpoint).map_err(|reason| OtlpError::InvalidEndpoint {
-                endpoint: crate::reporter::transport::redacted(endpoint),
+                endpoint: crate::product::reporter::transport::redacted(endpoint),
                 reason,
             })?;
         let url = if base.ends_with("/v1/metrics") {
@@ -252,7 +253,8 @@ impl OtlpExporter {
         };
         let mut metrics = Vec::with_capacity(snapshot.len());
         for (name, family) in &snapshot.counters {
-            let (unit, scale) = otlp_unit(family.unit);
+            let exported = units::exported(family.unit);
+            let (unit, scale) = (exported.ucum, exported.divisor);
             let data_points = family
                 .series
                 .iter()
@@ -271,7 +273,8 @@ impl OtlpExporter {
             });
         }
         for (name, family) in &snapshot.gauges {
-            let (unit, scale) = otlp_unit(family.unit);
+            let exported = units::exported(family.unit);
+            let (unit, scale) = (exported.ucum, exported.divisor);
             let data_points = family
                 .series
                 .iter()
@@ -292,7 +295,8 @@ impl OtlpExporter {
             });
         }
         for (name, family) in &snapshot.histograms {
-            let (unit, scale) = otlp_unit(family.unit);
+            let exported = units::exported(family.unit);
+            let (unit, scale) = (exported.ucum, exported.divisor);
             let bounds = self
                 .layout
                 .boundaries(family.series.iter().map(|s| &s.value));
@@ -332,14 +336,14 @@ impl OtlpExporter {
         }
     }
 
-    /// `request` as a body in the exporter's [`Encoding`]. The JSON encoding writes the fields
-    /// that [`request`](Self::request) fills (resource and scope attributes, sums, gauges and
-    /// explicit-bucket histograms with their points); exemplars, exponential histograms,
-    /// summaries and schema URLs are left out of it.
+    /// `request` as a body in the exporter's [`Encoding`]: the protobuf wire format, or the
+    /// OTLP/JSON mapping of the generated types (`opentelemetry-proto`'s serde support).
     pub fn encode(&self, request: &ExportMetricsServiceRequest) -> Vec<u8> {
         match self.encoding {
             Encoding::Protobuf => request.encode_to_vec(),
-            Encoding::Json => request_json(request).to_string().into_bytes(),
+            // Serializing these types cannot fail (no map has non-string keys); an empty body
+            // would be refused by the receiver, never sent as something else.
+            Encoding::Json => serde_json::to_vec(request).unwrap_or_default(),
         }
     }
 
@@ -416,16 +420,6 @@ fn nanos(d: Duration) -> u64 {
 /// An OTLP metric name: `::` becomes `.`.
 fn otlp_name(name: &str) -> String {
     name.replace("::", ".")
-}
-
-/// The UCUM unit and the divisor of values.
-fn otlp_unit(unit: Unit) -> (&'static str, Option<f64>) {
-    match unit {
-        Unit::None => ("", None),
-        Unit::Nanoseconds => ("s", Some(1e9)),
-        Unit::Seconds => ("s", None),
-        Unit::Bytes => ("By", None),
-    }
 }
 
 fn counter_value(value: u64, scale: Option<f64>) -> number_data_point::Value {
@@ -511,7 +505,7 @@ fn histogram_point(
 /// module docs), in that order.
 pub fn resource_attributes(application: &Application) -> Vec<KeyValue> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u64);
-    let cores = crate::anonymize::global().round(cores);
+    let cores = crate::privacy::anonymize::global().round(cores);
     vec![
         string_kv("service.name", application.name()),
         string_kv("service.version", application.version()),
@@ -548,155 +542,6 @@ fn host_arch() -> &'static str {
         "powerpc64" => "ppc64",
         "s390x" => "s390x",
         arch => arch,
-    }
-}
-
-// OTLP/JSON: the protobuf JSON mapping with lowerCamelCase names, enums as integers and
-// 64-bit integers as strings.
-
-fn request_json(request: &ExportMetricsServiceRequest) -> Value {
-    json!({
-        "resourceMetrics": request.resource_metrics.iter().map(|rm| {
-            let mut out = Map::new();
-            if let Some(resource) = &rm.resource {
-                out.insert("resource".into(), json!({ "attributes": kvs_json(&resource.attributes) }));
-            }
-            out.insert("scopeMetrics".into(), Value::Array(rm.scope_metrics.iter().map(|sm| {
-                let mut scope_out = Map::new();
-                if let Some(scope) = &sm.scope {
-                    scope_out.insert("scope".into(), json!({
-                        "name": scope.name,
-                        "version": scope.version,
-                        "attributes": kvs_json(&scope.attributes),
-                    }));
-                }
-                scope_out.insert("metrics".into(), Value::Array(sm.metrics.iter().map(metric_json).collect()));
-                Value::Object(scope_out)
-            }).collect()));
-            Value::Object(out)
-        }).collect::<Vec<_>>()
-    })
-}
-
-fn metric_json(m: &Metric) -> Value {
-    let mut out = Map::new();
-    out.insert("name".into(), json!(m.name));
-    out.insert("description".into(), json!(m.description));
-    out.insert("unit".into(), json!(m.unit));
-    match &m.data {
-        Some(metric::Data::Sum(sum)) => {
-            out.insert(
-                "sum".into(),
-                json!({
-                    "dataPoints": sum.data_points.iter().map(number_point_json).collect::<Vec<_>>(),
-                    "aggregationTemporality": sum.aggregation_temporality,
-                    "isMonotonic": sum.is_monotonic,
-                }),
-            );
-        }
-        Some(metric::Data::Gauge(gauge)) => {
-            out.insert(
-                "gauge".into(),
-                json!({
-                    "dataPoints": gauge.data_points.iter().map(number_point_json).collect::<Vec<_>>(),
-                }),
-            );
-        }
-        Some(metric::Data::Histogram(h)) => {
-            out.insert(
-                "histogram".into(),
-                json!({
-                    "dataPoints": h.data_points.iter().map(histogram_point_json).collect::<Vec<_>>(),
-                    "aggregationTemporality": h.aggregation_temporality,
-                }),
-            );
-        }
-        _ => {}
-    }
-    Value::Object(out)
-}
-
-fn number_point_json(p: &NumberDataPoint) -> Value {
-    let mut out = Map::new();
-    out.insert("attributes".into(), kvs_json(&p.attributes));
-    out.insert(
-        "startTimeUnixNano".into(),
-        json!(p.start_time_unix_nano.to_string()),
-    );
-    out.insert("timeUnixNano".into(), json!(p.time_unix_nano.to_string()));
-    match p.value {
-        Some(number_data_point::Value::AsInt(i)) => {
-            out.insert("asInt".into(), json!(i.to_string()));
-        }
-        Some(number_data_point::Value::AsDouble(d)) => {
-            out.insert("asDouble".into(), double_json(d));
-        }
-        None => {}
-    }
-    Value::Object(out)
-}
-
-fn histogram_point_json(p: &HistogramDataPoint) -> Value {
-    let mut out = Map::new();
-    out.insert("attributes".into(), kvs_json(&p.attributes));
-    out.insert(
-        "startTimeUnixNano".into(),
-        json!(p.start_time_unix_nano.to_string()),
-    );
-    out.insert("timeUnixNano".into(), json!(p.time_unix_nano.to_string()));
-    out.insert("count".into(), json!(p.count.to_string()));
-    if let Some(sum) = p.sum {
-        out.insert("sum".into(), double_json(sum));
-    }
-    out.insert(
-        "bucketCounts".into(),
-        Value::Array(
-            p.bucket_counts
-                .iter()
-                .map(|c| json!(c.to_string()))
-                .collect(),
-        ),
-    );
-    out.insert(
-        "explicitBounds".into(),
-        Value::Array(p.explicit_bounds.iter().map(|&b| double_json(b)).collect()),
-    );
-    if let Some(min) = p.min {
-        out.insert("min".into(), double_json(min));
-    }
-    if let Some(max) = p.max {
-        out.insert("max".into(), double_json(max));
-    }
-    Value::Object(out)
-}
-
-fn kvs_json(kvs: &[KeyValue]) -> Value {
-    Value::Array(
-        kvs.iter()
-            .map(|kv| {
-                let value = match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
-                    Some(any_value::Value::StringValue(s)) => json!({ "stringValue": s }),
-                    Some(any_value::Value::IntValue(i)) => json!({ "intValue": i.to_string() }),
-                    Some(any_value::Value::DoubleValue(d)) => {
-                        json!({ "doubleValue": double_json(*d) })
-                    }
-                    Some(any_value::Value::BoolValue(b)) => json!({ "boolValue": b }),
-                    _ => json!({}),
-                };
-                json!({ "key": kv.key, "value": value })
-            })
-            .collect(),
-    )
-}
-
-/// A double as protobuf JSON writes it: a number, or `"NaN"`, `"Infinity"`, `"-Infinity"`.
-fn double_json(d: f64) -> Value {
-    if d.is_nan() {
-        json!("NaN")
-    } else if d.is_infinite() {
-        json!(if d > 0.0 { "Infinity" } else { "-Infinity" })
-    } else {
-        json!(d)
     }
 }
 
@@ -765,10 +610,10 @@ mod tests {
                 .count() as u64;
             assert_eq!(below, exact, "bound {b}");
         }
-        let json = request_json(&req);
+        let json: Value = serde_json::to_value(&req).unwrap();
         let point = &json["resourceMetrics"][0]["scopeMetrics"][0]["metrics"][index]["histogram"]["dataPoints"]
             [0];
-        assert_eq!(point["count"], "6");
+        assert_eq!(point["count"], 6);
         assert_eq!(point["startTimeUnixNano"], "1");
     }
 }

@@ -61,179 +61,17 @@
 #[cfg(feature = "otlp")]
 pub(crate) use super::bucket_layout::cumulative_counts;
 pub use super::bucket_layout::{BucketLayout, ExpositionError};
+use super::family_names::{FamilyNames, FirstAttempt};
+pub use super::format::{Format, OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE};
+pub use super::names::sanitize_name;
+use super::names::{into_string, label_name, label_name_is_kept, push_family};
 use super::text_numbers::{push_float, push_float_line, push_value_line};
-use crate::metadata::{MetricKind, Unit};
-use crate::snapshot::{Family, HistogramSnapshot, Labels, Snapshot};
-use rustc_hash::{FxHashMap, FxHashSet, FxHasher};
-use std::hash::Hasher as _;
+use super::units;
+use crate::engine::histogram_snapshot::HistogramSnapshot;
+use crate::engine::metadata::{MetricKind, Unit};
+use crate::engine::snapshot::{Family, Labels, Snapshot};
+use rustc_hash::FxHashMap;
 use std::ops::Range;
-use std::sync::Arc;
-
-/// The content type of the Prometheus text exposition format 0.0.4.
-pub const PROMETHEUS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
-
-/// The content type of OpenMetrics 1.0 text.
-pub const OPENMETRICS_CONTENT_TYPE: &str =
-    "application/openmetrics-text; version=1.0.0; charset=utf-8";
-
-/// The text formats this module writes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
-pub enum Format {
-    /// The Prometheus text exposition format 0.0.4 (the default of `/metrics`).
-    #[default]
-    Prometheus,
-    /// OpenMetrics 1.0 text.
-    OpenMetrics,
-}
-
-impl Format {
-    /// The HTTP `Content-Type` of the format: [`PROMETHEUS_CONTENT_TYPE`] or
-    /// [`OPENMETRICS_CONTENT_TYPE`].
-    pub const fn content_type(self) -> &'static str {
-        match self {
-            Format::Prometheus => PROMETHEUS_CONTENT_TYPE,
-            Format::OpenMetrics => OPENMETRICS_CONTENT_TYPE,
-        }
-    }
-
-    /// The format to answer an HTTP `Accept` header with (proactive negotiation, RFC 9110
-    /// §12.5.1): OpenMetrics 1.0 if `application/openmetrics-text` (version `1.0.0`, `0.0.1`
-    /// or none) has a higher quality than `text/plain` and `*/*`, or the same quality and comes
-    /// first; Prometheus text 0.0.4 otherwise, including without a header, for `*/*` and for
-    /// headers that cannot be parsed. Prometheus servers send
-    /// `application/openmetrics-text;version=1.0.0,...,text/plain;version=0.0.4;q=0.5,...`
-    /// and get OpenMetrics.
-    pub fn negotiate(accept: Option<&str>) -> Format {
-        let Some(accept) = accept else {
-            return Format::Prometheus;
-        };
-        // (quality, position) of the best range for each format; higher quality wins, then
-        // the earlier position.
-        let mut best_text: Option<(f64, usize)> = None;
-        let mut best_om: Option<(f64, usize)> = None;
-        for (position, range) in accept.split(',').enumerate() {
-            let mut parts = range.split(';').map(str::trim);
-            let media = parts.next().unwrap_or("").to_ascii_lowercase();
-            let mut quality = 1.0f64;
-            let mut version: Option<String> = None;
-            for param in parts {
-                let Some((key, value)) = param.split_once('=') else {
-                    continue;
-                };
-                let value = value.trim().trim_matches('"');
-                match key.trim().to_ascii_lowercase().as_str() {
-                    "q" => quality = value.parse().unwrap_or(0.0),
-                    "version" => version = Some(value.to_owned()),
-                    _ => {}
-                }
-            }
-            if !(quality > 0.0 && quality <= 1.0) {
-                continue;
-            }
-            let slot = match media.as_str() {
-                "application/openmetrics-text"
-                    if version
-                        .as_deref()
-                        .is_none_or(|v| v == "1.0.0" || v == "0.0.1") =>
-                {
-                    &mut best_om
-                }
-                "text/plain" | "text/*" | "*/*"
-                    if version.as_deref().is_none_or(|v| v == "0.0.4") =>
-                {
-                    &mut best_text
-                }
-                _ => continue,
-            };
-            if slot.is_none_or(|(q, _)| quality > q) {
-                *slot = Some((quality, position));
-            }
-        }
-        match (best_om, best_text) {
-            (Some(_), None) => Format::OpenMetrics,
-            (Some((qo, po)), Some((qt, pt))) if qo > qt || (qo == qt && po < pt) => {
-                Format::OpenMetrics
-            }
-            _ => Format::Prometheus,
-        }
-    }
-
-    /// The format named `prometheus` (also `text`, `0.0.4`) or `openmetrics`, for a
-    /// `?format=` query parameter; `None` for any other name.
-    pub fn from_name(name: &str) -> Option<Format> {
-        match name.to_ascii_lowercase().as_str() {
-            "prometheus" | "text" | "0.0.4" => Some(Format::Prometheus),
-            "openmetrics" | "open-metrics" | "openmetrics-text" => Some(Format::OpenMetrics),
-            _ => None,
-        }
-    }
-}
-
-/// Maps a metric (or label) name to Prometheus' alphabet: `::`, `.` and every other character
-/// outside `[a-zA-Z0-9_]` become `_` (`::` as a single `_`), and a leading digit gets a `_` in
-/// front. An empty name gives `_`. The result matches `[a-zA-Z_][a-zA-Z0-9_]*`.
-///
-/// ```
-/// use telemetry_core::export::prometheus::sanitize_name;
-/// assert_eq!(sanitize_name("docstore::store::insert.calls"), "docstore_store_insert_calls");
-/// assert_eq!(sanitize_name("9lives-café"), "_9lives_caf_");
-/// ```
-pub fn sanitize_name(name: &str) -> String {
-    let mut out = Vec::with_capacity(name.len() + 1);
-    push_sanitized(&mut out, name);
-    into_string(out)
-}
-
-/// True for the bytes a name keeps as they are: `[a-zA-Z0-9_]` (branch-free, so that loops
-/// over a name vectorize).
-fn is_name_byte(b: u8) -> bool {
-    ((b | 0x20).wrapping_sub(b'a') < 26) | (b.wrapping_sub(b'0') < 10) | (b == b'_')
-}
-
-/// Appends [`sanitize_name`]`(name)` to `out` (always ASCII).
-fn push_sanitized(out: &mut Vec<u8>, name: &str) {
-    let bytes = name.as_bytes();
-    if bytes.first().is_none_or(u8::is_ascii_digit) {
-        out.push(b'_');
-    }
-    // ASCII without `:` maps one byte to one byte: do that (in a loop that vectorizes) and
-    // note whether the name was such.
-    let start = out.len();
-    out.resize(start + bytes.len(), 0);
-    let mut other = false;
-    for (to, &b) in out[start..].iter_mut().zip(bytes) {
-        other |= (b >= 0x80) | (b == b':');
-        *to = if is_name_byte(b) { b } else { b'_' };
-    }
-    if other {
-        // Characters of several bytes give one `_` (their continuation bytes give none), and
-        // so does `::`.
-        out.truncate(start);
-        let mut i = 0;
-        while i < bytes.len() {
-            let b = bytes[i];
-            if b == b':' && bytes.get(i + 1) == Some(&b':') {
-                out.push(b'_');
-                i += 2;
-                continue;
-            }
-            if b & 0xC0 != 0x80 {
-                out.push(if is_name_byte(b) { b } else { b'_' });
-            }
-            i += 1;
-        }
-    }
-}
-
-/// The unit suffix and the factor values are divided by, in exposition.
-fn unit_export(unit: Unit) -> (Option<&'static str>, Option<f64>) {
-    match unit {
-        Unit::None => (None, None),
-        Unit::Nanoseconds => (Some("seconds"), Some(1e9)),
-        Unit::Seconds => (Some("seconds"), None),
-        Unit::Bytes => (Some("bytes"), None),
-    }
-}
 
 /// Options of the Prometheus and OpenMetrics text output: the name prefix and the histogram
 /// bucket layout. `Exposition::new()` has no prefix and the default [`BucketLayout`].
@@ -312,53 +150,8 @@ impl Exposition {
     /// histogram `search.duration` gives `search_duration_seconds`.
     pub fn family_name(&self, name: &str, kind: MetricKind, unit: Unit) -> String {
         let mut out = Vec::with_capacity(self.prefix.len() + name.len() + 16);
-        self.push_family(&mut out, name, kind, unit, 1);
+        push_family(&mut out, &self.prefix, name, kind, unit, 1);
         into_string(out)
-    }
-
-    /// Appends the family name of `name` to `names` (with `_{attempt}` before the unit suffix
-    /// from the second attempt on) and returns where it is.
-    fn push_family(
-        &self,
-        names: &mut Vec<u8>,
-        name: &str,
-        kind: MetricKind,
-        unit: Unit,
-        attempt: u32,
-    ) -> Range<usize> {
-        let start = names.len();
-        if !self.prefix.is_empty() {
-            names.extend_from_slice(self.prefix.as_bytes());
-        }
-        push_sanitized(names, name);
-        let mut base = &names[start..];
-        if kind == MetricKind::Counter {
-            while let Some(stripped) = base.strip_suffix(b"_total") {
-                if stripped.is_empty() {
-                    break;
-                }
-                base = stripped;
-            }
-        }
-        let suffix = unit_export(unit).0;
-        if let Some(s) = suffix
-            && let Some(stripped) = base
-                .strip_suffix(s.as_bytes())
-                .and_then(|b| b.strip_suffix(b"_"))
-            && !stripped.is_empty()
-        {
-            base = stripped;
-        }
-        names.truncate(start + base.len());
-        if attempt > 1 {
-            names.push(b'_');
-            names.extend_from_slice(attempt.to_string().as_bytes());
-        }
-        if let Some(s) = suffix {
-            names.push(b'_');
-            names.extend_from_slice(s.as_bytes());
-        }
-        start..names.len()
     }
 
     /// `snapshot` as text in `format`; see the module docs for the rules.
@@ -372,8 +165,9 @@ impl Exposition {
         if !self.write_first_attempt(&mut out, &mut scratch, snapshot, format) {
             // Some names collide: start again with the collisions resolved.
             out.clear();
-            let (names, families) = self.plan(snapshot);
-            self.write_planned(&mut out, &mut scratch, snapshot, format, &names, &families);
+            let planned = FamilyNames::plan(&self.prefix, snapshot);
+            let (names, families) = planned.names();
+            self.write_planned(&mut out, &mut scratch, snapshot, format, names, families);
         }
         finish(out, format)
     }
@@ -387,22 +181,36 @@ impl Exposition {
         format: Format,
         cache: &mut FamilyNames,
     ) -> String {
-        if !cache.holds(self, snapshot) {
-            let (names, families) = self.plan(snapshot);
-            *cache = FamilyNames {
-                prefix: self.prefix.clone(),
-                metrics: plan_order(snapshot)
-                    .map(|(kind, name, unit)| (kind, name.clone(), unit))
-                    .collect(),
-                names,
-                families,
-            };
+        if !cache.holds(&self.prefix, snapshot) {
+            *cache = FamilyNames::plan(&self.prefix, snapshot);
         }
         let mut out = Vec::with_capacity(256 * snapshot.len() + 16);
         let mut scratch = Scratch::default();
-        let (names, families) = (&cache.names, &cache.families);
+        let (names, families) = cache.names();
         self.write_planned(&mut out, &mut scratch, snapshot, format, names, families);
         finish(out, format)
+    }
+
+    /// Writes every metric under the family name of its first attempt, which is every
+    /// metric's name unless two of them collide: false (and a partial text) if they do.
+    fn write_first_attempt(
+        &self,
+        out: &mut Vec<u8>,
+        scratch: &mut Scratch,
+        snapshot: &Snapshot,
+        format: Format,
+    ) -> bool {
+        let mut written = FirstAttempt::with_capacity(snapshot.len());
+        self.write_metrics(
+            out,
+            scratch,
+            snapshot,
+            format,
+            |family, kind, name, unit| {
+                push_family(family, &self.prefix, name, kind, unit, 1);
+                written.claim(family, kind)
+            },
+        )
     }
 
     /// Writes every metric under the family names `plan` gave.
@@ -422,86 +230,6 @@ impl Exposition {
                 .map(|r| family.extend_from_slice(&names[r.clone()]))
                 .is_some()
         });
-    }
-
-    /// Writes every metric under the family name of its first attempt, which is every
-    /// metric's name unless two of them collide: false (and a partial text) if they do.
-    ///
-    /// Each name written is keyed by its root and one bit: a name ending with `_total`,
-    /// `_bucket`, `_sum` or `_count` by the name without it and that suffix's bit, any other
-    /// name by itself and bit 0. The key is a function of the name and gives the name back, so
-    /// two names are equal exactly when their keys are; the sample names of a family share the
-    /// family's root, so most metrics need one lookup. Roots are compared by a 64-bit hash: two
-    /// roots with the same hash count as a collision, which at worst takes the slower way.
-    fn write_first_attempt(
-        &self,
-        out: &mut Vec<u8>,
-        scratch: &mut Scratch,
-        snapshot: &Snapshot,
-        format: Format,
-    ) -> bool {
-        const SUFFIXES: [&[u8]; 4] = [b"_total", b"_bucket", b"_sum", b"_count"];
-        let mut roots: FxHashMap<u64, u8> = FxHashMap::with_capacity_and_hasher(
-            snapshot.len() + snapshot.len() / 4,
-            Default::default(),
-        );
-        let mut claim = |root: &[u8], bits: u8| {
-            let mut hasher = FxHasher::default();
-            hasher.write(root);
-            hasher.write_usize(root.len());
-            let slot = roots.entry(hasher.finish()).or_insert(0);
-            let free = *slot & bits == 0;
-            *slot |= bits;
-            free
-        };
-        self.write_metrics(
-            out,
-            scratch,
-            snapshot,
-            format,
-            |family, kind, name, unit| {
-                self.push_family(family, name, kind, unit, 1);
-                let samples: u8 = match kind {
-                    MetricKind::Counter => 0b10,
-                    MetricKind::Gauge => 0,
-                    MetricKind::Histogram => 0b11100,
-                };
-                let own = SUFFIXES
-                    .iter()
-                    .enumerate()
-                    .find_map(|(i, s)| Some((family.strip_suffix(*s)?, 0b10 << i)));
-                match own {
-                    None => claim(family, samples | 1),
-                    Some((root, bit)) => {
-                        (samples == 0 || claim(family, samples)) && claim(root, bit)
-                    }
-                }
-            },
-        )
-    }
-
-    /// Family names of every metric of `snapshot` (counters, then gauges, then histograms,
-    /// each in name order), with collisions resolved: each metric, in that order, gets the
-    /// first attempt whose names are all still free. Returns the names and where each is.
-    fn plan(&self, snapshot: &Snapshot) -> (Vec<u8>, Vec<Range<usize>>) {
-        let metrics = plan_order(snapshot);
-        let mut names = Vec::new();
-        let mut families = Vec::with_capacity(snapshot.len());
-        let mut taken: FxHashSet<Vec<u8>> = FxHashSet::default();
-        for (kind, name, unit) in metrics {
-            let mut attempt = 1;
-            loop {
-                let family = self.push_family(&mut names, name, kind, unit, attempt);
-                let sample = sample_names(kind, &names[family.clone()]);
-                if attempt > 1000 || sample.iter().all(|n| !taken.contains(n)) {
-                    taken.extend(sample);
-                    families.push(family);
-                    break;
-                }
-                attempt += 1;
-            }
-        }
-        (names, families)
     }
 
     /// Writes every metric of `snapshot` with a series, in the order of [`Self::plan`], under
@@ -558,7 +286,7 @@ impl Exposition {
         let mut bounds = std::mem::take(&mut scratch.bounds);
         self.layout
             .boundaries_into(f.series.iter().map(|s| &s.value), &mut bounds);
-        let scale = unit_export(f.unit).1;
+        let scale = units::exported(f.unit).divisor;
         // The `le` texts, once for all series, each with the `"}` that follows it.
         scratch.les.clear();
         scratch.le_ends.clear();
@@ -629,69 +357,12 @@ impl Exposition {
     }
 }
 
-/// Every metric of `snapshot` as `(kind, name, unit)`, in the order of [`Exposition::plan`].
-fn plan_order(snapshot: &Snapshot) -> impl Iterator<Item = (MetricKind, &Arc<str>, Unit)> {
-    (snapshot.counters.iter())
-        .map(|(n, f)| (MetricKind::Counter, n, f.unit))
-        .chain((snapshot.gauges.iter()).map(|(n, f)| (MetricKind::Gauge, n, f.unit)))
-        .chain((snapshot.histograms.iter()).map(|(n, f)| (MetricKind::Histogram, n, f.unit)))
-}
-
-/// The family names of one render, kept for the next: working them out (sanitizing every
-/// name and checking that no two collide) is a third of the time of a render.
-#[derive(Default)]
-pub(crate) struct FamilyNames {
-    /// The prefix they were worked out with.
-    prefix: String,
-    /// The metrics they are for, in plan order. The names are kept alive here, so that
-    /// comparing their addresses is sound (no other string can take the same address).
-    metrics: Vec<(MetricKind, Arc<str>, Unit)>,
-    names: Vec<u8>,
-    families: Vec<Range<usize>>,
-}
-
-impl FamilyNames {
-    /// Whether these are the family names of `snapshot`'s metrics under `exposition`: the same
-    /// prefix and the same metrics (the same name strings, which a refreshed snapshot shares
-    /// with the registry, kinds and units), without comparing any text but the prefix.
-    fn holds(&self, exposition: &Exposition, snapshot: &Snapshot) -> bool {
-        self.prefix == exposition.prefix
-            && self.metrics.len() == snapshot.len()
-            && plan_order(snapshot)
-                .zip(&self.metrics)
-                .all(|((kind, name, unit), (k, n, u))| {
-                    kind == *k && unit == *u && Arc::ptr_eq(name, n)
-                })
-    }
-}
-
 /// The text, with the OpenMetrics end marker if that is the format.
 fn finish(mut out: Vec<u8>, format: Format) -> String {
     if format == Format::OpenMetrics {
         out.extend_from_slice(b"# EOF\n");
     }
     into_string(out)
-}
-
-/// The text written as a `String`. Everything written is ASCII or a whole `&str` (escaping
-/// cuts text only next to ASCII bytes), so the bytes are always valid UTF-8.
-fn into_string(bytes: Vec<u8>) -> String {
-    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
-}
-
-/// Every name a family of `kind` named `family` writes (family and sample names).
-fn sample_names(kind: MetricKind, family: &[u8]) -> Vec<Vec<u8>> {
-    let with = |suffix: &[u8]| [family, suffix].concat();
-    match kind {
-        MetricKind::Counter => vec![family.to_vec(), with(b"_total")],
-        MetricKind::Gauge => vec![family.to_vec()],
-        MetricKind::Histogram => vec![
-            family.to_vec(),
-            with(b"_bucket"),
-            with(b"_sum"),
-            with(b"_count"),
-        ],
-    }
 }
 
 /// Writes a counter: its family name is `sample` without the `_total` it ends with.
@@ -711,7 +382,7 @@ fn write_counter(
         Format::OpenMetrics => sample.strip_suffix(b"_total").unwrap_or(sample),
     };
     write_metadata(out, meta_name, " counter\n", name, f, format);
-    let scale = unit_export(f.unit).1;
+    let scale = units::exported(f.unit).divisor;
     for s in &f.series {
         push_sample_name(out, scratch, sample, &s.labels);
         match scale {
@@ -733,7 +404,7 @@ fn write_gauge(
         return;
     }
     write_metadata(out, family, " gauge\n", name, f, format);
-    let scale = unit_export(f.unit).1;
+    let scale = units::exported(f.unit).divisor;
     for s in &f.series {
         push_sample_name(out, scratch, family, &s.labels);
         match scale {
@@ -769,7 +440,7 @@ fn write_metadata<V>(
     out.extend_from_slice(metric);
     out.extend_from_slice(type_end.as_bytes());
     if format == Format::OpenMetrics
-        && let Some(unit) = unit_export(f.unit).0
+        && let Some(unit) = units::exported(f.unit).suffix
     {
         out.extend_from_slice(b"# UNIT ");
         out.extend_from_slice(metric);
@@ -835,25 +506,6 @@ fn push_label_pairs(out: &mut Vec<u8>, labels: &Labels, histogram: bool) {
         escape_label_value(out, value);
         out.push(b'"');
         seen.push(key);
-    }
-}
-
-/// True if [`label_name`] leaves `name` as it is.
-fn label_name_is_kept(name: &str, histogram: bool) -> bool {
-    let bytes = name.as_bytes();
-    bytes.first().is_some_and(|b| !b.is_ascii_digit())
-        && bytes.iter().fold(true, |acc, &b| acc & is_name_byte(b))
-        && !name.starts_with("__")
-        && !(histogram && name == "le")
-}
-
-/// A label name under the name rule; `le` on histograms and `__*` are renamed `label_{name}`.
-fn label_name(name: &str, histogram: bool) -> String {
-    let clean = sanitize_name(name);
-    if clean.starts_with("__") || (histogram && clean == "le") {
-        format!("label_{clean}")
-    } else {
-        clean
     }
 }
 
@@ -984,8 +636,8 @@ mod tests {
         );
         // Equal text in another allocation is another metric for the cache: worked out again.
         let copy = snapshot(&serde_json::to_string(&colliding).unwrap());
-        assert!(!cache.holds(&plain, &copy));
-        assert!(cache.holds(&plain, &colliding));
+        assert!(!cache.holds(plain.prefix(), &copy));
+        assert!(cache.holds(plain.prefix(), &colliding));
     }
 
     #[test]

@@ -94,7 +94,7 @@ pub(crate) fn encode_path_segment(segment: &str) -> String {
 /// returns it without a trailing `/`.
 pub(crate) fn check_base_url(url: &str) -> Result<String, &'static str> {
     let trimmed = url.trim().trim_end_matches('/');
-    crate::endpoint_url::parse(trimmed, crate::endpoint_url::PlainHttp::Any)?;
+    crate::product::endpoint_url::parse(trimmed, crate::product::endpoint_url::PlainHttp::Any)?;
     Ok(trimmed.to_owned())
 }
 

@@ -26,7 +26,7 @@
 
 use super::prometheus::{Exposition, Format, PROMETHEUS_CONTENT_TYPE};
 use super::push_client::{self, Method};
-use crate::snapshot::Snapshot;
+use crate::engine::snapshot::Snapshot;
 use std::time::Duration;
 
 /// Why a push, or building a [`Pushgateway`], failed.
@@ -95,7 +95,7 @@ impl Pushgateway {
     /// [`PushError::EmptyJob`] if `job` is empty.
     pub fn new(url: &str, job: &str) -> Result<Self, PushError> {
         let base = push_client::check_base_url(url).map_err(|reason| PushError::InvalidUrl {
-            url: crate::reporter::transport::redacted(url),
+            url: crate::product::reporter::transport::redacted(url),
             reason,
         })?;
         if job.is_empty() {

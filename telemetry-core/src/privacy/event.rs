@@ -1,0 +1,100 @@
+//! Events and sections: typed reports of one user action (Automatisch's events), named and described in
+//! the code, never free text.
+//!
+//! ```
+//! use telemetry_core::{Event, Telemetry};
+//!
+//! /// A flow was created.
+//! #[derive(Telemetry)]
+//! #[telemetry(event = "flow_created")]
+//! struct FlowCreated {
+//!     steps: u32,
+//!     #[telemetry(hash)]
+//!     app_name: String,
+//! }
+//!
+//! assert_eq!(<FlowCreated as Event>::NAME, "flow_created");
+//! ```
+//!
+//! [`crate::product::reporter::Reporter::send_event`] sends one: the report's `trigger` is
+//! `event:{NAME}` and its `event` section holds the anonymized value. The manifest lists every
+//! event with its fields.
+
+use crate::privacy::anonymize::Anonymize;
+use std::sync::{Mutex, PoisonError};
+
+/// An event or schedule name: 1 to 64 lower-case ASCII letters, digits, `_` and `.`, starting
+/// with a letter (it becomes a report's `trigger`); the rule the derive checks at compile time.
+pub(crate) fn is_trigger_name(name: &str) -> bool {
+    telemetry_rules::trigger_name(name)
+}
+
+/// A kind of event: a name fixed in the code and a payload that leaves only in anonymized
+/// form. Implemented by `#[derive(Telemetry)]` with `#[telemetry(event = "name")]`, whose
+/// name is 1 to 64 lower-case ASCII letters, digits, `_` and `.`. An event whose type was not
+/// derived (so the manifest does not list it) is not sent, and this is logged once.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a telemetry event",
+    label = "not an event",
+    note = "derive it: `#[derive(Telemetry)] #[telemetry(event = \"name\")] struct {Self} {{ .. }}`"
+)]
+pub trait Event: Anonymize {
+    /// The event's name, in the report's `trigger` as `event:{NAME}`.
+    const NAME: &'static str;
+}
+
+/// A report section: a name fixed in the code and a value that leaves only in anonymized form,
+/// listed in the manifest with its fields. Implemented by `#[derive(Telemetry)]` with
+/// `#[telemetry(section = "name")]` (1 to 64 lower-case ASCII letters, digits, `_` and `.`);
+/// added with [`crate::Report::add_section`] or
+/// [`crate::product::reporter::ReporterBuilder::section`]. A section whose type was not derived (so the
+/// manifest does not list it) is left out of reports, and this is logged once.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a telemetry report section",
+    label = "not a report section",
+    note = "derive it: `#[derive(Telemetry)] #[telemetry(section = \"name\")] struct {Self} {{ .. }}`, \
+            so the manifest lists its name and fields"
+)]
+pub trait Section: Anonymize {
+    /// The section's key in the report's `sections`.
+    const NAME: &'static str;
+}
+
+/// A section that may not be ready yet (`null` in the report until it is).
+impl<T: Section> Section for Option<T> {
+    const NAME: &'static str = T::NAME;
+}
+
+/// The names of hand-written sections and events already logged.
+static LOGGED: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
+
+// Holds [`LOGGED`] until the guard is dropped (see [`crate::fork`]).
+crate::fork::fork_hook!(LOGGED_FORK_HOOK, 5, || {
+    Some(Box::new(
+        LOGGED.lock().unwrap_or_else(PoisonError::into_inner),
+    ))
+});
+
+/// Whether `name` is declared by the derive as a top-level section (`event == false`) or an
+/// event (`event == true`), so the manifest lists it. A hand-written [`Section`] or [`Event`]
+/// is not: its value could be any JSON the manifest does not describe. Logged once per name.
+pub(crate) fn is_declared(name: &'static str, event: bool) -> bool {
+    let declared = crate::privacy::section_schema::SECTIONS
+        .iter()
+        .any(|s| s.name == name && s.event == event && (s.top_level || event));
+    if !declared {
+        let first = {
+            let mut logged = LOGGED.lock().unwrap_or_else(PoisonError::into_inner);
+            let first = !logged.contains(&name);
+            if first {
+                logged.push(name);
+            }
+            first
+        };
+        // Logged outside the lock: a logger may do anything, a fork included.
+        if first {
+            log::error!(target: "telemetry", "a {} implemented by hand is not sent: derive it with `#[derive(Telemetry)] #[telemetry({} = \"...\")]` so the manifest lists it", if event { "telemetry event" } else { "report section" }, if event { "event" } else { "section" });
+        }
+    }
+    declared && is_trigger_name(name)
+}

@@ -1,0 +1,177 @@
+//! Building reports: the local view, and the one function that makes what leaves.
+
+use crate::engine::snapshot::Snapshot;
+use crate::product::consent::{Category, Consent, ConsentDecision};
+use crate::product::facts::{BuildFacts, SystemFacts};
+use crate::product::report::{Application, Report};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, Mutex};
+
+/// Metric names in the error-reports category ([`Category::ErrorReports`]): left out of the
+/// report when that category is disabled.
+pub const ERROR_METRIC_PREFIXES: &[&str] = &["telemetry.panics", "telemetry.errors"];
+
+/// What `now` recorded after `baseline`: counters and histograms as differences, without the
+/// series that recorded nothing since (a label set seen only before an opt-in is data from
+/// before it). Gauges are the current state, kept as they are.
+fn since(now: &Snapshot, baseline: &Snapshot) -> Snapshot {
+    let mut out = now.delta(baseline);
+    for (name, family) in &mut out.counters {
+        let before = baseline.counters.get(name);
+        family.series.retain(|s| {
+            s.value > 0 || !before.is_some_and(|b| b.series.iter().any(|o| o.labels == s.labels))
+        });
+    }
+    for (name, family) in &mut out.histograms {
+        let before = baseline.histograms.get(name);
+        family.series.retain(|s| {
+            s.value.count() > 0
+                || !before.is_some_and(|b| b.series.iter().any(|o| o.labels == s.labels))
+        });
+    }
+    out
+}
+
+/// The section that holds the value of the event that made a report.
+pub const EVENT_SECTION: &str = "event";
+
+pub(crate) type SectionProvider = Arc<dyn Fn(&mut Report) + Send + Sync>;
+
+/// Builds reports: the same for the reporter's thread, [`super::Reporter::payload`] and the
+/// end-user `show` command.
+pub(crate) struct ReportMaker {
+    pub(crate) application: Application,
+    pub(crate) installation_id: Option<uuid::Uuid>,
+    pub(crate) sections: Vec<SectionProvider>,
+    pub(crate) system_facts: Option<BuildFacts>,
+    /// The metric values at the moment sending last became allowed in this process (an opt-in
+    /// after an opt-out or during the undecided delay): what leaves is counted from there, so
+    /// nothing recorded before an opt-in is sent.
+    baseline: Mutex<Option<Snapshot>>,
+    /// The id of the next report: every view of "the next report" (the preview, `show`,
+    /// `/telemetry`) carries it, and the reporter's thread moves on to a new one when it makes
+    /// a report ([`Self::next_report`]).
+    next_id: Mutex<uuid::Uuid>,
+    /// The system facts, gathered on the reporter's thread ([`Self::refresh_facts`]), so a
+    /// view of the report made elsewhere (an async `/telemetry` handler) never scans disks.
+    facts: Mutex<Option<SystemFacts>>,
+}
+
+impl ReportMaker {
+    pub(crate) fn new(
+        application: Application,
+        installation_id: Option<uuid::Uuid>,
+        sections: Vec<SectionProvider>,
+        system_facts: Option<BuildFacts>,
+    ) -> Self {
+        ReportMaker {
+            application,
+            installation_id,
+            sections,
+            system_facts,
+            baseline: Mutex::new(None),
+            next_id: Mutex::new(uuid::Uuid::now_v7()),
+            facts: Mutex::new(None),
+        }
+    }
+
+    /// The local (not rounded) report, tagged with its trigger: cumulative values since the
+    /// process started.
+    pub(crate) fn build(&self, trigger: Option<&str>) -> Report {
+        let mut report = Report::collect(self.application.clone());
+        report.report_id = *self.next_id.lock().unwrap_or_else(|e| e.into_inner());
+        report.installation_id = self.installation_id;
+        report.trigger = trigger.map(str::to_owned);
+        for provider in &self.sections {
+            if catch_unwind(AssertUnwindSafe(|| provider(&mut report))).is_err() {
+                log::error!(target: "telemetry", "a telemetry section provider panicked; its section is left out");
+            }
+        }
+        if let Some(facts) = self.facts() {
+            report.add_section(&facts);
+        }
+        report
+    }
+
+    /// Gathers the system facts again (a few milliseconds: sysinfo reads `/proc` and the
+    /// mount table). Called on the reporter's thread, before each report it makes.
+    pub(crate) fn refresh_facts(&self) {
+        if let Some(build) = &self.system_facts {
+            let facts = SystemFacts::collect(build.clone());
+            *self.facts.lock().unwrap_or_else(|e| e.into_inner()) = Some(facts);
+        }
+    }
+
+    /// The latest system facts; gathered here only if the reporter's thread has not yet.
+    fn facts(&self) -> Option<SystemFacts> {
+        let build = self.system_facts.as_ref()?;
+        let mut facts = self.facts.lock().unwrap_or_else(|e| e.into_inner());
+        Some(
+            facts
+                .get_or_insert_with(|| SystemFacts::collect(build.clone()))
+                .clone(),
+        )
+    }
+
+    /// The report made now for the reporter's thread ([`Self::outgoing`]); the next one gets a
+    /// new id.
+    pub(crate) fn next_report(
+        &self,
+        trigger: Option<&str>,
+        event: Option<&serde_json::Value>,
+        decision: &ConsentDecision,
+    ) -> Report {
+        self.refresh_facts();
+        let report = self.outgoing(trigger, event, decision);
+        *self.next_id.lock().unwrap_or_else(|e| e.into_inner()) = uuid::Uuid::now_v7();
+        report
+    }
+
+    /// Counts from `baseline` on: reports leave with what was recorded after it.
+    pub(crate) fn set_baseline(&self, baseline: Snapshot) {
+        *self.baseline.lock().unwrap_or_else(|e| e.into_inner()) = Some(baseline);
+    }
+
+    /// The bytes of the HTTP body for a report made now under `decision`: [`Self::outgoing`]
+    /// as compact JSON. The reporter's body, its debug print, [`super::Reporter::payload_json`],
+    /// the `show` command and `/telemetry?anonymize=true` at the highest details level all
+    /// come from here.
+    pub(crate) fn payload(&self, trigger: Option<&str>, decision: &ConsentDecision) -> String {
+        self.outgoing(trigger, None, decision).to_json()
+    }
+
+    /// Exactly what leaves the machine for a report made now under `decision`: the values
+    /// recorded since the last opt-in, anonymized, without what consent withholds (with usage
+    /// statistics disabled only the header is left, for the version check; with error reports
+    /// disabled the error and panic counters are removed). The HTTP body, the debug print,
+    /// [`super::Reporter::payload`] and the `show` command all come from here.
+    /// `event`: the anonymized value of the event that made the report, kept in the `event`
+    /// section.
+    pub(crate) fn outgoing(
+        &self,
+        trigger: Option<&str>,
+        event: Option<&serde_json::Value>,
+        decision: &ConsentDecision,
+    ) -> Report {
+        let mut local = self.build(trigger);
+        if let Some(event) = event {
+            local
+                .sections
+                .insert(EVENT_SECTION.to_owned(), event.clone());
+        }
+        if let Some(baseline) = &*self.baseline.lock().unwrap_or_else(|e| e.into_inner()) {
+            local.metrics = since(&local.metrics, baseline);
+        }
+        let mut report = local.anonymized();
+        if decision.category(Category::UsageStatistics) == Consent::Disabled {
+            report.metrics = Snapshot::default();
+            report.sections.clear();
+        }
+        if decision.category(Category::ErrorReports) == Consent::Disabled {
+            let is_error = |name: &str| ERROR_METRIC_PREFIXES.iter().any(|p| name.starts_with(p));
+            report.metrics.counters.retain(|name, _| !is_error(name));
+            report.metrics.histograms.retain(|name, _| !is_error(name));
+        }
+        report
+    }
+}

@@ -1,0 +1,369 @@
+//! Sending a report over HTTP: one JSON POST with connect and total timeouts, HTTPS required
+//! except to loopback addresses, and a bounded read of the answer.
+
+use super::gate::Permit;
+#[cfg(feature = "http")]
+use std::io::Read;
+use std::time::Duration;
+
+/// Where and how reports are posted: [`HttpConfig::new`] with the defaults, then any field
+/// changed (`config.retries = 5`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct HttpConfig {
+    /// The URL reports are POSTed to. `https://` is required, except for loopback hosts
+    /// (`127.0.0.0/8`, `[::1]`, `localhost`), which may use `http://` (tests, local collectors).
+    /// It has no query, fragment or user information: a receiver of anonymous reports needs
+    /// no credentials, and the HTTP client (ureq) writes each request line, query included, in
+    /// its own debug log records. [`crate::product::reporter::ReporterBuilder::start`] refuses another.
+    pub endpoint: String,
+    /// The most time to set up a connection (default 5 s).
+    pub connect_timeout: Duration,
+    /// The most time for one whole request, answer included (default 20 s).
+    pub total_timeout: Duration,
+    /// Retries after a failed attempt (default 3), with exponential backoff from
+    /// [`backoff`](Self::backoff) and equal jitter (a random point in the second half of each
+    /// doubled delay), or the server's `Retry-After`.
+    pub retries: u32,
+    /// The first backoff (default 1 s); doubled on each retry, at most 5 minutes.
+    pub backoff: Duration,
+    /// The largest report sent, bytes (default 256 KiB); a larger one is not sent.
+    pub max_payload_bytes: usize,
+}
+
+/// `endpoint` as the framework writes it in logs and in `telemetry.json`: scheme, host, port
+/// and path, without user information, query or fragment (a `?token=` stays out of logs).
+pub(crate) fn redacted(endpoint: &str) -> String {
+    let cut = endpoint.split(['?', '#']).next().unwrap_or("");
+    match cut.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            let host = authority.rsplit('@').next().unwrap_or("");
+            format!("{scheme}://{host}{path}")
+        }
+        None => cut.to_owned(),
+    }
+}
+
+impl HttpConfig {
+    /// Defaults for `endpoint`.
+    pub fn new(endpoint: impl Into<String>) -> Self {
+        HttpConfig {
+            endpoint: endpoint.into(),
+            connect_timeout: Duration::from_secs(5),
+            total_timeout: Duration::from_secs(20),
+            retries: 3,
+            backoff: Duration::from_secs(1),
+            max_payload_bytes: 256 << 10,
+        }
+    }
+}
+
+/// Why an endpoint is refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("telemetry endpoint `{endpoint}` refused: {reason}")]
+#[non_exhaustive]
+pub struct EndpointError {
+    /// The endpoint.
+    pub endpoint: String,
+    /// What is wrong.
+    pub reason: &'static str,
+}
+
+/// Checks that `endpoint` is `https://`, or `http://` to a loopback host.
+///
+/// # Errors
+/// [`EndpointError`] saying why.
+pub(crate) fn validate_endpoint(endpoint: &str) -> Result<(), EndpointError> {
+    crate::product::endpoint_url::parse(
+        endpoint,
+        crate::product::endpoint_url::PlainHttp::LoopbackOnly,
+    )
+    .map(drop)
+    .map_err(|reason| EndpointError {
+        endpoint: redacted(endpoint),
+        reason,
+    })
+}
+
+/// What the server answered.
+#[derive(Debug)]
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    /// `Retry-After`, given as seconds or as an HTTP-date.
+    pub(crate) retry_after: Option<Duration>,
+    /// At most [`MAX_ANSWER_BYTES`] of the body.
+    pub(crate) body: Vec<u8>,
+}
+
+/// The most bytes of an answer read: a version notice is small; anything larger is ignored.
+pub(crate) const MAX_ANSWER_BYTES: u64 = 64 << 10;
+
+/// Why a request did not get a 2xx answer.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum Failure {
+    /// Consent was withdrawn (or changed) before the report's bytes were written.
+    #[error("consent was withdrawn")]
+    Withdrawn,
+    /// The collector answered with this status.
+    #[error("HTTP {0}")]
+    Status(u16),
+    /// No answer: connection, TLS or timeout error.
+    #[error("{0}")]
+    Transport(String),
+    /// The shutdown bound ran out before another attempt could start.
+    #[error("out of time")]
+    OutOfTime,
+}
+
+impl Failure {
+    /// A 4xx other than 429: the collector refuses this report, and sending it again will not
+    /// help.
+    pub(crate) fn is_refusal(&self) -> bool {
+        matches!(self, Failure::Status(s) if (400..500).contains(s) && *s != 429)
+    }
+}
+
+/// The request body: asks the permit once more right before its first byte is written, so a
+/// withdrawal that arrives while the connection is being set up stops the report.
+#[cfg(feature = "http")]
+struct GatedBody<'p> {
+    permit: &'p Permit,
+    body: std::io::Cursor<Vec<u8>>,
+    released: bool,
+    withdrawn: bool,
+}
+
+#[cfg(feature = "http")]
+impl Read for GatedBody<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if !self.released {
+            if !self.permit.release_body() {
+                self.withdrawn = true;
+                return Err(std::io::Error::other("telemetry consent was withdrawn"));
+            }
+            self.released = true;
+        }
+        self.body.read(buf)
+    }
+}
+
+/// Posts `body` once, under `permit`.
+#[cfg(feature = "http")]
+pub(crate) fn post(
+    permit: &Permit,
+    config: &HttpConfig,
+    body: &[u8],
+    total_timeout: Duration,
+) -> Result<Answer, Failure> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_connect(Some(config.connect_timeout.min(total_timeout)))
+        .timeout_global(Some(total_timeout))
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .user_agent(concat!("telemetry-core/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .into();
+    let mut gated = GatedBody {
+        permit,
+        body: std::io::Cursor::new(body.to_vec()),
+        released: false,
+        withdrawn: false,
+    };
+    let result = agent
+        .post(&config.endpoint)
+        .header("content-type", "application/json")
+        .header("content-length", body.len())
+        .send(ureq::SendBody::from_reader(&mut gated));
+    let mut response = match result {
+        Ok(response) => response,
+        Err(_) if gated.withdrawn => return Err(Failure::Withdrawn),
+        Err(e) => return Err(Failure::Transport(e.to_string())),
+    };
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| retry_after(v, std::time::SystemTime::now()));
+    // A malformed or oversized answer must not fail a delivered report: keep what was read.
+    let body = response
+        .body_mut()
+        .with_config()
+        .limit(MAX_ANSWER_BYTES)
+        .read_to_vec()
+        .unwrap_or_default();
+    Ok(Answer {
+        status,
+        retry_after,
+        body,
+    })
+}
+
+/// Fetches `url` once, under `permit` (asked again right before the request is written),
+/// with `config`'s connect timeout and at most `total_timeout`; reads at most
+/// [`MAX_ANSWER_BYTES`] of the answer.
+#[cfg(feature = "http")]
+pub(crate) fn get(
+    permit: &Permit,
+    config: &HttpConfig,
+    url: &str,
+    total_timeout: Duration,
+) -> Result<Answer, Failure> {
+    if !permit.release_body() {
+        return Err(Failure::Withdrawn);
+    }
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_connect(Some(config.connect_timeout.min(total_timeout)))
+        .timeout_global(Some(total_timeout))
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .user_agent(concat!("telemetry-core/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .into();
+    let mut response = agent
+        .get(url)
+        .call()
+        .map_err(|e| Failure::Transport(e.to_string()))?;
+    let body = response
+        .body_mut()
+        .with_config()
+        .limit(MAX_ANSWER_BYTES)
+        .read_to_vec()
+        .unwrap_or_default();
+    Ok(Answer {
+        status: response.status().as_u16(),
+        retry_after: None,
+        body,
+    })
+}
+
+/// Without the `http` feature there is no client: every fetch fails.
+#[cfg(not(feature = "http"))]
+pub(crate) fn get(_: &Permit, _: &HttpConfig, _: &str, _: Duration) -> Result<Answer, Failure> {
+    Err(Failure::Transport(
+        "built without the `http` feature".to_owned(),
+    ))
+}
+
+/// A `Retry-After` value (RFC 9110 §10.2.3): delay-seconds, or an HTTP-date, which is read
+/// as the time from `now` until then (0 if it is past).
+#[cfg(feature = "http")]
+fn retry_after(value: &str, now: std::time::SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// Without the `http` feature there is no client: every post fails, and reports are spooled.
+#[cfg(not(feature = "http"))]
+pub(crate) fn post(_: &Permit, _: &HttpConfig, _: &[u8], _: Duration) -> Result<Answer, Failure> {
+    Err(Failure::Transport(
+        "built without the `http` feature".to_owned(),
+    ))
+}
+
+/// The latest version announced in an answer (FerretDB's version notification):
+/// `{"latest_version": "1.2.3"}`. Only a plain version string (at most 64 characters of
+/// letters, digits, `.`, `-` and `+`) is accepted; anything else is ignored.
+pub(crate) fn parse_version_notice(body: &[u8]) -> Option<String> {
+    if body.len() as u64 > MAX_ANSWER_BYTES {
+        return None;
+    }
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let version = value.get("latest_version")?.as_str()?.trim();
+    let plain = !version.is_empty()
+        && version.len() <= 64
+        && version
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '+'));
+    plain.then(|| version.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(feature = "http")]
+    #[test]
+    fn retry_after_is_seconds_or_an_http_date() {
+        let now = std::time::UNIX_EPOCH + Duration::from_secs(1_445_412_480);
+        assert_eq!(retry_after(" 120 ", now), Some(Duration::from_secs(120)));
+        assert_eq!(
+            retry_after("Wed, 21 Oct 2015 07:28:30 GMT", now),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            retry_after("Wed, 21 Oct 2015 07:27:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(retry_after("soon", now), None);
+    }
+
+    /// Consent withdrawn while the connection is set up: the request is abandoned before any
+    /// byte of the report reaches the server.
+    #[cfg(feature = "http")]
+    #[test]
+    fn a_withdrawal_during_connect_sends_no_byte_of_the_report() {
+        use super::super::gate::tests::gate;
+        use crate::product::consent::{Category, Consent};
+        use std::io::Read;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/r", listener.local_addr().unwrap());
+        let received = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            stream
+                .set_read_timeout(Some(Duration::from_secs(5)))
+                .unwrap();
+            let mut all = Vec::new();
+            let _ = stream.read_to_end(&mut all);
+            String::from_utf8_lossy(&all).into_owned()
+        });
+        let g = gate(Consent::Enabled);
+        let permit = g.permit(Category::UsageStatistics, 0).unwrap();
+        // The opt-out lands after the permit, before the body is written.
+        {
+            let mut control = g.lock();
+            control.consent.state = Consent::Disabled;
+            control.generation += 1;
+        }
+        let config = HttpConfig::new(url);
+        let result = post(
+            &permit,
+            &config,
+            b"{\"secret\":\"CANARY\"}",
+            Duration::from_secs(5),
+        );
+        assert_eq!(result.unwrap_err(), Failure::Withdrawn);
+        let seen = received.join().unwrap();
+        assert!(!seen.contains("CANARY"), "the server saw: {seen}");
+    }
+
+    #[test]
+    fn endpoints_are_logged_without_queries_or_user_information() {
+        assert_eq!(
+            redacted("https://user:pw@t.example.com:8443/v1/report?token=s3cr3t#x"),
+            "https://t.example.com:8443/v1/report"
+        );
+        assert_eq!(redacted("http://127.0.0.1:9/r"), "http://127.0.0.1:9/r");
+        assert_eq!(redacted("https://h?a@b"), "https://h");
+    }
+
+    #[test]
+    fn version_notices_are_parsed_strictly() {
+        assert_eq!(
+            parse_version_notice(br#"{"latest_version":"1.24.0"}"#).as_deref(),
+            Some("1.24.0")
+        );
+        assert_eq!(
+            parse_version_notice(br#"{"latest_version":"<script>"}"#),
+            None
+        );
+        assert_eq!(parse_version_notice(br#"{"latest_version":42}"#), None);
+        assert_eq!(parse_version_notice(b"not json"), None);
+        assert_eq!(parse_version_notice(b""), None);
+    }
+}
