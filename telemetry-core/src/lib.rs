@@ -91,6 +91,7 @@
 //!   blocking pool; implies `tokio`).
 //! - `tokio`: `Reporter::shutdown_async`, and a `Reporter` dropped on a tokio runtime's
 //!   thread asks its thread to stop without blocking the runtime.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
 #![deny(rustdoc::broken_intra_doc_links)]

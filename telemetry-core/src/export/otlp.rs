@@ -158,6 +158,8 @@ pub struct OtlpExporter {
     layout: BucketLayout,
     timeout: Duration,
     headers: Vec<(String, String)>,
+    /// Shared by the exporter's clones, so exports reuse their connections.
+    client: push_client::Client,
 }
 
 impl OtlpExporter {
@@ -185,6 +187,7 @@ impl OtlpExporter {
             layout: BucketLayout::default(),
             timeout: Duration::from_secs(10),
             headers: Vec::new(),
+            client: push_client::Client::new(),
         })
     }
 
@@ -361,7 +364,9 @@ impl OtlpExporter {
             self.encoding.content_type().to_owned(),
         )];
         headers.extend(self.headers.iter().cloned());
-        let response = push_client::send(Method::Post, &self.url, &headers, &body, self.timeout)
+        let response = self
+            .client
+            .send(Method::Post, &self.url, &headers, &body, self.timeout)
             .map_err(|message| OtlpError::Transport {
                 url: self.url.clone(),
                 message,

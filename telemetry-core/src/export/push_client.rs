@@ -1,8 +1,10 @@
 //! The blocking HTTP requests of the push exporters, through ureq (feature `http`).
 //!
-//! One request a call, with a global timeout; HTTP error statuses are returned, not raised, so
-//! the exporters can put the server's answer in their errors. Proxies are taken from the usual
-//! environment variables (`HTTP_PROXY`, `HTTPS_PROXY`, `NO_PROXY`), as ureq does by default.
+//! Each exporter holds one [`Client`] (a ureq agent), so the connections to its receiver are
+//! reused from one export to the next; each request has its own global timeout. HTTP error
+//! statuses are returned, not raised, so the exporters can put the server's answer in their
+//! errors. Proxies are taken from the usual environment variables (`HTTP_PROXY`,
+//! `HTTPS_PROXY`, `NO_PROXY`), as ureq does by default.
 
 use std::time::Duration;
 
@@ -35,48 +37,71 @@ impl HttpResponse {
     }
 }
 
-/// Sends one request. `Err` holds ureq's description of a transport failure (DNS, refused
-/// connection, timeout, TLS), never an HTTP status.
-pub(crate) fn send(
-    method: Method,
-    url: &str,
-    headers: &[(String, String)],
-    body: &[u8],
-    timeout: Duration,
-) -> Result<HttpResponse, String> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(timeout))
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let result = match method {
-        Method::Put | Method::Post => {
-            let mut request = match method {
-                Method::Put => agent.put(url),
-                _ => agent.post(url),
-            };
-            for (name, value) in headers {
-                request = request.header(name.as_str(), value.as_str());
-            }
-            request.send(body)
+/// The HTTP client of one exporter: a ureq agent and its connection pool (cloning shares
+/// them).
+#[derive(Clone, Debug)]
+pub(crate) struct Client {
+    agent: ureq::Agent,
+}
+
+impl Client {
+    pub(crate) fn new() -> Self {
+        Client {
+            agent: ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .user_agent(concat!("telemetry-core/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .into(),
         }
-        Method::Delete => {
-            let mut request = agent.delete(url);
-            for (name, value) in headers {
-                request = request.header(name.as_str(), value.as_str());
+    }
+
+    /// Sends one request, bounded by `timeout`. `Err` holds ureq's description of a
+    /// transport failure (DNS, refused connection, timeout, TLS), never an HTTP status.
+    pub(crate) fn send(
+        &self,
+        method: Method,
+        url: &str,
+        headers: &[(String, String)],
+        body: &[u8],
+        timeout: Duration,
+    ) -> Result<HttpResponse, String> {
+        let result = match method {
+            Method::Put | Method::Post => {
+                let mut request = match method {
+                    Method::Put => self.agent.put(url),
+                    _ => self.agent.post(url),
+                };
+                for (name, value) in headers {
+                    request = request.header(name.as_str(), value.as_str());
+                }
+                request
+                    .config()
+                    .timeout_global(Some(timeout))
+                    .build()
+                    .send(body)
             }
-            request.call()
-        }
-    };
-    let mut response = result.map_err(|e| e.to_string())?;
-    let status = response.status().as_u16();
-    let body = response
-        .body_mut()
-        .with_config()
-        .limit(MAX_RESPONSE)
-        .read_to_vec()
-        .unwrap_or_default();
-    Ok(HttpResponse { status, body })
+            Method::Delete => {
+                let mut request = self.agent.delete(url);
+                for (name, value) in headers {
+                    request = request.header(name.as_str(), value.as_str());
+                }
+                request
+                    .config()
+                    .timeout_global(Some(timeout))
+                    .build()
+                    .call()
+            }
+        };
+        let mut response = result.map_err(|e| e.to_string())?;
+        let status = response.status().as_u16();
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(MAX_RESPONSE)
+            .read_to_vec()
+            .unwrap_or_default();
+        Ok(HttpResponse { status, body })
+    }
 }
 
 /// Percent-encodes a URL path segment: everything but `A-Z a-z 0-9 - . _ ~` (RFC 3986's

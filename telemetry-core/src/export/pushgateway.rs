@@ -84,6 +84,8 @@ pub struct Pushgateway {
     grouping: Vec<(String, String)>,
     exposition: Exposition,
     timeout: Duration,
+    /// Shared by the group's clones, so pushes reuse their connections.
+    client: push_client::Client,
 }
 
 impl Pushgateway {
@@ -107,6 +109,7 @@ impl Pushgateway {
             grouping: Vec::new(),
             exposition: Exposition::new(),
             timeout: Duration::from_secs(10),
+            client: push_client::Client::new(),
         })
     }
 
@@ -193,7 +196,9 @@ impl Pushgateway {
         } else {
             &[]
         };
-        let response = push_client::send(method, &url, headers, body.as_bytes(), self.timeout)
+        let response = self
+            .client
+            .send(method, &url, headers, body.as_bytes(), self.timeout)
             .map_err(|message| PushError::Transport {
                 url: url.clone(),
                 message,

@@ -11,7 +11,7 @@ pub static CALL_SITES: [CallSite];
 /// Puts a call site's `static` into [`CALL_SITES`]. Used by the macros' expansions.
 ///
 /// On Linux-like and BSD targets it writes the section attribute linkme would write itself
-/// (linkme 0.3.37 names the section there `linkme_` and the slice's name, and marks elements
+/// (linkme 0.3 names the section there `linkme_` and the slice's name, and marks elements
 /// `#[used]`; its `used_linker` feature, which this crate does not enable, would change that),
 /// saving each site two `macro_rules!` hops and five `cfg_attr`s at compile time. Elsewhere
 /// (macOS, Windows, illumos, whose section names linkme derives differently) it goes through

@@ -406,6 +406,7 @@ impl ReporterBuilder {
             upload_config: self
                 .upload_config
                 .map(super::upload_config::UploadConfig::new),
+            client: super::transport::Client::new(),
             sinks: self.sinks,
             log_level: self.log_level,
             initial_delay: self.initial_delay,

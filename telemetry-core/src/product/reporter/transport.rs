@@ -148,22 +148,115 @@ impl Read for GatedBody<'_> {
     }
 }
 
-/// Posts `body` once, under `permit`.
+/// The HTTP client of one reporter: a ureq agent, whose pool keeps the connection to the
+/// collector between reports and retries (cloning shares it). No redirects: a report goes to
+/// the configured endpoint or nowhere.
+#[derive(Clone, Debug)]
+pub(crate) struct Client {
+    #[cfg(feature = "http")]
+    agent: ureq::Agent,
+}
+
+impl Client {
+    pub(crate) fn new() -> Self {
+        Client {
+            #[cfg(feature = "http")]
+            agent: ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .max_redirects(0)
+                .user_agent(concat!("telemetry-core/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .into(),
+        }
+    }
+
+    /// Posts `body` once, under `permit`, within `total_timeout` (connecting within the
+    /// config's connect timeout, if that is shorter).
+    #[cfg(feature = "http")]
+    pub(crate) fn post(
+        &self,
+        permit: &Permit,
+        config: &HttpConfig,
+        body: &[u8],
+        total_timeout: Duration,
+    ) -> Result<Answer, Failure> {
+        post(&self.agent, permit, config, body, total_timeout)
+    }
+
+    /// Fetches `url` once (the upload configuration), under `permit`, asked again right
+    /// before the request is written, within `total_timeout` (connecting within the config's
+    /// connect timeout, if that is shorter); reads at most [`MAX_ANSWER_BYTES`] of the answer.
+    #[cfg(feature = "http")]
+    pub(crate) fn get(
+        &self,
+        permit: &Permit,
+        config: &HttpConfig,
+        url: &str,
+        total_timeout: Duration,
+    ) -> Result<Answer, Failure> {
+        if !permit.release_body() {
+            return Err(Failure::Withdrawn);
+        }
+        let mut response = self
+            .agent
+            .get(url)
+            .config()
+            .timeout_connect(Some(config.connect_timeout.min(total_timeout)))
+            .timeout_global(Some(total_timeout))
+            .build()
+            .call()
+            .map_err(|e| Failure::Transport(e.to_string()))?;
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(MAX_ANSWER_BYTES)
+            .read_to_vec()
+            .unwrap_or_default();
+        Ok(Answer {
+            status: response.status().as_u16(),
+            retry_after: None,
+            body,
+        })
+    }
+
+    /// Without the `http` feature there is no client: every fetch fails.
+    #[cfg(not(feature = "http"))]
+    pub(crate) fn get(
+        &self,
+        _: &Permit,
+        _: &HttpConfig,
+        _: &str,
+        _: Duration,
+    ) -> Result<Answer, Failure> {
+        Err(Failure::Transport(
+            "built without the `http` feature".to_owned(),
+        ))
+    }
+
+    /// Without the `http` feature there is no client: every post fails, and reports are
+    /// spooled.
+    #[cfg(not(feature = "http"))]
+    pub(crate) fn post(
+        &self,
+        _: &Permit,
+        _: &HttpConfig,
+        _: &[u8],
+        _: Duration,
+    ) -> Result<Answer, Failure> {
+        Err(Failure::Transport(
+            "built without the `http` feature".to_owned(),
+        ))
+    }
+}
+
 #[cfg(feature = "http")]
-pub(crate) fn post(
+fn post(
+    agent: &ureq::Agent,
     permit: &Permit,
     config: &HttpConfig,
     body: &[u8],
     total_timeout: Duration,
 ) -> Result<Answer, Failure> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_connect(Some(config.connect_timeout.min(total_timeout)))
-        .timeout_global(Some(total_timeout))
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .user_agent(concat!("telemetry-core/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .into();
     let mut gated = GatedBody {
         permit,
         body: std::io::Cursor::new(body.to_vec()),
@@ -174,6 +267,10 @@ pub(crate) fn post(
         .post(&config.endpoint)
         .header("content-type", "application/json")
         .header("content-length", body.len())
+        .config()
+        .timeout_connect(Some(config.connect_timeout.min(total_timeout)))
+        .timeout_global(Some(total_timeout))
+        .build()
         .send(ureq::SendBody::from_reader(&mut gated));
     let mut response = match result {
         Ok(response) => response,
@@ -200,52 +297,6 @@ pub(crate) fn post(
     })
 }
 
-/// Fetches `url` once, under `permit` (asked again right before the request is written),
-/// with `config`'s connect timeout and at most `total_timeout`; reads at most
-/// [`MAX_ANSWER_BYTES`] of the answer.
-#[cfg(feature = "http")]
-pub(crate) fn get(
-    permit: &Permit,
-    config: &HttpConfig,
-    url: &str,
-    total_timeout: Duration,
-) -> Result<Answer, Failure> {
-    if !permit.release_body() {
-        return Err(Failure::Withdrawn);
-    }
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_connect(Some(config.connect_timeout.min(total_timeout)))
-        .timeout_global(Some(total_timeout))
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .user_agent(concat!("telemetry-core/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .into();
-    let mut response = agent
-        .get(url)
-        .call()
-        .map_err(|e| Failure::Transport(e.to_string()))?;
-    let body = response
-        .body_mut()
-        .with_config()
-        .limit(MAX_ANSWER_BYTES)
-        .read_to_vec()
-        .unwrap_or_default();
-    Ok(Answer {
-        status: response.status().as_u16(),
-        retry_after: None,
-        body,
-    })
-}
-
-/// Without the `http` feature there is no client: every fetch fails.
-#[cfg(not(feature = "http"))]
-pub(crate) fn get(_: &Permit, _: &HttpConfig, _: &str, _: Duration) -> Result<Answer, Failure> {
-    Err(Failure::Transport(
-        "built without the `http` feature".to_owned(),
-    ))
-}
-
 /// A `Retry-After` value (RFC 9110 §10.2.3): delay-seconds, or an HTTP-date, which is read
 /// as the time from `now` until then (0 if it is past).
 #[cfg(feature = "http")]
@@ -256,14 +307,6 @@ fn retry_after(value: &str, now: std::time::SystemTime) -> Option<Duration> {
     }
     let at = httpdate::parse_http_date(value).ok()?;
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
-}
-
-/// Without the `http` feature there is no client: every post fails, and reports are spooled.
-#[cfg(not(feature = "http"))]
-pub(crate) fn post(_: &Permit, _: &HttpConfig, _: &[u8], _: Duration) -> Result<Answer, Failure> {
-    Err(Failure::Transport(
-        "built without the `http` feature".to_owned(),
-    ))
 }
 
 /// The latest version announced in an answer (FerretDB's version notification):
@@ -331,7 +374,7 @@ mod tests {
             control.generation += 1;
         }
         let config = HttpConfig::new(url);
-        let result = post(
+        let result = Client::new().post(
             &permit,
             &config,
             b"{\"secret\":\"CANARY\"}",

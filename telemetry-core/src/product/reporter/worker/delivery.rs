@@ -34,7 +34,7 @@ impl Worker {
             }
             let fetched = match self.decider.gate.permit(category, generation) {
                 Some(permit) if !timeout.is_zero() => {
-                    transport::get(&permit, http, &config.url, timeout)
+                    self.client.get(&permit, http, &config.url, timeout)
                 }
                 _ => Err(Failure::Withdrawn),
             };
@@ -135,11 +135,11 @@ impl Worker {
         deadline: Option<Instant>,
     ) -> Result<transport::Answer, Failure> {
         let (tx, rx) = mpsc::channel();
-        let (config, body) = (http.clone(), payload.to_vec());
+        let (client, config, body) = (self.client.clone(), http.clone(), payload.to_vec());
         let spawned = std::thread::Builder::new()
             .name("telemetry-send".to_owned())
             .spawn(move || {
-                let _ = tx.send(transport::post(&permit, &config, &body, timeout));
+                let _ = tx.send(client.post(&permit, &config, &body, timeout));
             });
         if spawned.is_err() {
             return Err(Failure::Transport(

@@ -30,6 +30,8 @@ pub(crate) struct Worker {
     pub(crate) http: Option<HttpConfig>,
     /// The collector's upload configuration, if the product named one.
     pub(crate) upload_config: Option<super::upload_config::UploadConfig>,
+    /// One client for every request of this reporter, so its connection is reused.
+    pub(crate) client: super::transport::Client,
     pub(crate) sinks: Vec<Arc<dyn Sink>>,
     pub(crate) log_level: log::Level,
     pub(crate) initial_delay: Duration,

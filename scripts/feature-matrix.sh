@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The builds a user's feature choice can make, the way metrics' CI checks them:
+# - telemetry-core with each feature alone, with no feature and with all (cargo hack);
+# - the docs as docs.rs builds them (every feature, each gated item marked with its feature);
+# - the tests with the newest linkme 0.3.x (Cargo.lock holds the lowest one allowed), since the
+#   macros rely on linkme's section protocol (tests/registry.rs: never-run sites are listed).
+#
+# Installs cargo-hack from crates.io if it is missing. Exits non-zero on the first failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! cargo hack --version >/dev/null 2>&1; then
+    echo "feature-matrix: installing cargo-hack"
+    cargo install cargo-hack --locked
+fi
+
+echo "== telemetry-core: each feature alone, no feature, all features"
+cargo hack check -p telemetry-core --each-feature --no-dev-deps
+
+echo "== docs as docs.rs builds them"
+RUSTC_BOOTSTRAP=1 RUSTDOCFLAGS="--cfg docsrs -D warnings" \
+    cargo doc -p telemetry-core --all-features --no-deps --quiet
+
+echo "== the newest linkme 0.3.x"
+lock=$(mktemp)
+cp Cargo.lock "$lock"
+trap 'cp "$lock" Cargo.lock; rm -f "$lock"' EXIT
+cargo update -p linkme --quiet
+cargo tree -p telemetry-core -i linkme --depth 0
+cargo test --test registry --test macro_shapes --quiet
