@@ -38,6 +38,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Acquire, Ordering::Relaxed};
 use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+use telemetry_core::bridge::metrics::MetricsBridge;
 use telemetry_core::{count_usage, timed};
 
 // ---------------------------------------------------------------------------------------------
@@ -762,9 +763,45 @@ fn config() -> Criterion {
         .measurement_time(Duration::from_secs(3))
 }
 
+// ---------------------------------------------------------------------------------------------
+// The `metrics` facade: the same `metrics::counter!` call with one label, recorded by our
+// bridge (into a declared metric, the label value mapped into its closed set) and by
+// metrics-exporter-prometheus (the process's global recorder here). One thread: the bridge is
+// this thread's local recorder.
+// ---------------------------------------------------------------------------------------------
+
+#[derive(telemetry_core::LabelValue, Clone, Copy)]
+#[allow(dead_code)] // Made only from the texts `metrics` sends.
+enum Method {
+    #[label(rename = "GET")]
+    Get,
+    #[label(rename = "POST")]
+    Post,
+}
+
+#[inline(never)]
+fn metrics_labeled_macro(x: u64) -> u64 {
+    metrics::counter!("bench_facade_requests", "method" => "GET").increment(1);
+    black_box(x)
+}
+
+fn facade(c: &mut Criterion) {
+    prewarm();
+    let _ = peers();
+    let mut g = groups(c, "metrics_facade");
+    g.bench_single_thread("exporter_prometheus", metrics_labeled_macro);
+    let bridge = MetricsBridge::new().counter(
+        "bench_facade_requests",
+        telemetry_core::counter!("bench.facade.requests", labels(method: Method))
+            .expect("declare the bridged counter"),
+    );
+    let _local = metrics::set_default_local_recorder(&bridge);
+    g.bench_single_thread("telemetry_bridge", metrics_labeled_macro);
+}
+
 criterion_group! {
     name = benches;
     config = config();
-    targets = counters, timed, histograms, clocks, render
+    targets = counters, timed, histograms, clocks, render, facade
 }
 criterion_main!(benches);

@@ -20,7 +20,7 @@ const LAYERS: &[&[&str]] = &[
     &["engine"],
     &["privacy"],
     &["product"],
-    &["export"],
+    &["export", "bridge"],
     &["testing", "fuzzing"],
 ];
 

@@ -73,6 +73,7 @@
 //! | [`privacy`] | the PII guard, anonymization, error kinds, sections and events, the manifest | engine |
 //! | [`product`] | consent, disclosure, identity, facts, reports, sinks, the crash hook, the reporter | engine, privacy |
 //! | [`export`] | Prometheus and OpenMetrics text, OTLP, Pushgateway, local endpoints and their axum handlers | all three |
+//! | [`bridge`] | instrumentation written for other APIs (`metrics`, `tracing`) feeding declared metrics | all three |
 //!
 //! Under all of them the process-wide parts (fork safety, the start time and [`instance_id`],
 //! the [`StateDir`]); above them [`testing`]. The items a program uses most are re-exported at
@@ -89,6 +90,10 @@
 //! - `otlp`: the OTLP/HTTP metrics exporter, `export::otlp`.
 //! - `axum`: ready `/metrics` and `/telemetry` handlers, `serve` (answered on tokio's
 //!   blocking pool; implies `tokio`).
+//! - `metrics`: `bridge::metrics::MetricsBridge`, a `metrics::Recorder` that feeds declared
+//!   metrics under the privacy rules.
+//! - `tracing`: `bridge::tracing::TracingBridge`, a `tracing_subscriber::Layer` that counts and
+//!   times selected spans into declared metrics.
 //! - `tokio`: `Reporter::shutdown_async`, and a `Reporter` dropped on a tokio runtime's
 //!   thread asks its thread to stop without blocking the runtime.
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -105,6 +110,7 @@ mod fork;
 mod process;
 mod state;
 
+pub mod bridge;
 pub mod engine;
 pub mod export;
 pub mod privacy;

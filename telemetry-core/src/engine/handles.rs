@@ -202,6 +202,26 @@ impl LabeledFamily {
 
     #[cold]
     fn resolve<C: CachedCore, L: LabelSet>(&self, labels: &L) -> Result<&'static C, RegistryError> {
+        self.resolve_values(labels.texts(), L::possible_values(), L::reasons())
+    }
+
+    /// The series of label texts that arrived from another instrumentation API, each mapped
+    /// into its type's closed set ([`LabelSet::bridged_texts`]); not cached here (the bridge
+    /// keeps what it resolves).
+    #[cfg(feature = "metrics")]
+    fn resolve_bridged<C: CachedCore, L: LabelSet>(
+        &self,
+        texts: &[Option<&str>],
+    ) -> Result<&'static C, RegistryError> {
+        self.resolve_values(L::bridged_texts(texts), L::possible_values(), L::reasons())
+    }
+
+    fn resolve_values<C: CachedCore>(
+        &self,
+        values: Vec<std::borrow::Cow<'static, str>>,
+        possible: Vec<Option<&'static [&'static str]>>,
+        reasons: Vec<&'static str>,
+    ) -> Result<&'static C, RegistryError> {
         let request = Request {
             name: &self.name,
             kind: self.kind,
@@ -213,9 +233,9 @@ impl LabeledFamily {
             sample_one_in: None,
         };
         let series = SeriesRequest {
-            values: labels.texts(),
-            possible: L::possible_values(),
-            reasons: L::reasons(),
+            values,
+            possible,
+            reasons,
         };
         let storage = registry().register_series(request, series)?;
         // The registry checks that a name keeps its kind.
@@ -414,6 +434,21 @@ impl<L: LabelSet> LabeledCounter<L> {
             core: self.family.series(&labels)?,
         })
     }
+
+    /// The label names, in order.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn label_names(&self) -> &[&'static str] {
+        &self.family.labels
+    }
+
+    /// The series of label texts from another instrumentation API (see
+    /// [`LabelValue::bridged_text`](crate::LabelValue::bridged_text)), one per label name.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn bridged_series(&self, texts: &[Option<&str>]) -> Result<Counter, RegistryError> {
+        Ok(Counter {
+            core: self.family.resolve_bridged::<_, L>(texts)?,
+        })
+    }
 }
 
 /// A histogram with labels: one series per label set `L`; see [`LabeledCounter`].
@@ -448,6 +483,24 @@ impl<L: LabelSet> LabeledHistogram<L> {
     pub fn series(&self, labels: L) -> Result<Histogram, RegistryError> {
         Ok(Histogram {
             core: self.family.series(&labels)?,
+        })
+    }
+
+    /// The label names, in order.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn label_names(&self) -> &[&'static str] {
+        &self.family.labels
+    }
+
+    /// The series of label texts from another instrumentation API (see
+    /// [`LabelValue::bridged_text`](crate::LabelValue::bridged_text)), one per label name.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn bridged_series(
+        &self,
+        texts: &[Option<&str>],
+    ) -> Result<Histogram, RegistryError> {
+        Ok(Histogram {
+            core: self.family.resolve_bridged::<_, L>(texts)?,
         })
     }
 }

@@ -57,6 +57,24 @@ pub trait LabelValue {
     /// run time cannot be given, and a [`label_text`](Self::label_text) outside it is recorded
     /// as `other`.
     const VALUES: Values;
+
+    /// The label text of a value that arrives as text from another instrumentation API (the
+    /// `metrics` bridge): `text` if it is one of [`VALUES`](Self::VALUES), `other`
+    /// ([`OTHER_LABEL_VALUE`]) otherwise, so the type's closed set holds whatever comes in.
+    /// This crate's number and hash types read the text as their input instead (a number in
+    /// range, a power of two, a keyed hash).
+    fn bridged_text(text: &str) -> Cow<'static, str>
+    where
+        Self: Sized,
+    {
+        match Self::VALUES
+            .list()
+            .and_then(|list| list.iter().find(|v| **v == text))
+        {
+            Some(value) => Cow::Borrowed(value),
+            None => Cow::Borrowed(OTHER_LABEL_VALUE),
+        }
+    }
 }
 
 /// The values a label type can take: a list declared in the code ([`Values::listed`]), or,
@@ -114,6 +132,12 @@ impl LabelValue for u8 {
     }
     fn label_text(&self) -> Cow<'static, str> {
         Cow::Owned(self.to_string())
+    }
+    fn bridged_text(text: &str) -> Cow<'static, str> {
+        match text.parse::<u8>() {
+            Ok(value) => value.label_text(),
+            Err(_) => Cow::Borrowed(OTHER_LABEL_VALUE),
+        }
     }
 }
 
@@ -177,6 +201,9 @@ impl<const MAX: u64> LabelValue for Bounded<MAX> {
             None => Cow::Borrowed(OTHER_LABEL_VALUE),
         }
     }
+    fn bridged_text(text: &str) -> Cow<'static, str> {
+        Bounded::<MAX>(text.parse::<u64>().ok().filter(|v| *v <= MAX)).label_text()
+    }
 }
 
 /// A size or count as a label: the power of two at or below it (`0`, `1`, `2`, `4`, ...,
@@ -207,6 +234,12 @@ impl LabelValue for Pow2Bucket {
     }
     fn label_text(&self) -> Cow<'static, str> {
         Cow::Owned(self.0.to_string())
+    }
+    fn bridged_text(text: &str) -> Cow<'static, str> {
+        match text.parse::<u64>() {
+            Ok(value) => Pow2Bucket::new(value).label_text(),
+            Err(_) => Cow::Borrowed(OTHER_LABEL_VALUE),
+        }
     }
 }
 
@@ -252,6 +285,11 @@ pub trait LabelSet {
 
     /// Each value type's [`LabelValue::SAFE_BECAUSE`].
     fn reasons() -> Vec<&'static str>;
+
+    /// Texts that arrived from another instrumentation API, one per value (`None`: absent),
+    /// each mapped into its type's closed set by [`LabelValue::bridged_text`] (an absent one
+    /// is `other`).
+    fn bridged_texts(texts: &[Option<&str>]) -> Vec<Cow<'static, str>>;
 }
 
 macro_rules! label_sets {
@@ -272,6 +310,12 @@ macro_rules! label_sets {
             }
             fn reasons() -> Vec<&'static str> {
                 vec![$($t::SAFE_BECAUSE),*]
+            }
+            fn bridged_texts(texts: &[Option<&str>]) -> Vec<Cow<'static, str>> {
+                vec![$(match texts.get($i).copied().flatten() {
+                    Some(text) => $t::bridged_text(text),
+                    None => Cow::Borrowed(OTHER_LABEL_VALUE),
+                }),*]
             }
         }
     )*};

@@ -91,6 +91,9 @@ impl LabelValue for HashedLabel {
     fn label_text(&self) -> Cow<'static, str> {
         Cow::Owned(self.hash.clone())
     }
+    fn bridged_text(text: &str) -> Cow<'static, str> {
+        HashedLabel::new(text).label_text()
+    }
 }
 
 impl Anonymize for HashedLabel {
