@@ -539,6 +539,7 @@ const INPUTS: &[(&str, Covered)] = &[
     ("ReporterBuilder::section", Fed),
     ("ReporterBuilder::sink", NoOutput("a local sink the product writes: it receives the reports the inputs above make")),
     ("ReporterBuilder::state_dir", Fed),
+    ("ReporterBuilder::upload_config", LOCAL),
     ("SinkError::new", NoOutput("an error the product's own sink returns: logged on the product's machine, never sent")),
     ("Snapshot::counter", QUERY),
     ("Snapshot::counter_with", QUERY),

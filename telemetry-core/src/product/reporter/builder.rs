@@ -34,6 +34,7 @@ pub struct ReporterBuilder {
     pub(super) consent: ConsentBuilder,
     pub(super) disclosure: Option<Disclosure>,
     pub(super) http: Option<HttpConfig>,
+    pub(super) upload_config: Option<String>,
     pub(super) state_dir: Option<StateDir>,
     pub(super) identity: Identity,
     pub(super) initial_delay: Duration,
@@ -90,6 +91,7 @@ impl ReporterBuilder {
             consent: ConsentBuilder::new(),
             disclosure: None,
             http: None,
+            upload_config: None,
             state_dir: None,
             identity: Identity::Instance,
             initial_delay: Duration::from_secs(3600),
@@ -126,6 +128,17 @@ impl ReporterBuilder {
     /// Where reports are sent. Without an endpoint, reports only go to the local sinks.
     pub fn endpoint(mut self, http: HttpConfig) -> Self {
         self.http = Some(http);
+        self
+    }
+
+    /// The collector's upload configuration, fetched from `url` (the same rule as the endpoint:
+    /// `https://`, or `http://` to a loopback host) through the consent gate before a report
+    /// is sent, and again at most once an hour: only the metrics it lists are sent, each with
+    /// its sampling rate (kept with that probability, decided by the report id). Until one has
+    /// been fetched, reports carry no metrics. Local sinks and the debug print get the whole
+    /// report.
+    pub fn upload_config(mut self, url: impl Into<String>) -> Self {
+        self.upload_config = Some(url.into());
         self
     }
 
@@ -277,6 +290,9 @@ impl ReporterBuilder {
         if let Some(http) = &self.http {
             validate_endpoint(&http.endpoint).map_err(ReporterError::Endpoint)?;
         }
+        if let Some(url) = &self.upload_config {
+            validate_endpoint(url).map_err(ReporterError::Endpoint)?;
+        }
         if !self
             .schedules
             .iter()
@@ -387,6 +403,9 @@ impl ReporterBuilder {
             started,
             decider: decider.clone(),
             http: self.http,
+            upload_config: self
+                .upload_config
+                .map(super::upload_config::UploadConfig::new),
             client: super::transport::Client::new(),
             sinks: self.sinks,
             log_level: self.log_level,

@@ -108,6 +108,7 @@ mod gate;
 mod maker;
 mod spool;
 pub(crate) mod transport;
+mod upload_config;
 mod worker;
 
 pub use builder::{ReporterBuilder, ReporterError};

@@ -242,6 +242,56 @@ impl Client {
         post(&self.agent, permit, config, body, total_timeout)
     }
 
+    /// Fetches `url` once (the upload configuration), under `permit`, asked again right
+    /// before the request is written, within `total_timeout` (connecting within the config's
+    /// connect timeout, if that is shorter); reads at most [`MAX_ANSWER_BYTES`] of the answer.
+    #[cfg(feature = "http")]
+    pub(crate) fn get(
+        &self,
+        permit: &Permit,
+        config: &HttpConfig,
+        url: &str,
+        total_timeout: Duration,
+    ) -> Result<Answer, Failure> {
+        if !permit.release_body() {
+            return Err(Failure::Withdrawn);
+        }
+        let mut response = self
+            .agent
+            .get(url)
+            .config()
+            .timeout_connect(Some(config.connect_timeout.min(total_timeout)))
+            .timeout_global(Some(total_timeout))
+            .build()
+            .call()
+            .map_err(|e| Failure::Transport(e.to_string()))?;
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(MAX_ANSWER_BYTES)
+            .read_to_vec()
+            .unwrap_or_default();
+        Ok(Answer {
+            status: response.status().as_u16(),
+            retry_after: None,
+            body,
+        })
+    }
+
+    /// Without the `http` feature there is no client: every fetch fails.
+    #[cfg(not(feature = "http"))]
+    pub(crate) fn get(
+        &self,
+        _: &Permit,
+        _: &HttpConfig,
+        _: &str,
+        _: Duration,
+    ) -> Result<Answer, Failure> {
+        Err(Failure::Transport(
+            "built without the `http` feature".to_owned(),
+        ))
+    }
+
     /// Without the `http` feature there is no client: every post fails, and reports are
     /// spooled.
     #[cfg(not(feature = "http"))]

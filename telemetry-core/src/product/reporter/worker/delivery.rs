@@ -3,6 +3,7 @@
 
 use super::Worker;
 use crate::product::consent::Category;
+use crate::product::report::Report;
 use crate::product::reporter::gate::Permit;
 use crate::product::reporter::transport::{self, Failure, HttpConfig};
 use std::sync::mpsc;
@@ -13,6 +14,52 @@ use std::time::{Duration, Instant};
 const ATTEMPT_POLL: Duration = Duration::from_millis(10);
 
 impl Worker {
+    /// Fetches the upload configuration if it is stale (under a permit, like every request),
+    /// then leaves out of `report` what it does not allow.
+    pub(super) fn apply_upload_config(
+        &mut self,
+        report: &mut Report,
+        category: Category,
+        generation: u64,
+        http: &HttpConfig,
+        deadline: Option<Instant>,
+    ) {
+        let Some(config) = &self.upload_config else {
+            return;
+        };
+        if config.stale() {
+            let mut timeout = http.total_timeout.min(Duration::from_secs(5));
+            if let Some(deadline) = deadline {
+                timeout = timeout.min(deadline.saturating_duration_since(Instant::now()) / 2);
+            }
+            let fetched = match self.decider.gate.permit(category, generation) {
+                Some(permit) if !timeout.is_zero() => {
+                    self.client.get(&permit, http, &config.url, timeout)
+                }
+                _ => Err(Failure::Withdrawn),
+            };
+            let allowed = match fetched {
+                Ok(answer) if answer.status == 200 => {
+                    crate::product::reporter::upload_config::Allowed::parse(&answer.body)
+                }
+                _ => None,
+            };
+            match allowed {
+                Some(allowed) => {
+                    if let Some(config) = &mut self.upload_config {
+                        config.current = Some((Instant::now(), allowed));
+                    }
+                }
+                None => {
+                    log::debug!(target: "telemetry", "the telemetry upload configuration could not be fetched; the last one (if any) stays in use");
+                }
+            }
+        }
+        if let Some(config) = &self.upload_config {
+            config.apply(report);
+        }
+    }
+
     /// One report, with retries. Every attempt asks the gate for a permit first; a consent
     /// change, shutdown or the deadline ends the retries.
     pub(super) fn deliver(

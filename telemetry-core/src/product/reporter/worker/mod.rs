@@ -28,6 +28,8 @@ const SAVED_DECISION_POLL: Duration = Duration::from_secs(60);
 pub(crate) struct Worker {
     pub(crate) decider: Arc<Decider>,
     pub(crate) http: Option<HttpConfig>,
+    /// The collector's upload configuration, if the product named one.
+    pub(crate) upload_config: Option<super::upload_config::UploadConfig>,
     /// One client for every request of this reporter, so its connection is reused.
     pub(crate) client: super::transport::Client,
     pub(crate) sinks: Vec<Arc<dyn Sink>>,
@@ -219,6 +221,15 @@ impl Worker {
         let Some(http) = self.http.clone() else {
             self.write_last(&report, None, "no endpoint is configured");
             return;
+        };
+        // What the collector's upload configuration allows, if the product named one.
+        let (report, payload) = if self.upload_config.is_some() {
+            let mut report = report;
+            self.apply_upload_config(&mut report, category, generation, &http, deadline);
+            let payload = report.to_json().into_bytes();
+            (report, payload)
+        } else {
+            (report, payload)
         };
         if payload.len() > http.max_payload_bytes {
             log::error!(target: "telemetry", "telemetry report not sent: {} bytes is over the {} byte cap", payload.len(), http.max_payload_bytes);
