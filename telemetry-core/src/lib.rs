@@ -92,6 +92,8 @@
 //!   blocking pool; implies `tokio`).
 //! - `metrics`: `bridge::metrics::MetricsBridge`, a `metrics::Recorder` that feeds declared
 //!   metrics under the privacy rules.
+//! - `tower`: `export::tower_service::EndpointService`, the local endpoints as a
+//!   `tower::Service` for any server on tower and hyper (implies `tokio`).
 //! - `user-dirs`: `StateDir::for_user`, the per-user state directory of a command-line tool.
 //! - `test-receiver`: `testing::Receiver`, a collector on loopback for a product's tests.
 //! - `tracing`: `bridge::tracing::TracingBridge`, a `tracing_subscriber::Layer` that counts and

@@ -55,7 +55,7 @@ pub(crate) enum Dropped {
 /// `telemetry.bridge.dropped{bridge, reason}`: measurements a bridge did not record.
 #[cfg(feature = "metrics")]
 pub(crate) fn dropped_counter() -> Option<crate::LabeledCounter<(Bridge, Dropped)>> {
-    crate::counter!(
+    telemetry_macros::counter!(
         "telemetry.bridge.dropped",
         description = "Measurements from another instrumentation API that no declared metric takes",
         labels(bridge: Bridge, reason: Dropped)

@@ -12,7 +12,9 @@
 //!   between Prometheus text and OpenMetrics) and `GET /telemetry?details_level=N&anonymize=B`
 //!   (the report as JSON, see [`endpoint::telemetry_json`] for what each level holds). Any
 //!   HTTP server can call [`endpoint::Endpoints::handle`]; with feature `axum`,
-//!   `serve` (also at `telemetry_core::serve`) mounts the same handlers on an axum router.
+//!   `serve` (also at `telemetry_core::serve`) mounts the same handlers on an axum router;
+//!   with feature `tower`, `tower_service::EndpointService` is the same as a `tower::Service`
+//!   for any server on tower and hyper.
 //!
 //! `docs/EXPORTERS.md` in the repository gathers the rules of all of them in one page.
 
@@ -32,4 +34,6 @@ pub mod pushgateway;
 pub mod serve;
 mod telemetry_json;
 mod text_numbers;
+#[cfg(feature = "tower")]
+pub mod tower_service;
 mod units;
