@@ -128,6 +128,8 @@ def parse_args():
     p.add_argument("--stat", default="median", choices=["median", "mean", "slope", "min"],
                    help="criterion estimate to report, or min: the fastest sample (default median)")
     p.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
+    p.add_argument("--charts", metavar="DIR", help="also draw the charts of docs/PERFORMANCE.md "
+                   "(SVG, matplotlib; installed with pip if missing) into DIR from the same results")
     p.add_argument("filter", nargs="?", help="criterion benchmark filter (a regex), passed through")
     args = p.parse_args()
     if args.smoke:
@@ -380,6 +382,93 @@ def machine():
     return f"{os.cpu_count()} CPUs, {cpu}, {platform.system()} {platform.release()}, {rustc}"
 
 
+def pyplot():
+    """matplotlib's pyplot with a file-only backend; installs matplotlib from PyPI if missing."""
+    try:
+        import matplotlib
+    except ImportError:
+        print("bench-table: installing matplotlib (pip)", file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "matplotlib"],
+                       check=True, stdout=sys.stderr)
+        import matplotlib
+    matplotlib.use("svg")
+    matplotlib.rcParams["svg.hashsalt"] = "telemetry"  # the same run draws the same file
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def draw_charts(results, out_dir):
+    """Two charts from this run's results: ns per call against the peers (one thread, added
+    over the uninstrumented baseline), and how a counted call and a snapshot scale."""
+    plt = pyplot()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    # 1. Added ns per call, ours against the peers, for counters and histograms.
+    panels = []
+    for group, title, baseline, _ours, rows in GROUPS:
+        if group not in ("counter", "histogram"):
+            continue
+        values = group_values(results, group, baseline)
+        bars = [(bench_id, values[bench_id]["1t"][1]) for bench_id, _ in rows
+                if bench_id != baseline and bench_id in values and "1t" in values[bench_id]
+                and values[bench_id]["1t"][1] is not None]
+        if bars:
+            panels.append((title, bars))
+    if panels:
+        fig, axes = plt.subplots(len(panels), 1, figsize=(8, 2.2 + 0.4 * sum(len(b) for _, b in panels)))
+        axes = axes if len(panels) > 1 else [axes]
+        for ax, (title, bars) in zip(axes, panels):
+            names = [b for b, _ in bars][::-1]
+            added = [max(v, 0.0) for _, v in bars][::-1]
+            colors = ["#1f77b4" if n in ("count_usage_fn", "counter_handle", "histogram_handle")
+                      else "#9e9e9e" for n in names]
+            ax.barh(names, added, color=colors)
+            ax.set_xscale("symlog", linthresh=1)
+            ax.set_title(f"{title}: ns added per call, 1 thread (ours in blue)", fontsize=10)
+            for y, v in enumerate(added):
+                ax.text(v, y, f" {fmt_ns(v)}", va="center", fontsize=8)
+            ax.tick_params(labelsize=8)
+        fig.tight_layout()
+        path = out / "perf-peers.svg"
+        fig.savefig(path)
+        plt.close(fig)
+        written.append(path)
+    # 2. Scaling: a counted call with 1..16 threads, a snapshot with 10..100,000 series.
+    threads = sorted((int(k.rsplit("_", 1)[1]), v) for k, v in results.items()
+                     if "/count_usage_fn_threads_" in k)
+    series = sorted((int(k.rsplit("_", 1)[1]), v) for k, v in results.items()
+                    if "/snapshot_series_" in k)
+    if threads or series:
+        fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+        if threads:
+            xs = [n for n, _ in threads]
+            axes[0].plot(xs, [v for _, v in threads], marker="o", label="ns per call per thread")
+            axes[0].plot(xs, [v * min(n, 2) / n for n, v in threads], marker="s",
+                         label="ns per call per core (2 cores)")
+            axes[0].set_xscale("log", base=2)
+            axes[0].set_xlabel("threads on one counter")
+            axes[0].set_title("#[count_usage] as threads grow", fontsize=10)
+            axes[0].legend(fontsize=8)
+        if series:
+            axes[1].plot([n for n, _ in series], [v / 1e6 for _, v in series], marker="o")
+            axes[1].set_xscale("log")
+            axes[1].set_yscale("log")
+            axes[1].set_xlabel("labeled series (plus 1,100 metrics)")
+            axes[1].set_ylabel("ms per snapshot")
+            axes[1].set_title("snapshot as series grow", fontsize=10)
+        for ax in axes:
+            ax.grid(True, alpha=0.3)
+            ax.tick_params(labelsize=8)
+        fig.tight_layout()
+        path = out / "perf-scaling.svg"
+        fig.savefig(path)
+        plt.close(fig)
+        written.append(path)
+    for path in written:
+        print(f"bench-table: wrote {path}", file=sys.stderr)
+
+
 def main():
     global STAT
     args = parse_args()
@@ -401,6 +490,8 @@ def main():
     print_render(results, known)
     print_others(results, known)
     missed = print_targets(results)
+    if args.charts:
+        draw_charts(results, args.charts)
     if args.check and missed:
         sys.exit(f"{missed} target(s) missed")
 
