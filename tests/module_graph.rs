@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 /// The layers from the bottom up; a module of a layer may use its own layer and those before it.
 const LAYERS: &[&[&str]] = &[
-    &["fork", "process", "state"],
+    &["diagnostics", "fork", "process", "state"],
     &["engine"],
     &["privacy"],
     &["product"],

@@ -84,3 +84,69 @@ fn selected_spans_are_counted_and_timed_and_nothing_else_leaves() {
         }
     }
 }
+
+/// A layer that keeps the target and level of every event.
+struct Events(Arc<std::sync::Mutex<Vec<(String, tracing::Level, String)>>>);
+
+impl<S: tracing::Subscriber> Layer<S> for Events {
+    fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
+        struct Message(String);
+        impl tracing::field::Visit for Message {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                if field.name() == "message" {
+                    self.0 = format!("{value:?}");
+                }
+            }
+        }
+        let mut message = Message(String::new());
+        event.record(&mut message);
+        let meta = event.metadata();
+        self.0
+            .lock()
+            .unwrap()
+            .push((meta.target().to_owned(), *meta.level(), message.0));
+    }
+}
+
+#[test]
+fn the_frameworks_own_diagnostics_are_tracing_events_with_the_feature() {
+    let events = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let subscriber = tracing_subscriber::registry().with(Events(events.clone()));
+    tracing::subscriber::with_default(subscriber, || {
+        // A version that does not fit its grammar is a warning; the disclosure is info.
+        let app = telemetry_core::Application::new("app", "1.0 beta");
+        assert_eq!(app.version(), telemetry_core::INVALID_APPLICATION_TEXT);
+        let decision = telemetry_core::consent::ConsentBuilder::new()
+            .environment(|_| None)
+            .executable("/usr/bin/app")
+            .resolve()
+            .unwrap();
+        let shown = telemetry_core::disclosure::Disclosure::new(
+            "App",
+            "App Ltd",
+            "setting APP_TELEMETRY=0",
+            "https://example.invalid",
+        )
+        .to_stderr(false)
+        .show(&decision);
+        assert!(!shown.is_empty());
+    });
+    let events = events.lock().unwrap();
+    assert!(
+        events.iter().all(|(target, _, _)| target == "telemetry"),
+        "{events:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|(_, level, text)| *level == tracing::Level::INFO && text.contains("App Ltd")),
+        "the disclosure: {events:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|(_, level, text)| *level == tracing::Level::WARN
+                && text.contains("does not fit its grammar")),
+        "the warning: {events:?}"
+    );
+}

@@ -58,7 +58,7 @@
 //! | keep personal data out | [`LabelValue`](trait@LabelValue), [`Pii`], [`anonymize`], the `Telemetry` derive, [`manifest`] |
 //! | errors and crashes | [`ErrorKind`](trait@ErrorKind) with `#[count_usage(errors)]`, [`crash`] |
 //! | ask and respect consent | [`consent`], [`disclosure`], [`identity`] |
-//! | report | [`Report`], [`facts`], [`reporter`], [`sink`] |
+//! | report | [`Report`], [`facts`], [`reporter`], [`sink`], a product's own [`payload`] |
 //! | export | [`export`] (Prometheus, OpenMetrics, Pushgateway, OTLP), `serve` (axum) |
 //! | turn it all off | [`set_recording`] |
 //!
@@ -70,13 +70,14 @@
 //! | layer | what it holds | uses |
 //! |---|---|---|
 //! | [`engine`] | call sites and handles, per-thread shards, histogram cells and buckets, the registry, snapshots, label sets | — |
-//! | [`privacy`] | the PII guard, anonymization, error kinds, sections and events, the manifest | engine |
+//! | [`privacy`] | the PII guard, anonymization, error kinds, sections, events and payloads, the manifest | engine |
 //! | [`product`] | consent, disclosure, identity, facts, reports, sinks, the crash hook, the reporter | engine, privacy |
 //! | [`export`] | Prometheus and OpenMetrics text, OTLP, Pushgateway, local endpoints and their axum handlers | all three |
 //! | [`bridge`] | instrumentation written for other APIs (`metrics`, `tracing`) feeding declared metrics | all three |
 //!
 //! Under all of them the process-wide parts (fork safety, the start time and [`instance_id`],
-//! the [`StateDir`]); above them [`testing`]. The items a program uses most are re-exported at
+//! the [`StateDir`], the framework's diagnostics through `log` or `tracing`); above them
+//! [`testing`]. The items a program uses most are re-exported at
 //! the crate root, and the public modules of the layers too (`telemetry_core::consent` is
 //! `telemetry_core::product::consent`).
 //!
@@ -97,7 +98,8 @@
 //! - `user-dirs`: `StateDir::for_user`, the per-user state directory of a command-line tool.
 //! - `test-receiver`: `testing::Receiver`, a collector on loopback for a product's tests.
 //! - `tracing`: `bridge::tracing::TracingBridge`, a `tracing_subscriber::Layer` that counts and
-//!   times selected spans into declared metrics.
+//!   times selected spans into declared metrics; the framework's own diagnostics (target
+//!   `telemetry`) become tracing events, passed on to `log` while no subscriber is set.
 //! - `tokio`: `Reporter::shutdown_async`, and a `Reporter` dropped on a tokio runtime's
 //!   thread asks its thread to stop without blocking the runtime.
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -109,7 +111,8 @@
 extern crate self as telemetry_core;
 
 // Below every layer: what the whole process shares (fork safety, its start time and instance
-// id, the state directory on disk).
+// id, the state directory on disk, the framework's own diagnostics).
+mod diagnostics;
 mod fork;
 mod process;
 mod state;
@@ -132,11 +135,11 @@ pub use engine::{
 #[cfg(feature = "axum")]
 pub use export::serve;
 pub use privacy::manifest::REPORT_SCHEMA_VERSION;
-pub use privacy::{ErrorKind, ErrorKindLabel, Event, Pii, Section, anonymize, manifest};
+pub use privacy::{ErrorKind, ErrorKindLabel, Event, Payload, Pii, Section, anonymize, manifest};
 pub use process::{instance_id, uptime};
 pub use product::{
     Application, ApplicationError, INVALID_APPLICATION_TEXT, JsonFileSink, LogSink, Report, Sink,
-    SinkError, StdoutSink, consent, crash, disclosure, facts, identity, reporter, sink,
+    SinkError, StdoutSink, consent, crash, disclosure, facts, identity, payload, reporter, sink,
 };
 pub use state::StateDir;
 

@@ -127,18 +127,18 @@ fn is_pii_type(ty: &syn::Type) -> bool {
     }
 }
 
-/// The section name: `#[telemetry(section = "...")]` on the item, or the type's name.
-/// What an item is: a report section (`section = ".."`), an event (`event = ".."`), or a
-/// type nested in one (neither).
+/// What an item is: a report section (`section = ".."`), an event (`event = ".."`), a
+/// product's whole payload (`payload = ".."`), or a type nested in one (none of them).
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum ItemKind {
     Section,
     Event,
+    Payload,
     Nested,
 }
 
 /// The item's name and kind: `#[telemetry(section = "..")]`, `#[telemetry(event = "..")]`,
-/// or the type's own name for a nested type.
+/// `#[telemetry(payload = "..")]`, or the type's own name for a nested type.
 fn section_name(input: &DeriveInput, errors: &mut Option<syn::Error>) -> (String, ItemKind) {
     let mut name = input.ident.to_string();
     let mut kind = ItemKind::Nested;
@@ -156,6 +156,8 @@ fn section_name(input: &DeriveInput, errors: &mut Option<syn::Error>) -> (String
                 )
             } else if meta.path.is_ident("event") {
                 ("an event", "event = \"flow_created\"", ItemKind::Event)
+            } else if meta.path.is_ident("payload") {
+                ("a payload", "payload = \"eventstoredb\"", ItemKind::Payload)
             } else if meta.path.is_ident("crate") {
                 // Read by `crate_path::of_item`.
                 meta.value()?.parse::<LitStr>()?;
@@ -163,7 +165,7 @@ fn section_name(input: &DeriveInput, errors: &mut Option<syn::Error>) -> (String
             } else {
                 return Err(meta.error(
                     "unknown key: `#[telemetry(...)]` on an item accepts `section = \"...\"`, \
-                     `event = \"...\"` or `crate = \"...\"`",
+                     `event = \"...\"`, `payload = \"...\"` or `crate = \"...\"`",
                 ));
             };
             let lit = meta.value()?.parse::<LitStr>()?;
@@ -193,6 +195,7 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
     let (section, kind) = section_name(input, &mut errors);
     let top_level = kind == ItemKind::Section;
     let is_event = kind == ItemKind::Event;
+    let is_payload = kind == ItemKind::Payload;
     let generic_names: Vec<String> = input
         .generics
         .type_params()
@@ -246,6 +249,11 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
                 const NAME: &'static str = #section;
             }
         },
+        ItemKind::Payload => quote! {
+            impl #impl_generics ::telemetry_core::Payload for #name #ty_generics #where_clause {
+                const NAME: &'static str = #section;
+            }
+        },
         ItemKind::Nested => quote!(),
     };
     Ok(quote! {
@@ -270,6 +278,7 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
                     name: #section,
                     top_level: #top_level,
                     event: #is_event,
+                    payload: #is_payload,
                     type_name: ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#name)),
                     description: #description,
                     fields: &[#(#schema_fields),*],

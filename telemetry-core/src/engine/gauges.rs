@@ -123,7 +123,11 @@ pub(crate) fn evaluate(snapshot: &mut Snapshot, callbacks: Vec<(Arc<str>, GaugeC
                 Err(mpsc::RecvTimeoutError::Timeout) => {
                     let (name, slow) = &pending[current];
                     if !slow.slow_logged.swap(true, Ordering::Relaxed) {
-                        log::warn!(target: "telemetry", "callback gauge `{name}` took longer than {} ms; it is left out of snapshots until it returns", CALLBACK_BUDGET.as_millis());
+                        crate::diagnostics::diag!(
+                            warn,
+                            "callback gauge `{name}` took longer than {} ms; it is left out of snapshots until it returns",
+                            CALLBACK_BUDGET.as_millis()
+                        );
                     }
                     // The rest go to a new helper thread; this one stays with the slow call.
                     pending.drain(..=current);
@@ -148,7 +152,10 @@ fn record(snapshot: &mut Snapshot, (name, callback): &(Arc<str>, GaugeCallback),
             }
         }
         Outcome::Panicked => {
-            log::error!(target: "telemetry", "callback gauge `{name}` panicked; it is disabled and left out of every snapshot from now on");
+            crate::diagnostics::diag!(
+                error,
+                "callback gauge `{name}` panicked; it is disabled and left out of every snapshot from now on"
+            );
         }
     }
 }

@@ -421,7 +421,7 @@ impl<L: LabelSet> LabeledCounter<L> {
     pub fn increment_by(&self, labels: L, n: u64) {
         match self.series(labels) {
             Ok(counter) => counter.increment_by(n),
-            Err(e) => log::error!(target: "telemetry", "{e}"),
+            Err(e) => crate::diagnostics::diag!(error, "{e}"),
         }
     }
 
@@ -472,7 +472,7 @@ impl<L: LabelSet> LabeledHistogram<L> {
     pub fn record(&self, labels: L, value: u64) {
         match self.series(labels) {
             Ok(histogram) => histogram.record(value),
-            Err(e) => log::error!(target: "telemetry", "{e}"),
+            Err(e) => crate::diagnostics::diag!(error, "{e}"),
         }
     }
 

@@ -1,5 +1,6 @@
-//! Events and sections: typed reports of one user action (Automatisch's events), named and described in
-//! the code, never free text.
+//! Events, sections and payloads: the typed parts of a report (a user action as Automatisch's
+//! events are, a product's own section, a product's whole documented payload), named and
+//! described in the code, never free text.
 //!
 //! ```
 //! use telemetry_core::{Event, Telemetry};
@@ -60,6 +61,46 @@ pub trait Section: Anonymize {
     const NAME: &'static str;
 }
 
+/// A product's own report schema: the whole body its reporter sends instead of this crate's
+/// report envelope, for a product whose collector expects its documented payload (the message
+/// on EventStoreDB's "Usage telemetry" page, the `id` of Qdrant's telemetry API).
+/// Implemented by `#[derive(Telemetry)]` with `#[telemetry(payload = "name")]` (1 to 64
+/// lower-case ASCII letters, digits, `_` and `.`): every field has a rule the derive checked,
+/// so a payload leaves anonymized as a section does, and the manifest lists it with its fields.
+/// A payload whose type was not derived is not sent, and this is logged once. Given to
+/// [`crate::product::reporter::ReporterBuilder::payload_shape`].
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a telemetry payload",
+    label = "not a payload",
+    note = "derive it: `#[derive(Telemetry)] #[telemetry(payload = \"name\")] struct {Self} {{ .. }}`, \
+            so the manifest lists its fields"
+)]
+pub trait Payload: Anonymize {
+    /// The payload's name in the manifest (the product's name for its schema).
+    const NAME: &'static str;
+}
+
+/// What a name was declared as by the derive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Declared {
+    /// A top-level report section (`#[telemetry(section = "..")]`).
+    Section,
+    /// An event (`#[telemetry(event = "..")]`).
+    Event,
+    /// A whole payload (`#[telemetry(payload = "..")]`).
+    Payload,
+}
+
+impl Declared {
+    fn word(self) -> (&'static str, &'static str) {
+        match self {
+            Declared::Section => ("report section", "section"),
+            Declared::Event => ("telemetry event", "event"),
+            Declared::Payload => ("telemetry payload", "payload"),
+        }
+    }
+}
+
 /// A section that may not be ready yet (`null` in the report until it is).
 impl<T: Section> Section for Option<T> {
     const NAME: &'static str = T::NAME;
@@ -75,13 +116,18 @@ crate::fork::fork_hook!(LOGGED_FORK_HOOK, 5, || {
     ))
 });
 
-/// Whether `name` is declared by the derive as a top-level section (`event == false`) or an
-/// event (`event == true`), so the manifest lists it. A hand-written [`Section`] or [`Event`]
-/// is not: its value could be any JSON the manifest does not describe. Logged once per name.
-pub(crate) fn is_declared(name: &'static str, event: bool) -> bool {
-    let declared = crate::privacy::section_schema::SECTIONS
-        .iter()
-        .any(|s| s.name == name && s.event == event && (s.top_level || event));
+/// Whether `name` is declared by the derive as `kind`, so the manifest lists it. A
+/// hand-written [`Section`], [`Event`] or [`Payload`] is not: its value could be any JSON the
+/// manifest does not describe. Logged once per name.
+pub(crate) fn is_declared(name: &'static str, kind: Declared) -> bool {
+    let declared = crate::privacy::section_schema::SECTIONS.iter().any(|s| {
+        s.name == name
+            && match kind {
+                Declared::Section => s.top_level,
+                Declared::Event => s.event,
+                Declared::Payload => s.payload,
+            }
+    });
     if !declared {
         let first = {
             let mut logged = LOGGED.lock().unwrap_or_else(PoisonError::into_inner);
@@ -93,7 +139,11 @@ pub(crate) fn is_declared(name: &'static str, event: bool) -> bool {
         };
         // Logged outside the lock: a logger may do anything, a fork included.
         if first {
-            log::error!(target: "telemetry", "a {} implemented by hand is not sent: derive it with `#[derive(Telemetry)] #[telemetry({} = \"...\")]` so the manifest lists it", if event { "telemetry event" } else { "report section" }, if event { "event" } else { "section" });
+            let (what, key) = kind.word();
+            crate::diagnostics::diag!(
+                error,
+                "a {what} implemented by hand is not sent: derive it with `#[derive(Telemetry)] #[telemetry({key} = \"...\")]` so the manifest lists it"
+            );
         }
     }
     declared && is_trigger_name(name)

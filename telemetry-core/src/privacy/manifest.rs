@@ -145,6 +145,11 @@ pub struct Manifest {
     /// order.
     #[serde(default)]
     pub types: Vec<ManifestSection>,
+    /// A product's own payloads (`#[telemetry(payload = "...")]` types), in name order: a
+    /// reporter given one sends it, made from the report above, as its whole body instead of
+    /// the envelope ([`crate::product::reporter::ReporterBuilder::payload_shape`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub payloads: Vec<ManifestSection>,
 }
 
 fn metric_rule(kind: MetricKind) -> String {
@@ -217,9 +222,16 @@ pub fn manifest() -> Manifest {
         SECTIONS.iter().filter(|s| s.event).map(describe).collect();
     let mut types: Vec<ManifestSection> = SECTIONS
         .iter()
-        .filter(|s| !s.top_level && !s.event)
+        .filter(|s| !s.top_level && !s.event && !s.payload)
         .map(describe)
         .collect();
+    let mut payloads: Vec<ManifestSection> = SECTIONS
+        .iter()
+        .filter(|s| s.payload)
+        .map(describe)
+        .collect();
+    payloads.sort_by(|a, b| a.name.cmp(&b.name));
+    payloads.dedup_by(|a, b| a.name == b.name);
     sections.sort_by(|a, b| a.name.cmp(&b.name));
     events.sort_by(|a, b| a.name.cmp(&b.name));
     types.sort_by(|a, b| a.name.cmp(&b.name));
@@ -234,7 +246,7 @@ pub fn manifest() -> Manifest {
             description: (*description).to_owned(),
         })
         .collect();
-    let version = version_of(&envelope, &metrics, &sections, &events, &types);
+    let version = version_of(&envelope, &metrics, &sections, &events, &types, &payloads);
     Manifest {
         version,
         envelope,
@@ -242,6 +254,7 @@ pub fn manifest() -> Manifest {
         sections,
         events,
         types,
+        payloads,
     }
 }
 
@@ -251,6 +264,7 @@ fn version_of(
     sections: &[ManifestSection],
     events: &[ManifestSection],
     types: &[ManifestSection],
+    payloads: &[ManifestSection],
 ) -> String {
     let mut hasher = Sha256::new();
     hasher.update(format!("v\0{}\0", REPORT_SCHEMA_VERSION));
@@ -268,6 +282,7 @@ fn version_of(
         .map(|s| ("s", s))
         .chain(events.iter().map(|e| ("e", e)))
         .chain(types.iter().map(|t| ("t", t)))
+        .chain(payloads.iter().map(|p| ("p", p)))
     {
         hasher.update(format!("{kind}\0{}\0", s.name));
         for f in &s.fields {
@@ -346,7 +361,8 @@ impl Manifest {
         let sections = self.sections.iter().map(|s| ("Section", s));
         let events = self.events.iter().map(|e| ("Event", e));
         let types = self.types.iter().map(|t| ("Type", t));
-        for (heading, s) in sections.chain(events).chain(types) {
+        let payloads = self.payloads.iter().map(|p| ("Payload", p));
+        for (heading, s) in sections.chain(events).chain(types).chain(payloads) {
             let _ = writeln!(out, "\n## {heading} `{}`\n", s.name);
             if !s.description.is_empty() {
                 let _ = writeln!(out, "{}\n", s.description);
@@ -380,6 +396,7 @@ impl Manifest {
             .iter()
             .chain(&self.events)
             .chain(&self.types)
+            .chain(&self.payloads)
             .flat_map(|s| {
                 s.fields
                     .iter()

@@ -59,6 +59,8 @@ pub struct SectionSchema {
     pub top_level: bool,
     /// Whether the type is an event (`#[telemetry(event = "...")]`).
     pub event: bool,
+    /// Whether the type is a product's whole payload (`#[telemetry(payload = "...")]`).
+    pub payload: bool,
     /// The type's path.
     pub type_name: &'static str,
     /// The first line of the type's doc comment.

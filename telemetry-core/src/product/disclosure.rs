@@ -179,14 +179,15 @@ impl Disclosure {
         self
     }
 
-    /// Logs the text (target `telemetry`, level info, one record per line) and, if
-    /// configured, prints it to standard error when no logger takes those records, so the user
-    /// sees it exactly once either way. Returns the text.
+    /// Logs the text (target `telemetry`, level info, one record per line; through `tracing`
+    /// with the `tracing` feature) and, if configured, prints it to standard error when no
+    /// logger or subscriber takes those records, so the user sees it exactly once either way.
+    /// Returns the text.
     pub fn show(&self, decision: &ConsentDecision) -> String {
         let text = self.text(decision);
-        let logged = log::log_enabled!(target: "telemetry", log::Level::Info);
+        let logged = crate::diagnostics::info_is_shown();
         for line in text.lines() {
-            log::info!(target: "telemetry", "{line}");
+            crate::diagnostics::diag!(info, "{line}");
         }
         if self.to_stderr && !logged {
             eprintln!("{text}");

@@ -35,15 +35,25 @@ pub fn installation_id(dir: &StateDir) -> std::io::Result<Uuid> {
         .as_deref()
         .and_then(|t| Uuid::parse_str(t.trim()).ok())
     {
-        log::info!(target: "telemetry", "telemetry installation id: {id} (quote it to ask for your data to be deleted)");
+        crate::diagnostics::diag!(
+            info,
+            "telemetry installation id: {id} (quote it to ask for your data to be deleted)"
+        );
         return Ok(id);
     }
     if existing.is_some() {
-        log::warn!(target: "telemetry", "{} does not hold an installation id; making a new one", crate::state::named(files::INSTALLATION_ID));
+        crate::diagnostics::diag!(
+            warn,
+            "{} does not hold an installation id; making a new one",
+            crate::state::named(files::INSTALLATION_ID)
+        );
     }
     let id = Uuid::new_v4();
     dir.write(files::INSTALLATION_ID, id.to_string().as_bytes())?;
-    log::info!(target: "telemetry", "telemetry installation id: {id} (new; quote it to ask for your data to be deleted)");
+    crate::diagnostics::diag!(
+        info,
+        "telemetry installation id: {id} (new; quote it to ask for your data to be deleted)"
+    );
     Ok(id)
 }
 

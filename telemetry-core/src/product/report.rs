@@ -117,7 +117,10 @@ impl Application {
     pub fn new(name: &'static str, version: &'static str) -> Self {
         let checked = |text: &'static str, ok: bool, what: &str| {
             if !ok {
-                log::warn!(target: "telemetry", "the application {what} does not fit its grammar; it is reported as `{INVALID_APPLICATION_TEXT}`");
+                crate::diagnostics::diag!(
+                    warn,
+                    "the application {what} does not fit its grammar; it is reported as `{INVALID_APPLICATION_TEXT}`"
+                );
             }
             if ok { text } else { INVALID_APPLICATION_TEXT }.to_owned()
         };
@@ -243,7 +246,7 @@ impl Report {
     /// is never stored in a report, not even in the local, unrounded form. Its name and fields
     /// are in the manifest.
     pub fn add_section<T: Section>(&mut self, value: &T) -> &mut Self {
-        if !crate::privacy::event::is_declared(T::NAME, false) {
+        if !crate::privacy::event::is_declared(T::NAME, crate::privacy::event::Declared::Section) {
             return self;
         }
         let value = value.anonymize(&crate::privacy::anonymize::global());

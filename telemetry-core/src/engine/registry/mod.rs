@@ -90,7 +90,7 @@ crate::fork::fork_hook!(REGISTRY_FORK_HOOK, 3, || {
 
 fn emit(deferred: Deferred) {
     for line in deferred {
-        log::error!(target: "telemetry", "{line}");
+        crate::diagnostics::diag!(error, "{line}");
     }
 }
 

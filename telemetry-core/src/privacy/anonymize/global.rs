@@ -67,7 +67,7 @@ pub fn set_global(anonymizer: Anonymizer) {
     {
         static SAID: std::sync::Once = std::sync::Once::new();
         SAID.call_once(|| {
-            log::warn!(target: "telemetry", "names were hashed before the installation's telemetry key was known: this run keeps hashing with its own key (configure the reporter before hashing names)");
+            crate::diagnostics::diag!(warn, "names were hashed before the installation's telemetry key was known: this run keeps hashing with its own key (configure the reporter before hashing names)");
         });
         return;
     }

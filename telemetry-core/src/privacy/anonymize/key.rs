@@ -82,7 +82,11 @@ impl HashKey {
                     {
                         return Ok(key);
                     }
-                    log::warn!(target: "telemetry", "{} does not hold a name-hashing key; replacing it (hashes made before will differ)", crate::state::named(crate::state::file_name(path)));
+                    crate::diagnostics::diag!(
+                        warn,
+                        "{} does not hold a name-hashing key; replacing it (hashes made before will differ)",
+                        crate::state::named(crate::state::file_name(path))
+                    );
                     let key = Self::generate();
                     crate::state::write_private(path, key.to_hex().as_bytes())?;
                     return Ok(key);

@@ -401,7 +401,10 @@ impl ConsentBuilder {
             && persisted.manifest_version.as_deref()
                 != Some(crate::privacy::manifest::manifest().version.as_str())
         {
-            log::info!(target: "telemetry", "what telemetry collects has changed since it was enabled: asking again (undecided)");
+            crate::diagnostics::diag!(
+                info,
+                "what telemetry collects has changed since it was enabled: asking again (undecided)"
+            );
             return None;
         }
         Some(persisted)

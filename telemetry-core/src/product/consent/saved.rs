@@ -29,8 +29,8 @@ pub(super) fn load_persisted(dir: &StateDir) -> Option<PersistedConsent> {
         Ok(Some(text)) => match serde_json::from_str(&text) {
             Ok(p) => Some(p),
             Err(e) => {
-                log::warn!(
-                    target: "telemetry",
+                crate::diagnostics::diag!(
+                    warn,
                     "ignoring the saved telemetry decision in {}: {e}; telemetry stays off until decided",
                     crate::state::named(files::CONSENT)
                 );
@@ -38,8 +38,8 @@ pub(super) fn load_persisted(dir: &StateDir) -> Option<PersistedConsent> {
             }
         },
         Err(e) => {
-            log::warn!(
-                target: "telemetry",
+            crate::diagnostics::diag!(
+                warn,
                 "cannot read the saved telemetry decision in {}: {e}; telemetry stays off",
                 crate::state::named(files::CONSENT)
             );

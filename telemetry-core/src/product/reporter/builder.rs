@@ -4,7 +4,7 @@
 use super::decide;
 use super::decide::Decider;
 use super::gate::{Control, Gate};
-use super::maker::{ReportMaker, SectionProvider};
+use super::maker::{ReportMaker, SectionProvider, Shape};
 use super::spool::Spool;
 use super::worker::Worker;
 use super::{
@@ -17,6 +17,7 @@ use crate::product::consent::{
 use crate::product::disclosure::Disclosure;
 use crate::product::facts::BuildFacts;
 use crate::product::identity::{self, Identity};
+use crate::product::payload::OutgoingReport;
 use crate::product::report::{Application, Report};
 use crate::product::sink::Sink;
 use crate::state::{StateDir, files};
@@ -45,6 +46,7 @@ pub struct ReporterBuilder {
     pub(super) shutdown_timeout: Duration,
     pub(super) sinks: Vec<Arc<dyn Sink>>,
     pub(super) sections: Vec<SectionProvider>,
+    pub(super) shape: Option<Shape>,
     pub(super) system_facts: Option<BuildFacts>,
     pub(super) spool_limits: SpoolLimits,
     pub(super) log_level: log::Level,
@@ -102,6 +104,7 @@ impl ReporterBuilder {
             shutdown_timeout: Duration::from_secs(5),
             sinks: Vec::new(),
             sections: Vec::new(),
+            shape: None,
             system_facts: None,
             spool_limits: SpoolLimits::default(),
             log_level: log::Level::Info,
@@ -224,6 +227,28 @@ impl ReporterBuilder {
         self
     }
 
+    /// Sends the product's own payload instead of this crate's report envelope: for each
+    /// report, `shape` receives the report as it would leave ([`OutgoingReport`]: anonymized,
+    /// without what consent withholds) and returns a `#[derive(Telemetry)]
+    /// #[telemetry(payload = "name")]` value, which is anonymized by its derived rules and
+    /// sent as the whole HTTP body (EventStoreDB's message, Qdrant's `id`; see
+    /// [`crate::payload`]). The same body is what the debug mode prints, what
+    /// [`Reporter::payload_json`], the `show` command and `/telemetry?anonymize=true` show, and
+    /// what is measured against the payload cap. Local sinks and the last-report file keep the
+    /// envelope; the spool keeps it too and shapes it again when it sends it. A panic in
+    /// `shape`, or a payload type implemented by hand, means the report is not sent (logged;
+    /// counted in [`ReporterStatus::dropped`]).
+    pub fn payload_shape<P: crate::Payload + 'static>(
+        mut self,
+        shape: impl Fn(&OutgoingReport) -> P + Send + Sync + 'static,
+    ) -> Self {
+        self.shape = Some(Arc::new(move |report: &OutgoingReport| {
+            crate::privacy::event::is_declared(P::NAME, crate::privacy::event::Declared::Payload)
+                .then(|| shape(report).anonymize(&crate::privacy::anonymize::global()))
+        }));
+        self
+    }
+
     /// Adds the `environment` section ([`crate::product::facts::SystemFacts`]) with the product's
     /// build facts.
     pub fn system_facts(mut self, build: BuildFacts) -> Self {
@@ -314,13 +339,20 @@ impl ReporterBuilder {
                     seen = decide::saved_fingerprint(dir);
                 }
                 Err(e) => {
-                    log::warn!(target: "telemetry", "the telemetry decision ({}) holds for this run only: cannot save it in the telemetry state directory: {e}", decision.state);
+                    crate::diagnostics::diag!(
+                        warn,
+                        "the telemetry decision ({}) holds for this run only: cannot save it in the telemetry state directory: {e}",
+                        decision.state
+                    );
                 }
             }
         }
         let debug = self.consent.debug_mode();
         if let Some(name) = &debug {
-            log::warn!(target: "telemetry", "telemetry debug mode ({name}): reports are printed to standard error and nothing is sent");
+            crate::diagnostics::diag!(
+                warn,
+                "telemetry debug mode ({name}): reports are printed to standard error and nothing is sent"
+            );
         }
         let mut installation_id = None;
         let mut spool = None;
@@ -329,7 +361,10 @@ impl ReporterBuilder {
         let mut spool_failing = false;
         if let Some(dir) = &self.state_dir {
             if let Err(e) = identity::install_hash_key(dir) {
-                log::warn!(target: "telemetry", "the telemetry state directory is not usable ({e}): names are hashed with a per-run key, and reports that cannot be delivered are not kept");
+                crate::diagnostics::diag!(
+                    warn,
+                    "the telemetry state directory is not usable ({e}): names are hashed with a per-run key, and reports that cannot be delivered are not kept"
+                );
                 spool_failing = true;
             }
             let spool_dir = Spool::new(dir.file(files::SPOOL), self.spool_limits.clone());
@@ -340,21 +375,33 @@ impl ReporterBuilder {
             {
                 let removed = spool_dir.clear();
                 if removed > 0 {
-                    log::info!(target: "telemetry", "telemetry is not enabled: {removed} unsent report(s) of an earlier run deleted");
+                    crate::diagnostics::diag!(
+                        info,
+                        "telemetry is not enabled: {removed} unsent report(s) of an earlier run deleted"
+                    );
                 }
             } else {
                 let recovered = spool_dir.recover();
                 if recovered.reclaimed > 0 {
-                    log::info!(target: "telemetry", "{} telemetry report(s) left by a stopped process are back in the spool", recovered.reclaimed);
+                    crate::diagnostics::diag!(
+                        info,
+                        "{} telemetry report(s) left by a stopped process are back in the spool",
+                        recovered.reclaimed
+                    );
                 }
                 if recovered.dropped > 0 {
-                    log::warn!(target: "telemetry", "the telemetry spool ({}) was over its caps: {} oldest report(s) dropped", crate::state::named(files::SPOOL), recovered.dropped);
+                    crate::diagnostics::diag!(
+                        warn,
+                        "the telemetry spool ({}) was over its caps: {} oldest report(s) dropped",
+                        crate::state::named(files::SPOOL),
+                        recovered.dropped
+                    );
                 }
             }
             spool = Some(Arc::new(spool_dir));
             if self.identity == Identity::Installation {
                 installation_id = identity::installation_id(dir)
-                    .inspect_err(|e| log::warn!(target: "telemetry", "no installation id: cannot use {} ({e}); reports carry the instance id only", crate::state::named(files::INSTALLATION_ID)))
+                    .inspect_err(|e| crate::diagnostics::diag!(warn, "no installation id: cannot use {} ({e}); reports carry the instance id only", crate::state::named(files::INSTALLATION_ID)))
                     .ok();
             }
         }
@@ -385,6 +432,7 @@ impl ReporterBuilder {
             installation_id,
             self.sections,
             self.system_facts,
+            self.shape,
         ));
         let decider = Arc::new(Decider::new(
             gate,
@@ -421,7 +469,10 @@ impl ReporterBuilder {
             .name("telemetry-reporter".to_owned())
             .spawn(move || {
                 if catch_unwind(AssertUnwindSafe(|| worker.run())).is_err() {
-                    log::error!(target: "telemetry", "the telemetry reporter stopped after a panic; the product is unaffected");
+                    crate::diagnostics::diag!(
+                        error,
+                        "the telemetry reporter stopped after a panic; the product is unaffected"
+                    );
                 }
                 let _ = done_tx.send(());
             })

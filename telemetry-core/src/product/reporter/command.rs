@@ -226,6 +226,7 @@ impl ReporterBuilder {
             installation_id,
             self.sections.clone(),
             self.system_facts.clone(),
+            self.shape.clone(),
         );
         let category = match decision.state {
             _ if self.consent.debug_mode().is_some() => None,

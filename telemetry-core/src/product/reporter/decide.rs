@@ -117,7 +117,10 @@ impl Decider {
             Consent::Undecided => false,
         };
         if adopt {
-            log::info!(target: "telemetry", "telemetry is now {state}: a decision saved in the state directory by another process");
+            crate::diagnostics::diag!(
+                info,
+                "telemetry is now {state}: a decision saved in the state directory by another process"
+            );
             let _ = self.apply_serially(state, SourceKind::Persisted, decided_at, false, true);
         }
     }
@@ -200,11 +203,19 @@ impl Decider {
                     if let Ok(next) = self.sources.resolve_in(Some(dir))
                         && next.state != state
                     {
-                        log::warn!(target: "telemetry", "telemetry is {state} for this run and saved so, but {} decides before the saved decision: the next start will be {}", next.decided_by, next.state);
+                        crate::diagnostics::diag!(
+                            warn,
+                            "telemetry is {state} for this run and saved so, but {} decides before the saved decision: the next start will be {}",
+                            next.decided_by,
+                            next.state
+                        );
                     }
                 }
                 Err(e) => {
-                    log::warn!(target: "telemetry", "the telemetry decision ({state}) holds for this run only: cannot save it in the telemetry state directory: {e}");
+                    crate::diagnostics::diag!(
+                        warn,
+                        "the telemetry decision ({state}) holds for this run only: cannot save it in the telemetry state directory: {e}"
+                    );
                     saved = Err(ConsentError::NotSaved {
                         reason: e.to_string(),
                     });

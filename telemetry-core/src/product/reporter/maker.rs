@@ -3,6 +3,7 @@
 use crate::engine::snapshot::Snapshot;
 use crate::product::consent::{Category, Consent, ConsentDecision};
 use crate::product::facts::{BuildFacts, SystemFacts};
+use crate::product::payload::OutgoingReport;
 use crate::product::report::{Application, Report};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex};
@@ -32,10 +33,18 @@ fn since(now: &Snapshot, baseline: &Snapshot) -> Snapshot {
     out
 }
 
+/// Why a report made with a product's payload shape is not sent.
+pub(crate) const SHAPE_FAILED: &str =
+    "the product's telemetry payload shape panicked; the report is not sent";
+
 /// The section that holds the value of the event that made a report.
 pub const EVENT_SECTION: &str = "event";
 
 pub(crate) type SectionProvider = Arc<dyn Fn(&mut Report) + Send + Sync>;
+
+/// A product's payload shape ([`super::ReporterBuilder::payload_shape`]): the outgoing report
+/// to the product's payload, anonymized; `None` if the payload type was not derived.
+pub(crate) type Shape = Arc<dyn Fn(&OutgoingReport) -> Option<serde_json::Value> + Send + Sync>;
 
 /// Builds reports: the same for the reporter's thread, [`super::Reporter::payload`] and the
 /// end-user `show` command.
@@ -44,6 +53,8 @@ pub(crate) struct ReportMaker {
     pub(crate) installation_id: Option<uuid::Uuid>,
     pub(crate) sections: Vec<SectionProvider>,
     pub(crate) system_facts: Option<BuildFacts>,
+    /// The product's own payload, if it gave one: the body sent instead of the report's JSON.
+    shape: Option<Shape>,
     /// The metric values at the moment sending last became allowed in this process (an opt-in
     /// after an opt-out or during the undecided delay): what leaves is counted from there, so
     /// nothing recorded before an opt-in is sent.
@@ -63,12 +74,14 @@ impl ReportMaker {
         installation_id: Option<uuid::Uuid>,
         sections: Vec<SectionProvider>,
         system_facts: Option<BuildFacts>,
+        shape: Option<Shape>,
     ) -> Self {
         ReportMaker {
             application,
             installation_id,
             sections,
             system_facts,
+            shape,
             baseline: Mutex::new(None),
             next_id: Mutex::new(uuid::Uuid::now_v7()),
             facts: Mutex::new(None),
@@ -84,7 +97,10 @@ impl ReportMaker {
         report.trigger = trigger.map(str::to_owned);
         for provider in &self.sections {
             if catch_unwind(AssertUnwindSafe(|| provider(&mut report))).is_err() {
-                log::error!(target: "telemetry", "a telemetry section provider panicked; its section is left out");
+                crate::diagnostics::diag!(
+                    error,
+                    "a telemetry section provider panicked; its section is left out"
+                );
             }
         }
         if let Some(facts) = self.facts() {
@@ -132,12 +148,32 @@ impl ReportMaker {
         *self.baseline.lock().unwrap_or_else(|e| e.into_inner()) = Some(baseline);
     }
 
-    /// The bytes of the HTTP body for a report made now under `decision`: [`Self::outgoing`]
-    /// as compact JSON. The reporter's body, its debug print, [`super::Reporter::payload_json`],
-    /// the `show` command and `/telemetry?anonymize=true` at the highest details level all
-    /// come from here.
+    /// The HTTP body for a report made now under `decision`: [`Self::body`] of
+    /// [`Self::outgoing`]. The reporter's body, its debug print,
+    /// [`super::Reporter::payload_json`], the `show` command and `/telemetry?anonymize=true` at
+    /// the highest details level all come from here. If the product's payload shape fails,
+    /// a JSON object saying so (nothing would be sent).
     pub(crate) fn payload(&self, trigger: Option<&str>, decision: &ConsentDecision) -> String {
-        self.outgoing(trigger, None, decision).to_json()
+        self.body(&self.outgoing(trigger, None, decision))
+            .unwrap_or_else(|| serde_json::json!({ "error": SHAPE_FAILED }).to_string())
+    }
+
+    /// The HTTP body of `report`, an outgoing report: the product's payload made from it if
+    /// the product gave a shape, else the report as compact JSON. `None` if the shape panicked
+    /// or its type was not derived (logged): such a report is not sent.
+    pub(crate) fn body(&self, report: &Report) -> Option<String> {
+        let Some(shape) = &self.shape else {
+            return Some(report.to_json());
+        };
+        let outgoing = OutgoingReport::new(report.clone());
+        match catch_unwind(AssertUnwindSafe(|| shape(&outgoing))) {
+            Ok(Some(payload)) => Some(payload.to_string()),
+            Ok(None) => None,
+            Err(_) => {
+                crate::diagnostics::diag!(error, "{SHAPE_FAILED}");
+                None
+            }
+        }
     }
 
     /// Exactly what leaves the machine for a report made now under `decision`: the values

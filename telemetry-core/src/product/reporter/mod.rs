@@ -109,6 +109,7 @@ mod maker;
 mod spool;
 pub(crate) mod transport;
 mod upload_config;
+pub(crate) mod version_notice;
 mod worker;
 
 pub use builder::{ReporterBuilder, ReporterError};
@@ -116,10 +117,10 @@ pub use clock::{Clock, FakeClock, SystemClock};
 pub use command::{CommandError, LastTransmission, TelemetryCommand, TelemetryStatus};
 pub use maker::{ERROR_METRIC_PREFIXES, EVENT_SECTION};
 pub use spool::SpoolLimits;
-#[cfg(feature = "fuzzing")]
-pub(crate) use transport::parse_version_notice;
 pub(crate) use transport::validate_endpoint;
 pub use transport::{EndpointError, HttpConfig};
+#[cfg(feature = "fuzzing")]
+pub(crate) use version_notice::parse_version_notice;
 
 use crate::product::consent::{Category, Consent, ConsentDecision, ConsentError, SourceKind};
 use crate::product::report::{Application, Report};
@@ -225,7 +226,9 @@ impl Reporter {
     /// (`#[derive(Telemetry)] #[telemetry(event = "name")]`), listed in the manifest. In a
     /// child process forked from the one that started the reporter, it does nothing.
     pub fn send_event<E: crate::Event>(&self, event: &E) {
-        if self.inherited() || !crate::privacy::event::is_declared(E::NAME, true) {
+        if self.inherited()
+            || !crate::privacy::event::is_declared(E::NAME, crate::privacy::event::Declared::Event)
+        {
             return;
         }
         let value = event.anonymize(&crate::privacy::anonymize::global());
@@ -238,7 +241,10 @@ impl Reporter {
             let first = !std::mem::replace(&mut control.events_overflowing, true);
             drop(control);
             if first {
-                log::warn!(target: "telemetry", "telemetry events are being dropped: {MAX_PENDING_EVENTS} are waiting to be sent (the endpoint is slow or down, or consent is undecided); drops are counted in the reporter's status");
+                crate::diagnostics::diag!(
+                    warn,
+                    "telemetry events are being dropped: {MAX_PENDING_EVENTS} are waiting to be sent (the endpoint is slow or down, or consent is undecided); drops are counted in the reporter's status"
+                );
             }
             return;
         }
@@ -249,9 +255,25 @@ impl Reporter {
         self.decider.gate.wake.notify_all();
     }
 
-    /// The latest version the endpoint announced (FerretDB's version notification), if any.
+    /// The latest version the endpoint announced (FerretDB's version notification), if any,
+    /// whether or not it is newer than this one; [`update_available`](Self::update_available)
+    /// is the one to show to people.
     pub fn latest_version(&self) -> Option<String> {
         self.decider.gate.lock().latest_version.clone()
+    }
+
+    /// The version the endpoint announced, if it is newer than the running application's
+    /// (SemVer 2.0.0 precedence: `1.0.10` after `1.0.9`, `1.0.0` after `1.0.0-rc.1`, build
+    /// metadata ignored; one to four numbers, as in `2`, `1.0` or `23.10.0.0`). `None` if no
+    /// version was announced, it is the same or older, or either one is not a version. This is
+    /// what FerretDB puts in its log, `startupWarnings` and `serverStatus`; the reporter logs it
+    /// once per announced version, at info level.
+    pub fn update_available(&self) -> Option<String> {
+        let latest = self.latest_version()?;
+        let running = self.decider.maker.application.version();
+        version_notice::is_newer(&latest, running)
+            .unwrap_or(false)
+            .then_some(latest)
     }
 
     /// The report as the product sees it locally now: current metric values (not rounded),
@@ -271,14 +293,17 @@ impl Reporter {
     }
 
     /// [`preview_json`](Self::preview_json) if it would leave now; `None` if nothing would
-    /// (consent disabled, undecided during its delay, or debug mode).
+    /// (consent disabled, undecided during its delay, debug mode, or a payload shape that
+    /// failed).
     pub fn payload_json(&self) -> Option<String> {
-        self.payload().map(|report| report.to_json())
+        self.payload()
+            .and_then(|report| self.decider.maker.body(&report))
     }
 
     /// Exactly what the next scheduled report would carry if it were sent now, as a
     /// [`Report`]; `None` if nothing would leave now (consent disabled, undecided during its
-    /// delay, or debug mode).
+    /// delay, or debug mode). With a [`ReporterBuilder::payload_shape`], this is the report the
+    /// payload is made from; [`payload_json`](Self::payload_json) is the payload.
     pub fn payload(&self) -> Option<Report> {
         let (decision, sending) = {
             let control = self.decider.gate.lock();

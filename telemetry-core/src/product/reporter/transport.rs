@@ -368,23 +368,6 @@ fn retry_after(value: &str, now: std::time::SystemTime) -> Option<Duration> {
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
-/// The latest version announced in an answer (FerretDB's version notification):
-/// `{"latest_version": "1.2.3"}`. Only a plain version string (at most 64 characters of
-/// letters, digits, `.`, `-` and `+`) is accepted; anything else is ignored.
-pub(crate) fn parse_version_notice(body: &[u8]) -> Option<String> {
-    if body.len() as u64 > MAX_ANSWER_BYTES {
-        return None;
-    }
-    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
-    let version = value.get("latest_version")?.as_str()?.trim();
-    let plain = !version.is_empty()
-        && version.len() <= 64
-        && version
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '+'));
-    plain.then(|| version.to_owned())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -477,20 +460,5 @@ mod tests {
         );
         assert_eq!(redacted("http://127.0.0.1:9/r"), "http://127.0.0.1:9/r");
         assert_eq!(redacted("https://h?a@b"), "https://h");
-    }
-
-    #[test]
-    fn version_notices_are_parsed_strictly() {
-        assert_eq!(
-            parse_version_notice(br#"{"latest_version":"1.24.0"}"#).as_deref(),
-            Some("1.24.0")
-        );
-        assert_eq!(
-            parse_version_notice(br#"{"latest_version":"<script>"}"#),
-            None
-        );
-        assert_eq!(parse_version_notice(br#"{"latest_version":42}"#), None);
-        assert_eq!(parse_version_notice(b"not json"), None);
-        assert_eq!(parse_version_notice(b""), None);
     }
 }

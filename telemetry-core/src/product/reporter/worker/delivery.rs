@@ -51,7 +51,10 @@ impl Worker {
                     }
                 }
                 None => {
-                    log::debug!(target: "telemetry", "the telemetry upload configuration could not be fetched; the last one (if any) stays in use");
+                    crate::diagnostics::diag!(
+                        debug,
+                        "the telemetry upload configuration could not be fetched; the last one (if any) stays in use"
+                    );
                 }
             }
         }

@@ -7,6 +7,7 @@ mod spooled;
 
 use super::decide::Decider;
 use super::gate::Gate;
+use super::maker::SHAPE_FAILED;
 use super::spool::Spool;
 use super::transport::{Failure, HttpConfig, redacted};
 use crate::product::consent::{Category, Consent};
@@ -198,9 +199,12 @@ impl Worker {
         for sink in &self.sinks {
             match catch_unwind(AssertUnwindSafe(|| sink.send(&report))) {
                 Ok(Ok(())) => {}
-                Ok(Err(e)) => log::warn!(target: "telemetry", "{e}"),
+                Ok(Err(e)) => crate::diagnostics::diag!(warn, "{e}"),
                 Err(_) => {
-                    log::error!(target: "telemetry", "a telemetry sink panicked; the product is unaffected")
+                    crate::diagnostics::diag!(
+                        error,
+                        "a telemetry sink panicked; the product is unaffected"
+                    )
                 }
             }
         }
@@ -208,7 +212,13 @@ impl Worker {
             self.write_last(&report, None, "telemetry is disabled");
             return;
         };
-        let payload = report.to_json().into_bytes();
+        // The product's payload if it gave a shape, else the report itself.
+        let Some(body) = self.decider.maker.body(&report) else {
+            self.gate().lock().status.dropped += 1;
+            self.write_last(&report, None, SHAPE_FAILED);
+            return;
+        };
+        let payload = body.into_bytes();
         if debug {
             eprintln!(
                 "telemetry debug mode: this report would be sent (nothing is sent):\n{}",
@@ -226,22 +236,36 @@ impl Worker {
         let (report, payload) = if self.upload_config.is_some() {
             let mut report = report;
             self.apply_upload_config(&mut report, category, generation, &http, deadline);
-            let payload = report.to_json().into_bytes();
-            (report, payload)
+            let Some(body) = self.decider.maker.body(&report) else {
+                self.gate().lock().status.dropped += 1;
+                self.write_last(&report, None, SHAPE_FAILED);
+                return;
+            };
+            (report, body.into_bytes())
         } else {
             (report, payload)
         };
         if payload.len() > http.max_payload_bytes {
-            log::error!(target: "telemetry", "telemetry report not sent: {} bytes is over the {} byte cap", payload.len(), http.max_payload_bytes);
+            crate::diagnostics::diag!(
+                error,
+                "telemetry report not sent: {} bytes is over the {} byte cap",
+                payload.len(),
+                http.max_payload_bytes
+            );
             self.gate().lock().status.dropped += 1;
             self.write_last(&report, None, "the report is larger than the payload cap");
             return;
         }
         let endpoint = redacted(&http.endpoint);
-        log::log!(target: "telemetry", self.log_level, "sending telemetry report to {endpoint}: {}", String::from_utf8_lossy(&payload));
+        crate::diagnostics::diag_at!(
+            self.log_level,
+            "sending telemetry report to {endpoint}: {}",
+            String::from_utf8_lossy(&payload)
+        );
         // On disk before it is sent: if the send outlives the shutdown bound and the process
-        // exits, the next start sends it.
-        let claimed = self.keep_claimed(&payload, generation);
+        // exits, the next start sends it. The spool keeps the report (a payload is made from
+        // it again when it is sent), so every spooled file is a report.
+        let claimed = self.keep_claimed(report.to_json().as_bytes(), generation);
         match self.deliver(category, generation, &http, &payload, deadline) {
             Ok(()) => {
                 if let Some(claimed) = &claimed {
@@ -265,7 +289,10 @@ impl Worker {
                 } else {
                     "delivery failed; not kept (no usable spool, or consent changed)"
                 };
-                log::warn!(target: "telemetry", "telemetry report not delivered to {endpoint} ({e}): {outcome}");
+                crate::diagnostics::diag!(
+                    warn,
+                    "telemetry report not delivered to {endpoint} ({e}): {outcome}"
+                );
                 // The local record first: whoever sees the status change finds it written.
                 self.write_last(&report, None, outcome);
                 let mut control = self.gate().lock();

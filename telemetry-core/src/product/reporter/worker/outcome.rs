@@ -3,7 +3,7 @@
 
 use super::Worker;
 use crate::product::report::Report;
-use crate::product::reporter::transport::parse_version_notice;
+use crate::product::reporter::version_notice::{is_newer, parse_version_notice};
 use crate::state::files;
 use std::time::SystemTime;
 
@@ -12,9 +12,33 @@ impl Worker {
         let Some(version) = parse_version_notice(body) else {
             return;
         };
+        let application = &self.decider.maker.application;
         if self.announced_version.as_deref() != Some(version.as_str()) {
-            log::info!(target: "telemetry", "{} {version} is available (running {})", self.decider.maker.application.name(), self.decider.maker.application.version());
             self.announced_version = Some(version.clone());
+            match is_newer(&version, application.version()) {
+                Some(true) => {
+                    crate::diagnostics::diag!(
+                        info,
+                        "{} {version} is available (running {})",
+                        application.name(),
+                        application.version()
+                    );
+                }
+                Some(false) => {
+                    crate::diagnostics::diag!(
+                        debug,
+                        "the collector's latest version {version} is not newer than the running {}",
+                        application.version()
+                    );
+                }
+                None => {
+                    crate::diagnostics::diag!(
+                        debug,
+                        "the collector's latest version {version} cannot be compared with the running {}; it is not announced",
+                        application.version()
+                    );
+                }
+            }
         }
         self.gate().lock().latest_version = Some(version);
     }
@@ -34,7 +58,11 @@ impl Worker {
         });
         let bytes = serde_json::to_vec_pretty(&record).unwrap_or_default();
         if let Err(e) = dir.write(files::LAST_REPORT, &bytes) {
-            log::debug!(target: "telemetry", "cannot write {}: {e}", crate::state::named(files::LAST_REPORT));
+            crate::diagnostics::diag!(
+                debug,
+                "cannot write {}: {e}",
+                crate::state::named(files::LAST_REPORT)
+            );
         }
     }
 }

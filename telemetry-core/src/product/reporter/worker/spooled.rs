@@ -36,7 +36,11 @@ impl Worker {
             Ok(dropped) => {
                 if dropped > 0 {
                     self.gate().lock().status.dropped += dropped as u64;
-                    log::warn!(target: "telemetry", "the telemetry spool ({}) is full: {dropped} oldest report(s) dropped", crate::state::named(files::SPOOL));
+                    crate::diagnostics::diag!(
+                        warn,
+                        "the telemetry spool ({}) is full: {dropped} oldest report(s) dropped",
+                        crate::state::named(files::SPOOL)
+                    );
                 }
                 true
             }
@@ -60,7 +64,11 @@ impl Worker {
             spool.recover()
         };
         if recovered.reclaimed > 0 {
-            log::info!(target: "telemetry", "{} telemetry report(s) left by a stopped process are back in the spool", recovered.reclaimed);
+            crate::diagnostics::diag!(
+                info,
+                "{} telemetry report(s) left by a stopped process are back in the spool",
+                recovered.reclaimed
+            );
         }
         if recovered.dropped > 0 {
             self.gate().lock().status.dropped += recovered.dropped as u64;
@@ -76,12 +84,30 @@ impl Worker {
             let Some(claimed) = claimed else {
                 continue; // another process is sending it
             };
-            let payload = match spool.read(&claimed) {
-                Ok(payload) if serde_json::from_slice::<Report>(&payload).is_ok() => payload,
-                _ => {
+            let report = match spool.read(&claimed) {
+                Ok(payload) => serde_json::from_slice::<Report>(&payload).ok(),
+                Err(_) => None,
+            };
+            let payload = match report.map(|report| self.decider.maker.body(&report)) {
+                Some(Some(body)) => body.into_bytes(),
+                Some(None) => {
+                    // The product's payload shape failed (logged): not sendable, not corrupt.
+                    self.forget(&claimed);
+                    self.gate().lock().status.dropped += 1;
+                    continue;
+                }
+                None => {
                     spool.set_aside(&claimed);
                     self.gate().lock().status.dropped += 1;
-                    log::warn!(target: "telemetry", "{} is not a telemetry report; it is set aside (.corrupt) and not sent", crate::state::named(format!("{}/{}", files::SPOOL, crate::state::file_name(&path))));
+                    crate::diagnostics::diag!(
+                        warn,
+                        "{} is not a telemetry report; it is set aside (.corrupt) and not sent",
+                        crate::state::named(format!(
+                            "{}/{}",
+                            files::SPOOL,
+                            crate::state::file_name(&path)
+                        ))
+                    );
                     continue;
                 }
             };
@@ -104,7 +130,10 @@ impl Worker {
                 Err(e) if e.is_refusal() => {
                     self.forget(&claimed);
                     self.gate().lock().status.dropped += 1;
-                    log::warn!(target: "telemetry", "the collector refused a spooled telemetry report ({e}); it is dropped");
+                    crate::diagnostics::diag!(
+                        warn,
+                        "the collector refused a spooled telemetry report ({e}); it is dropped"
+                    );
                 }
                 Err(_) => {
                     self.put_back(&claimed, generation, false);
@@ -131,14 +160,22 @@ impl Worker {
         match written {
             Ok(Some(claimed)) => {
                 if std::mem::take(&mut self.spool_failing) {
-                    log::info!(target: "telemetry", "the telemetry spool ({}) can be written again", crate::state::named(files::SPOOL));
+                    crate::diagnostics::diag!(
+                        info,
+                        "the telemetry spool ({}) can be written again",
+                        crate::state::named(files::SPOOL)
+                    );
                 }
                 Some(claimed)
             }
             Ok(None) => None,
             Err(e) => {
                 if !std::mem::replace(&mut self.spool_failing, true) {
-                    log::warn!(target: "telemetry", "cannot keep unsent telemetry reports in {} ({e}): reports that cannot be delivered are not kept", crate::state::named(files::SPOOL));
+                    crate::diagnostics::diag!(
+                        warn,
+                        "cannot keep unsent telemetry reports in {} ({e}): reports that cannot be delivered are not kept",
+                        crate::state::named(files::SPOOL)
+                    );
                 }
                 None
             }
