@@ -5,7 +5,8 @@
 //!
 //! ```
 //! use telemetry_core::payload::{InstanceId, OutgoingReport, TimeSpan, Version};
-//! use telemetry_core::{Application, Reporter, Telemetry};
+//! use telemetry_core::reporter::Reporter;
+//! use telemetry_core::{Application, Telemetry};
 //!
 //! /// The message EventStoreDB's "Usage telemetry" page shows.
 //! #[derive(Telemetry)]
