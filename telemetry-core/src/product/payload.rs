@@ -39,7 +39,9 @@
 
 use crate::engine::snapshot::Snapshot;
 use crate::privacy::anonymize::{Anonymize, Anonymizer};
+use crate::product::facts::SystemFacts;
 use crate::product::report::Report;
+use std::collections::BTreeMap;
 use serde_json::Value;
 use std::fmt;
 use std::time::Duration;
@@ -52,12 +54,38 @@ use uuid::Uuid;
 #[derive(Clone, Debug)]
 pub struct OutgoingReport {
     report: Report,
+    facts: Option<SystemFacts>,
 }
 
 impl OutgoingReport {
-    /// `report` as it leaves: the reporter's outgoing (already anonymized) report.
-    pub(crate) fn new(report: Report) -> Self {
-        OutgoingReport { report }
+    /// `report` as it leaves (the reporter's outgoing, already anonymized report), with the
+    /// reporter's system facts if it collects them.
+    pub(crate) fn new(report: Report, facts: Option<SystemFacts>) -> Self {
+        OutgoingReport { report, facts }
+    }
+
+    /// The system facts, when the reporter collects them
+    /// ([`crate::product::reporter::ReporterBuilder::system_facts`]): read them through their
+    /// accessors into the payload's own fields (numbers there are rounded as usual).
+    pub fn system_facts(&self) -> Option<&SystemFacts> {
+        self.facts.as_ref()
+    }
+
+    /// Counter `name` summed by the values of its label `label` (FerretDB's failures by
+    /// command), e.g. `{"find": 3, "insert": 1}`; series without that label are left out. The
+    /// label values are those of the report, which come from declared label types or keyed
+    /// hashes. Empty if there is no such counter.
+    pub fn counts_by(&self, name: &str, label: &str) -> Counts {
+        let mut counts = BTreeMap::new();
+        if let Some(family) = self.report.metrics.counters.get(name) {
+            for series in &family.series {
+                if let Some(value) = series.labels.get(label) {
+                    let total: &mut u64 = counts.entry(value.to_string()).or_default();
+                    *total = total.saturating_add(series.value);
+                }
+            }
+        }
+        Counts(counts)
     }
 
     /// The whole report, to read its metrics and sections.
@@ -298,6 +326,41 @@ impl Anonymize for TimeSpan {
             }
             .to_string(),
         )
+    }
+}
+
+/// Counts by a label's values ([`OutgoingReport::counts_by`]), emitted as a JSON object of
+/// rounded counts.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Counts(BTreeMap<String, u64>);
+
+impl Anonymize for Counts {
+    const SAFE_BECAUSE: &'static str =
+        "built-in: counts keyed by the values of a declared label, rounded";
+    fn anonymize(&self, a: &Anonymizer) -> Value {
+        Value::Object(
+            self.0
+                .iter()
+                .map(|(key, count)| (key.clone(), Value::from(a.round(*count))))
+                .collect(),
+        )
+    }
+}
+
+impl Counts {
+    /// The count of one label value, 0 if there is none.
+    pub fn get(&self, value: &str) -> u64 {
+        self.0.get(value).copied().unwrap_or(0)
+    }
+
+    /// The label values and their counts, in value order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, u64)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), *v))
+    }
+
+    /// Whether there is no count at all.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 }
 

@@ -165,7 +165,7 @@ impl ReportMaker {
         let Some(shape) = &self.shape else {
             return Some(report.to_json());
         };
-        let outgoing = OutgoingReport::new(report.clone());
+        let outgoing = OutgoingReport::new(report.clone(), self.facts());
         match catch_unwind(AssertUnwindSafe(|| shape(&outgoing))) {
             Ok(Some(payload)) => Some(payload.to_string()),
             Ok(None) => None,
