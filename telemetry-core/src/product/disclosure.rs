@@ -138,8 +138,10 @@ impl Disclosure {
         if let (false, Some(custom)) = (opted_out, &self.custom_enabled) {
             return custom.clone();
         }
+        // "FerretDB Inc." ends its own sentence.
+        let end = if self.collector.ends_with('.') { "" } else { "." };
         let first = format!(
-            "{} collects anonymous usage data in order to improve your experience. The data is collected by {}.",
+            "{} collects anonymous usage data in order to improve your experience. The data is collected by {}{end}",
             self.product, self.collector
         );
         let second = if opted_out {
