@@ -50,6 +50,7 @@ pub struct ReporterBuilder {
     pub(super) system_facts: Option<BuildFacts>,
     pub(super) spool_limits: SpoolLimits,
     pub(super) log_level: log::Level,
+    pub(super) log_unsent: bool,
     pub(super) clock: Arc<dyn Clock>,
 }
 
@@ -108,6 +109,7 @@ impl ReporterBuilder {
             system_facts: None,
             spool_limits: SpoolLimits::default(),
             log_level: log::Level::Info,
+            log_unsent: false,
             clock: Arc::new(SystemClock::default()),
         }
     }
@@ -259,6 +261,15 @@ impl ReporterBuilder {
     /// The spool's caps.
     pub fn spool_limits(mut self, limits: SpoolLimits) -> Self {
         self.spool_limits = limits;
+        self
+    }
+
+    /// Also logs each scheduled report that is not sent (telemetry disabled, or no endpoint),
+    /// at the [transmission level](Self::transmission_log_level), as the body it would have
+    /// had: EventStoreDB's page says an opted-out node still produces its messages to the
+    /// console and the log. Off by default.
+    pub fn log_unsent_reports(mut self, yes: bool) -> Self {
+        self.log_unsent = yes;
         self
     }
 
@@ -457,6 +468,7 @@ impl ReporterBuilder {
             client: super::transport::Client::new(),
             sinks: self.sinks,
             log_level: self.log_level,
+            log_unsent: self.log_unsent,
             initial_delay: self.initial_delay,
             undecided_delay: self.undecided_delay,
             interval: self.interval,

@@ -11,6 +11,7 @@ use super::maker::SHAPE_FAILED;
 use super::spool::Spool;
 use super::transport::{Failure, HttpConfig, redacted};
 use crate::product::consent::{Category, Consent};
+use crate::product::report::Report;
 use crate::product::sink::Sink;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, MutexGuard};
@@ -35,6 +36,8 @@ pub(crate) struct Worker {
     pub(crate) client: super::transport::Client,
     pub(crate) sinks: Vec<Arc<dyn Sink>>,
     pub(crate) log_level: log::Level,
+    /// Log each report that is not sent, with why (EventStoreDB's opted-out messages).
+    pub(crate) log_unsent: bool,
     pub(crate) initial_delay: Duration,
     pub(crate) undecided_delay: Duration,
     pub(crate) interval: Duration,
@@ -165,6 +168,17 @@ impl Worker {
         }
     }
 
+    /// With [`super::ReporterBuilder::log_unsent_reports`]: the body `report` would have,
+    /// logged at the transmission level with why it is not sent.
+    fn log_unsent(&self, report: &Report, why: &str) {
+        if !self.log_unsent {
+            return;
+        }
+        if let Some(body) = self.decider.maker.body(report) {
+            crate::diagnostics::diag_at!(self.log_level, "telemetry report not sent ({why}): {body}");
+        }
+    }
+
     fn gate(&self) -> &Gate {
         &self.decider.gate
     }
@@ -209,6 +223,7 @@ impl Worker {
             }
         }
         let Some(category) = category else {
+            self.log_unsent(&report, "telemetry is disabled");
             self.write_last(&report, None, "telemetry is disabled");
             return;
         };
@@ -229,6 +244,7 @@ impl Worker {
             return;
         }
         let Some(http) = self.http.clone() else {
+            self.log_unsent(&report, "no endpoint is configured");
             self.write_last(&report, None, "no endpoint is configured");
             return;
         };
