@@ -491,12 +491,9 @@ fn doc_ferretdb(value: &str) -> Option<bool> {
     }
 }
 
-/// The Unleash rule as documented.
+/// The Unleash rule as documented: "anything other than" `true`, `t` or `1` says no.
 fn doc_unleash(value: &str) -> bool {
-    matches!(
-        value.trim().to_ascii_lowercase().as_str(),
-        "true" | "t" | "1"
-    )
+    matches!(value, "true" | "t" | "1")
 }
 
 fn simplify(r: &Result<bool, ConsentError>) -> Option<bool> {

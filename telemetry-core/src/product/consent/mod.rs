@@ -34,7 +34,8 @@
 //! allow` and `0 f false n no off disable disabled optout opt-out disallow forbid`; anything
 //! else is an error naming the source and the accepted values. FerretDB's page also lists
 //! `forbid` among the values that enable; a word that means "forbid" never enables here.
-//! [`ValueRule::Unleash`]: `true`, `t` or `1` (case-insensitive) say yes; anything else no.
+//! [`ValueRule::Unleash`]: exactly `true`, `t` or `1` say yes; anything else no (`TRUE` and
+//! ` 1` too, as Unleash's "Data collection" page says "anything other than" those).
 //!
 //! [`Polarity`] says what yes and no mean:
 //! - [`Polarity::OptIn`] (`TELEMETRY_ENABLED`, Automatisch; `--telemetry`, FerretDB): yes
@@ -290,10 +291,14 @@ mod tests {
             msg.contains("--telemetry") && msg.contains("opt-in") && msg.contains("forbid"),
             "{msg}"
         );
-        assert_eq!(
-            parse_value("CHECK_VERSION", "T", ValueRule::Unleash),
-            Ok(true)
-        );
+        for yes in ["true", "t", "1"] {
+            assert_eq!(parse_value("CHECK_VERSION", yes, ValueRule::Unleash), Ok(true));
+        }
+        // Unleash compares exactly: anything else, these in other cases or with spaces
+        // included, says no.
+        for no in ["T", "TRUE", "True", " 1", "true ", "yes", ""] {
+            assert_eq!(parse_value("CHECK_VERSION", no, ValueRule::Unleash), Ok(false), "{no:?}");
+        }
         assert_eq!(
             parse_value("CHECK_VERSION", "yes", ValueRule::Unleash),
             Ok(false)

@@ -25,7 +25,9 @@ pub(crate) fn parse_value(
 ) -> Result<bool, ConsentError> {
     let lower = value.trim().to_ascii_lowercase();
     match rule {
-        ValueRule::Unleash => Ok(matches!(lower.as_str(), "true" | "t" | "1")),
+        // Exactly these, as Unleash compares them: `TRUE` or ` 1` is "anything other than"
+        // them, so it says no (the reading that sends less).
+        ValueRule::Unleash => Ok(matches!(value, "true" | "t" | "1")),
         ValueRule::FerretDb if YES.contains(&lower.as_str()) => Ok(true),
         ValueRule::FerretDb if NO.contains(&lower.as_str()) => Ok(false),
         ValueRule::FerretDb => Err(ConsentError::InvalidValue {
