@@ -135,7 +135,10 @@ pub struct Message {
 #[derive(Telemetry)]
 pub struct Cluster {
     /// The leader's id.
-    #[telemetry(rename = "leaderId", verbatim = "a random id the leader made for itself")]
+    #[telemetry(
+        rename = "leaderId",
+        verbatim = "a random id the leader made for itself"
+    )]
     leader_id: Uuid,
     /// This node's id.
     #[telemetry(rename = "nodeId", verbatim = "a random id the node made for itself")]
@@ -171,7 +174,10 @@ pub struct Database {
     #[telemetry(rename = "epochNumber")]
     epoch_number: u64,
     /// The first epoch's id.
-    #[telemetry(rename = "firstEpochId", verbatim = "a random id of the database's first epoch")]
+    #[telemetry(
+        rename = "firstEpochId",
+        verbatim = "a random id of the database's first epoch"
+    )]
     first_epoch_id: Uuid,
     /// The chunk being written.
     #[telemetry(rename = "activeChunkNumber")]

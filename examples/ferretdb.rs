@@ -223,8 +223,7 @@ pub fn reporter(settings: &Settings, version: &'static str) -> ReporterBuilder {
                     let h = report
                         .metrics()
                         .histogram_with("ferretdb.command.duration", &[("command", &name)])?;
-                    (h.count() > 0)
-                        .then(|| (command, h.sum() as f64 / h.count() as f64 / 1e9))
+                    (h.count() > 0).then(|| (command, h.sum() as f64 / h.count() as f64 / 1e9))
                 })
                 .collect(),
         })
@@ -260,7 +259,8 @@ fn main() -> Result<(), Box<dyn Error>> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let args: Vec<String> = std::env::args().collect();
     let option = |name: &str| {
-        args.iter().find_map(|a| a.strip_prefix(&format!("{name}=")).map(str::to_owned))
+        args.iter()
+            .find_map(|a| a.strip_prefix(&format!("{name}=")).map(str::to_owned))
     };
     let settings = Settings {
         environment: Arc::new(|name| std::env::var(name).ok()),
@@ -275,8 +275,16 @@ fn main() -> Result<(), Box<dyn Error>> {
     }
     let reporter = builder.start()?;
     server.handle(Command::Find, 1_200_000, None);
-    server.handle(Command::Find, 900_000, Some((ErrorCode::NotImplemented, Operator::ElemMatch)));
-    server.handle(Command::Insert, 400_000, Some((ErrorCode::DuplicateKey, Operator::None)));
+    server.handle(
+        Command::Find,
+        900_000,
+        Some((ErrorCode::NotImplemented, Operator::ElemMatch)),
+    );
+    server.handle(
+        Command::Insert,
+        400_000,
+        Some((ErrorCode::DuplicateKey, Operator::None)),
+    );
     server.handle(Command::Aggregate, 8_000_000, None);
     let payload: serde_json::Value = serde_json::from_str(&reporter.preview_json())?;
     println!("{}", serde_json::to_string_pretty(&payload)?);

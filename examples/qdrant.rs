@@ -265,7 +265,8 @@ fn main() -> Result<(), Box<dyn Error>> {
             .position(|a| a == name)
             .and_then(|i| args.get(i + 1))
     };
-    let config = option("--config").map_or_else(|| PathBuf::from("config/config.yaml"), PathBuf::from);
+    let config =
+        option("--config").map_or_else(|| PathBuf::from("config/config.yaml"), PathBuf::from);
     let settings = Settings {
         environment: Arc::new(|name| std::env::var(name).ok()),
         config_telemetry_disabled: config_value(&config),
@@ -278,7 +279,10 @@ fn main() -> Result<(), Box<dyn Error>> {
         builder = builder.endpoint(HttpConfig::new(url));
     }
     let reporter = Arc::new(builder.start()?);
-    log::info!("telemetry id of this run: {}", telemetry_core::instance_id());
+    log::info!(
+        "telemetry id of this run: {}",
+        telemetry_core::instance_id()
+    );
 
     engine.create_collection("customers");
     engine.create_collection("support-tickets");

@@ -21,8 +21,8 @@
 
 use std::error::Error;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use telemetry_core::consent::{Category, Consent, ConsentBuilder, Polarity, ValueRule};
 use telemetry_core::disclosure::Disclosure;
 use telemetry_core::identity::Identity;
@@ -84,18 +84,60 @@ impl Metrics {
             let store = store.clone();
             move || field(&store).load(Ordering::Relaxed)
         };
-        telemetry_core::gauge!("unleash.feature_toggles", description = "Active feature toggles", callback = read(|s| &s.feature_toggles))?;
-        telemetry_core::gauge!("unleash.users", description = "Users", callback = read(|s| &s.users))?;
-        telemetry_core::gauge!("unleash.projects", description = "Projects", callback = read(|s| &s.projects))?;
-        telemetry_core::gauge!("unleash.context_fields", description = "Custom context fields in use", callback = read(|s| &s.context_fields))?;
-        telemetry_core::gauge!("unleash.groups", description = "User groups", callback = read(|s| &s.groups))?;
-        telemetry_core::gauge!("unleash.roles", description = "Custom roles", callback = read(|s| &s.roles))?;
-        telemetry_core::gauge!("unleash.environments", description = "Environments", callback = read(|s| &s.environments))?;
-        telemetry_core::gauge!("unleash.segments", description = "Segments in use by feature toggles", callback = read(|s| &s.segments))?;
-        telemetry_core::gauge!("unleash.strategies", description = "Custom strategies in use", callback = read(|s| &s.strategies))?;
+        telemetry_core::gauge!(
+            "unleash.feature_toggles",
+            description = "Active feature toggles",
+            callback = read(|s| &s.feature_toggles)
+        )?;
+        telemetry_core::gauge!(
+            "unleash.users",
+            description = "Users",
+            callback = read(|s| &s.users)
+        )?;
+        telemetry_core::gauge!(
+            "unleash.projects",
+            description = "Projects",
+            callback = read(|s| &s.projects)
+        )?;
+        telemetry_core::gauge!(
+            "unleash.context_fields",
+            description = "Custom context fields in use",
+            callback = read(|s| &s.context_fields)
+        )?;
+        telemetry_core::gauge!(
+            "unleash.groups",
+            description = "User groups",
+            callback = read(|s| &s.groups)
+        )?;
+        telemetry_core::gauge!(
+            "unleash.roles",
+            description = "Custom roles",
+            callback = read(|s| &s.roles)
+        )?;
+        telemetry_core::gauge!(
+            "unleash.environments",
+            description = "Environments",
+            callback = read(|s| &s.environments)
+        )?;
+        telemetry_core::gauge!(
+            "unleash.segments",
+            description = "Segments in use by feature toggles",
+            callback = read(|s| &s.segments)
+        )?;
+        telemetry_core::gauge!(
+            "unleash.strategies",
+            description = "Custom strategies in use",
+            callback = read(|s| &s.strategies)
+        )?;
         Ok(Metrics {
-            exports: telemetry_core::counter!("unleash.feature_exports", description = "Feature exports made")?,
-            imports: telemetry_core::counter!("unleash.feature_imports", description = "Feature imports made")?,
+            exports: telemetry_core::counter!(
+                "unleash.feature_exports",
+                description = "Feature exports made"
+            )?,
+            imports: telemetry_core::counter!(
+                "unleash.feature_imports",
+                description = "Feature imports made"
+            )?,
         })
     }
 }
@@ -160,8 +202,17 @@ fn feature_info(report: &OutgoingReport) -> Option<FeatureInfo> {
     }
     let metrics = report.metrics();
     let gauge = |name: &str| metrics.gauge(name).unwrap_or(0);
-    let [feature_toggles, users, projects, context_fields, groups, roles, environments, segments, strategies] =
-        GAUGES.map(gauge);
+    let [
+        feature_toggles,
+        users,
+        projects,
+        context_fields,
+        groups,
+        roles,
+        environments,
+        segments,
+        strategies,
+    ] = GAUGES.map(gauge);
     Some(FeatureInfo {
         feature_toggles,
         users,

@@ -78,8 +78,13 @@ fn builder(url: &str, clock: &Arc<FakeClock>, state: &std::path::Path) -> Report
                 .default_consent(Consent::Enabled),
         )
         .disclosure(
-            Disclosure::new("shaped", "Test Ltd", "setting X=1", "https://example.invalid")
-                .to_stderr(false),
+            Disclosure::new(
+                "shaped",
+                "Test Ltd",
+                "setting X=1",
+                "https://example.invalid",
+            )
+            .to_stderr(false),
         )
         .endpoint(HttpConfig::new(url))
         .state_dir(state)
@@ -106,7 +111,12 @@ fn the_payload_is_the_whole_body_and_every_view_shows_the_same_bytes() {
     clock.advance(HOUR);
     eventually("the first report", || receiver.requests() == 1);
     let body: serde_json::Value = serde_json::from_str(&receiver.bodies()[0]).unwrap();
-    let keys: Vec<&str> = body.as_object().unwrap().keys().map(String::as_str).collect();
+    let keys: Vec<&str> = body
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
     assert_eq!(
         keys,
         [
@@ -163,7 +173,11 @@ fn the_manifest_lists_the_payload_with_its_rules() {
     let field = |name: &str| payload.fields.iter().find(|f| f.name == name).unwrap();
     assert_eq!(field("id").description, "The per-start id.");
     assert!(field("totalVectors").anonymization.contains("rounded"));
-    assert!(manifest.to_markdown().contains("## Payload `shaped_product`"));
+    assert!(
+        manifest
+            .to_markdown()
+            .contains("## Payload `shaped_product`")
+    );
     // Nested types are listed once, as types, not as payloads.
     assert!(manifest.types.iter().any(|t| t.name == "Collections"));
     assert!(!manifest.payloads.iter().any(|p| p.name == "Collections"));
@@ -271,7 +285,10 @@ fn a_spooled_report_leaves_as_the_payload_when_the_endpoint_is_back() {
         reporter.status().spooled == 1
     });
     // The spool keeps the report, which is shaped again when it is sent.
-    let spooled = std::fs::read_dir(state.join("spool")).unwrap().next().unwrap();
+    let spooled = std::fs::read_dir(state.join("spool"))
+        .unwrap()
+        .next()
+        .unwrap();
     let file = std::fs::read_to_string(spooled.unwrap().path()).unwrap();
     // A seal line, then the report.
     let (_seal, kept) = file.split_once('\n').unwrap();

@@ -77,7 +77,11 @@ fn shape(value: &serde_json::Value, at: &str, out: &mut BTreeSet<String>) {
     out.insert(format!("{at}: {kind}"));
     if let serde_json::Value::Object(map) = value {
         for (key, child) in map {
-            let key = if at == ".gossip" { "{nodeId}" } else { key.as_str() };
+            let key = if at == ".gossip" {
+                "{nodeId}"
+            } else {
+                key.as_str()
+            };
             shape(child, &format!("{at}.{key}"), out);
         }
     }
@@ -111,7 +115,9 @@ fn lines() -> &'static Lines {
 fn settings(env: &'static [(&'static str, &'static str)]) -> Settings {
     Settings {
         environment: Arc::new(move |name| {
-            env.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned())
+            env.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
         }),
         state_dir: std::env::temp_dir().join(format!("esdb-recipe-{}", uuid::Uuid::new_v4())),
     }
@@ -173,7 +179,9 @@ fn the_documented_message_schedule_logging_and_opt_out() {
         shape(&message, "", &mut got);
         assert_eq!(got, want, "the page's keys and types, no more, no fewer");
         let uptime = message["uptime"].as_str().unwrap();
-        let (days, clock_part) = uptime.split_once('.').map_or(("0", uptime), |(d, rest)| (d, rest));
+        let (days, clock_part) = uptime
+            .split_once('.')
+            .map_or(("0", uptime), |(d, rest)| (d, rest));
         assert!(days.bytes().all(|b| b.is_ascii_digit()), "{uptime}");
         assert!(
             clock_part.len() == 8 && clock_part.ends_with(":00:00"),
@@ -189,7 +197,9 @@ fn the_documented_message_schedule_logging_and_opt_out() {
         .lock()
         .unwrap()
         .iter()
-        .filter(|l| l.starts_with("sending telemetry report") && l.contains("\"tag\":\"oss-v23.10.0\""))
+        .filter(|l| {
+            l.starts_with("sending telemetry report") && l.contains("\"tag\":\"oss-v23.10.0\"")
+        })
         .count();
     assert_eq!(sent_lines, 2);
     assert!(reporter.shutdown());

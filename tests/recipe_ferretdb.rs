@@ -24,7 +24,9 @@ fn settings(
 ) -> Settings {
     Settings {
         environment: Arc::new(move |name| {
-            env.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned())
+            env.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
         }),
         executable: PathBuf::from(executable),
         telemetry_flag: flag.map(str::to_owned),
@@ -48,7 +50,11 @@ fn settle(reporter: &Reporter, clock: &FakeClock) {
     std::thread::sleep(Duration::from_millis(20));
 }
 
-fn start(settings: &Settings, version: &'static str, receiver: &Receiver) -> (Reporter, Arc<FakeClock>) {
+fn start(
+    settings: &Settings,
+    version: &'static str,
+    receiver: &Receiver,
+) -> (Reporter, Arc<FakeClock>) {
     let clock = Arc::new(FakeClock::new());
     let reporter = ferretdb::reporter(settings, version)
         .endpoint(HttpConfig::new(receiver.url()))
@@ -103,8 +109,16 @@ fn undecided_waits_an_hour_then_reports_with_the_installation_uuid_and_query_err
     let settings = settings(&[], "/usr/bin/ferretdb", None);
     let (reporter, clock) = start(&settings, "1.0.0", &receiver);
     assert_eq!(reporter.consent().state, Consent::Undecided);
-    server().handle(Command::Find, 2_000_000_000, Some((ErrorCode::NotImplemented, Operator::Regex)));
-    server().handle(Command::Insert, 1_000_000, Some((ErrorCode::DuplicateKey, Operator::None)));
+    server().handle(
+        Command::Find,
+        2_000_000_000,
+        Some((ErrorCode::NotImplemented, Operator::Regex)),
+    );
+    server().handle(
+        Command::Insert,
+        1_000_000,
+        Some((ErrorCode::DuplicateKey, Operator::None)),
+    );
     clock.advance(HOUR - Duration::from_secs(1));
     settle(&reporter, &clock);
     assert!(receiver.requests().is_empty(), "nothing during the hour");
@@ -140,22 +154,37 @@ fn undecided_waits_an_hour_then_reports_with_the_installation_uuid_and_query_err
 #[test]
 fn a_version_notice_is_announced_only_to_older_versions() {
     let receiver = Receiver::start().unwrap().with_latest_version("1.0.1");
-    for (running, announced) in [("1.0.0", true), ("1.0.1", false), ("2.0.0", false), ("1.0.1-rc.1", true)] {
+    for (running, announced) in [
+        ("1.0.0", true),
+        ("1.0.1", false),
+        ("2.0.0", false),
+        ("1.0.1-rc.1", true),
+    ] {
         let settings = settings(&[], "/usr/bin/ferretdb", Some("enable"));
         let (reporter, clock) = start(&settings, running, &receiver);
         clock.advance(HOUR);
         let deadline = Instant::now() + Duration::from_secs(10);
         while reporter.latest_version().is_none() {
-            assert!(Instant::now() < deadline, "{running}: the collector's answer");
+            assert!(
+                Instant::now() < deadline,
+                "{running}: the collector's answer"
+            );
             std::thread::sleep(Duration::from_millis(5));
         }
         assert_eq!(reporter.latest_version().as_deref(), Some("1.0.1"));
         let warnings = ferretdb::startup_warnings(&reporter);
         let status = ferretdb::server_status(&reporter);
         if announced {
-            assert_eq!(reporter.update_available().as_deref(), Some("1.0.1"), "{running}");
+            assert_eq!(
+                reporter.update_available().as_deref(),
+                Some("1.0.1"),
+                "{running}"
+            );
             assert_eq!(warnings.len(), 1, "{running}");
-            assert!(warnings[0].contains("The latest version: 1.0.1"), "{warnings:?}");
+            assert!(
+                warnings[0].contains("The latest version: 1.0.1"),
+                "{warnings:?}"
+            );
             assert_eq!(status["updateAvailable"], true);
         } else {
             assert_eq!(reporter.update_available(), None, "{running}");

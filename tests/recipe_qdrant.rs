@@ -20,10 +20,16 @@ const HOUR: Duration = Duration::from_secs(3600);
 /// other's counts.
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-fn settings(env: &'static [(&'static str, &'static str)], config: Option<&str>, flag: bool) -> Settings {
+fn settings(
+    env: &'static [(&'static str, &'static str)],
+    config: Option<&str>,
+    flag: bool,
+) -> Settings {
     Settings {
         environment: Arc::new(move |name| {
-            env.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned())
+            env.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
         }),
         config_telemetry_disabled: config.map(str::to_owned),
         disable_telemetry_flag: flag,
@@ -62,7 +68,11 @@ fn each_opt_out_alone_means_no_request() {
         settings(&[], Some("true"), false),
         settings(&[], None, true),
         // Any one disables, even when another says the opposite.
-        settings(&[("QDRANT__TELEMETRY_DISABLED", "false")], Some("true"), false),
+        settings(
+            &[("QDRANT__TELEMETRY_DISABLED", "false")],
+            Some("true"),
+            false,
+        ),
     ];
     for settings in &off {
         let engine = Arc::new(Engine::new().unwrap());

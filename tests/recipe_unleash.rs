@@ -71,7 +71,11 @@ fn run(settings: &Settings, mut between: impl FnMut(usize)) -> Vec<serde_json::V
         .map(|r| serde_json::from_slice(&r.body).unwrap())
         .collect();
     if !bodies.is_empty() {
-        assert_eq!(announced.as_deref(), Some("5.3.1"), "the version check's answer");
+        assert_eq!(
+            announced.as_deref(),
+            Some("5.3.1"),
+            "the version check's answer"
+        );
     }
     bodies
 }
@@ -112,7 +116,9 @@ fn feature_usage_counts_come_from_the_callback_gauges_when_each_report_is_made()
     store.projects.store(3, Ordering::Relaxed);
     let bodies = run(&settings, |day| {
         // The product's state changes between reports; the next report reads it anew.
-        store.feature_toggles.store(10 + day as i64 + 1, Ordering::Relaxed);
+        store
+            .feature_toggles
+            .store(10 + day as i64 + 1, Ordering::Relaxed);
         metrics.exports.increment();
     });
     let toggles: Vec<i64> = bodies
@@ -120,20 +126,35 @@ fn feature_usage_counts_come_from_the_callback_gauges_when_each_report_is_made()
         .filter_map(|b| b["featureInfo"]["featureToggles"].as_i64())
         .collect();
     assert!(toggles.len() >= 3, "{bodies:?}");
-    assert_eq!(&toggles[..3], &[10, 11, 12], "read when each report is made");
+    assert_eq!(
+        &toggles[..3],
+        &[10, 11, 12],
+        "read when each report is made"
+    );
     let first = &bodies[0]["featureInfo"];
     assert_eq!(first["users"], 123_456_000, "rounded");
     assert_eq!(first["projects"], 3);
     for key in [
-        "featureToggles", "users", "projects", "contextFields", "groups", "roles",
-        "environments", "segments", "strategies", "featureExports", "featureImports",
+        "featureToggles",
+        "users",
+        "projects",
+        "contextFields",
+        "groups",
+        "roles",
+        "environments",
+        "segments",
+        "strategies",
+        "featureExports",
+        "featureImports",
     ] {
         assert!(first.get(key).is_some(), "{key} in {first}");
     }
     // Counters are counted from the last report: one export each day.
     assert_eq!(bodies[1]["featureInfo"]["featureExports"], 1);
     // One instance id for all of them.
-    let ids: std::collections::BTreeSet<&str> =
-        bodies.iter().map(|b| b["instanceId"].as_str().unwrap()).collect();
+    let ids: std::collections::BTreeSet<&str> = bodies
+        .iter()
+        .map(|b| b["instanceId"].as_str().unwrap())
+        .collect();
     assert_eq!(ids.len(), 1);
 }

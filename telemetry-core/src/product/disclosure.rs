@@ -139,7 +139,11 @@ impl Disclosure {
             return custom.clone();
         }
         // "FerretDB Inc." ends its own sentence.
-        let end = if self.collector.ends_with('.') { "" } else { "." };
+        let end = if self.collector.ends_with('.') {
+            ""
+        } else {
+            "."
+        };
         let first = format!(
             "{} collects anonymous usage data in order to improve your experience. The data is collected by {}{end}",
             self.product, self.collector

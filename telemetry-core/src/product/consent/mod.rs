@@ -292,12 +292,19 @@ mod tests {
             "{msg}"
         );
         for yes in ["true", "t", "1"] {
-            assert_eq!(parse_value("CHECK_VERSION", yes, ValueRule::Unleash), Ok(true));
+            assert_eq!(
+                parse_value("CHECK_VERSION", yes, ValueRule::Unleash),
+                Ok(true)
+            );
         }
         // Unleash compares exactly: anything else, these in other cases or with spaces
         // included, says no.
         for no in ["T", "TRUE", "True", " 1", "true ", "yes", ""] {
-            assert_eq!(parse_value("CHECK_VERSION", no, ValueRule::Unleash), Ok(false), "{no:?}");
+            assert_eq!(
+                parse_value("CHECK_VERSION", no, ValueRule::Unleash),
+                Ok(false),
+                "{no:?}"
+            );
         }
         assert_eq!(
             parse_value("CHECK_VERSION", "yes", ValueRule::Unleash),

@@ -264,7 +264,7 @@ impl ReporterBuilder {
         self
     }
 
-    /// Also logs each scheduled report that is not sent (telemetry disabled, or no endpoint),
+    /// Also logs each report that is not sent (telemetry disabled, or no endpoint),
     /// at the [transmission level](Self::transmission_log_level), as the body it would have
     /// had: EventStoreDB's page says an opted-out node still produces its messages to the
     /// console and the log. Off by default.

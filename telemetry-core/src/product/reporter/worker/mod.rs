@@ -154,12 +154,36 @@ impl Worker {
                 Step::UndecidedExpired => self.decider.end_undecided_delay(),
                 Step::Look => {}
                 Step::Shutdown(asked) => {
-                    let sending = self.gate().lock().report_category().is_some();
+                    let (sending, events) = {
+                        let mut control = self.gate().lock();
+                        let category = control.report_category();
+                        // Events still waiting leave first, if usage statistics may.
+                        let events: Vec<_> = if category == Some(Category::UsageStatistics) {
+                            control.events.drain(..).collect()
+                        } else {
+                            Vec::new()
+                        };
+                        (category.is_some(), events)
+                    };
                     if sending {
                         // The network part ends a little before the bound, which leaves time
                         // to put an unsent final report back in line and write the last one.
                         let margin = (self.shutdown_timeout / 10).min(SHUTDOWN_MARGIN);
                         let deadline = asked + self.shutdown_timeout.saturating_sub(margin);
+                        let pending = events.len();
+                        for (sent, (trigger, value)) in events.into_iter().enumerate() {
+                            if Instant::now() >= deadline {
+                                // Out of time: the rest would only delay the exit.
+                                self.gate().lock().status.dropped += (pending - sent) as u64;
+                                crate::diagnostics::diag!(
+                                    warn,
+                                    "{} telemetry event(s) not sent: the shutdown bound was reached",
+                                    pending - sent
+                                );
+                                break;
+                            }
+                            self.report(&trigger, Some(&value), Some(deadline));
+                        }
                         self.report("shutdown", None, Some(deadline));
                     }
                     return;
@@ -175,7 +199,10 @@ impl Worker {
             return;
         }
         if let Some(body) = self.decider.maker.body(report) {
-            crate::diagnostics::diag_at!(self.log_level, "telemetry report not sent ({why}): {body}");
+            crate::diagnostics::diag_at!(
+                self.log_level,
+                "telemetry report not sent ({why}): {body}"
+            );
         }
     }
 
