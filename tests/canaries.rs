@@ -18,6 +18,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
+use telemetry_core::payload::OutgoingReport;
 use telemetry_core::anonymize::HashedLabel;
 use telemetry_core::consent::{ConsentBuilder, ConsentDecision, Polarity, ValueRule};
 use telemetry_core::crash::{PanicHookConfig, install_panic_hook};
@@ -159,6 +160,20 @@ fn login(user: &str, from: IpAddr) -> Result<(), LoginError> {
 #[derive(Clone, Copy, telemetry_core::LabelValue)]
 enum Plan {
     Free,
+}
+
+/// A product's own payload made of everything above: the account section as a value and as
+/// the report carries it, the event, counts by a label, and the integer form of an address.
+#[derive(Telemetry)]
+#[telemetry(payload = "canary_payload")]
+struct CanaryPayload {
+    id: telemetry_core::payload::InstanceId,
+    account: Account,
+    section: Option<telemetry_core::payload::SectionData>,
+    event: Option<telemetry_core::payload::SectionData>,
+    errors: telemetry_core::payload::Counts,
+    #[telemetry(not_pii = "a count in this test, which holds an address's integer form")]
+    address: u64,
 }
 
 /// Everything a product might put in a section, PII included.
@@ -378,7 +393,14 @@ fn no_canary_reaches_any_output() {
             &mut tried,
         );
     }
-    for (url, spooled) in [(receiver.url(), false), (down_url, true)] {
+    // The envelope sent, a product's own payload made from the report sent, then a report
+    // spooled (its payload shape too).
+    for (url, spooled, shaped) in [
+        (receiver.url(), false, false),
+        (receiver.url(), false, true),
+        (down_url, true, true),
+    ] {
+        let sent_before = receiver.requests();
         let clock = Arc::new(FakeClock::new());
         let mut http = HttpConfig::new(url);
         http.retries = 0;
@@ -393,18 +415,34 @@ fn no_canary_reaches_any_output() {
             .state_dir(&state)
             .clock(clock.clone())
             .section(self::account)
-            .system_facts(telemetry_core::build_facts!())
-            .start()
-            .unwrap();
+            .system_facts(telemetry_core::build_facts!());
+        let reporter = if shaped {
+            reporter.payload_shape(|report: &OutgoingReport| CanaryPayload {
+                id: report.instance_id(),
+                account: self::account(),
+                section: report.section("account"),
+                event: report.event(),
+                errors: report.counts_by("canary.errors", "code"),
+                address: IPV4_INT,
+            })
+        } else {
+            reporter
+        };
+        let reporter = reporter.start().unwrap();
         reporter.send_event(&event("canary"));
         if spooled {
             eventually("a spooled report", || reporter.status().spooled == 1);
         } else {
-            eventually("a sent report", || receiver.requests() == 1);
+            eventually("a sent report", || receiver.requests() == sent_before + 1);
         }
         assert_clean(
             "the reporter's payload",
             reporter.payload().unwrap().to_json().as_bytes(),
+            &mut tried,
+        );
+        assert_clean(
+            "the reporter's payload bytes",
+            reporter.payload_json().unwrap().as_bytes(),
             &mut tried,
         );
         reporter.shutdown();
@@ -493,6 +531,10 @@ const INPUTS: &[(&str, Covered)] = &[
     ("ConsentBuilder::executable", LOCAL),
     ("ConsentBuilder::flag", Fed),
     ("ConsentBuilder::switch", LOCAL),
+    ("Counts::get", QUERY),
+    ("OutgoingReport::counts_by", QUERY),
+    ("OutgoingReport::section", QUERY),
+    ("ReporterBuilder::payload_shape", Fed),
     ("Counter::increment_by", NoOutput("a count: exact in the local exposition, rounded to 6 significant digits in what is sent (fed through `LabeledCounter::increment_by`)")),
     ("Disclosure::new", NoOutput("the product's own words to its users, shown on their terminal and logged there, never sent")),
     ("Disclosure::with_texts", NoOutput("the product's own words to its users, shown on their terminal and logged there, never sent")),
