@@ -799,9 +799,59 @@ fn facade(c: &mut Criterion) {
     g.bench_single_thread("telemetry_bridge", metrics_labeled_macro);
 }
 
+// ---------------------------------------------------------------------------------------------
+// Group `tracing_span`: one `info_span!` entered and left per call, under a bare registry, under
+// tracing-opentelemetry's layer (the OpenTelemetry SDK's tracer, no exporter), and under our
+// bridge counting and timing that span into declared metrics. Each subscriber is this thread's
+// default for its rows only.
+// ---------------------------------------------------------------------------------------------
+
+#[inline(never)]
+fn span_fn(x: u64) -> u64 {
+    let span = tracing::info_span!(target: "bench", "search");
+    let _entered = span.enter();
+    black_box(x)
+}
+
+fn spans(c: &mut Criterion) {
+    use opentelemetry::trace::TracerProvider as _;
+    use tracing_subscriber::layer::SubscriberExt;
+    prewarm();
+    let mut g = groups(c, "tracing_span");
+    g.bench_single_thread("plain_fn", plain_fn);
+    {
+        let _default = tracing::subscriber::set_default(tracing_subscriber::registry());
+        g.bench_single_thread("registry_only", span_fn);
+    }
+    {
+        let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+        let layer = tracing_opentelemetry::layer().with_tracer(provider.tracer("bench"));
+        let subscriber = tracing_subscriber::registry().with(layer);
+        let _default = tracing::subscriber::set_default(subscriber);
+        g.bench_single_thread("tracing_opentelemetry", span_fn);
+    }
+    {
+        let bridge = telemetry_core::bridge::tracing::TracingBridge::new()
+            .count(
+                "bench",
+                "search",
+                telemetry_core::counter!("bench.span.searches").expect("declare the counter"),
+            )
+            .time(
+                "bench",
+                "search",
+                telemetry_core::histogram!("bench.span.search.duration", unit = Nanoseconds)
+                    .expect("declare the histogram"),
+            );
+        let subscriber = tracing_subscriber::registry().with(bridge);
+        let _default = tracing::subscriber::set_default(subscriber);
+        g.bench_single_thread("telemetry_bridge", span_fn);
+    }
+}
+
 criterion_group! {
     name = benches;
     config = config();
-    targets = counters, timed, histograms, clocks, render, facade
+    targets = counters, timed, histograms, clocks, render, facade, spans
 }
 criterion_main!(benches);
