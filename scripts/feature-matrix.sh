@@ -4,7 +4,10 @@
 #   own lints and unit tests with its default features (the workspace's tests unify more);
 # - the docs as docs.rs builds them (every feature, each gated item marked with its feature);
 # - the tests with the newest linkme 0.3.x (Cargo.lock holds the lowest one allowed), since the
-#   macros rely on linkme's section protocol (tests/registry.rs: never-run sites are listed).
+#   macros rely on linkme's section protocol (tests/registry.rs: never-run sites are listed);
+# - the declared MSRV against every dependency's `rust-version` (scripts/msrv-check.py; clippy's
+#   `incompatible_msrv` checks the std APIs we use). A build with that older toolchain itself
+#   needs a second toolchain, which this CI cannot fetch.
 #
 # Installs cargo-hack from crates.io if it is missing. Exits non-zero on the first failure.
 set -euo pipefail
@@ -25,6 +28,9 @@ cargo test -p telemetry-core --lib --quiet
 echo "== docs as docs.rs builds them"
 RUSTC_BOOTSTRAP=1 RUSTDOCFLAGS="--cfg docsrs -D warnings" \
     cargo doc -p telemetry-core --all-features --no-deps --quiet
+
+echo "== the declared MSRV against the dependency graph"
+python3 scripts/msrv-check.py
 
 echo "== the newest linkme 0.3.x"
 lock=$(mktemp)
