@@ -467,8 +467,40 @@ fn no_canary_reaches_any_output() {
         &std::fs::read(state.join("telemetry.json")).unwrap(),
         &mut tried,
     );
+    // Reports logged instead of sent (no endpoint), as the product's payload and as the
+    // envelope.
+    for shaped in [false, true] {
+        let reporter = Reporter::builder(Application::new("canary-app", "1.0.0"))
+            .consent(
+                ConsentBuilder::new()
+                    .environment(|_| None)
+                    .flag("--telemetry", Some("enable")),
+            )
+            .disclosure(disclosure.clone())
+            .section(self::account)
+            .log_unsent_reports(true);
+        let reporter = if shaped {
+            reporter.payload_shape(|report: &OutgoingReport| CanaryPayload {
+                id: report.instance_id(),
+                account: self::account(),
+                section: report.section("account"),
+                event: report.event(),
+                errors: report.counts_by("canary.errors", "code"),
+                address: IPV4_INT,
+            })
+        } else {
+            reporter
+        };
+        let reporter = reporter.start().unwrap();
+        reporter.send_event(&event("canary"));
+        reporter.shutdown();
+    }
     std::thread::sleep(Duration::from_millis(50));
     let logged = lines.0.lock().unwrap().join("\n");
+    assert!(
+        logged.contains("telemetry report not sent (no endpoint is configured)"),
+        "the unsent reports were logged"
+    );
     assert!(
         logged.contains("sending telemetry report"),
         "the transmission log was captured"
