@@ -240,6 +240,11 @@ impl ReporterBuilder {
     /// envelope; the spool keeps it too and shapes it again when it sends it. A panic in
     /// `shape`, or a payload type implemented by hand, means the report is not sent (logged;
     /// counted in [`ReporterStatus::dropped`]).
+    ///
+    /// Take usage data from the report: it holds only what consent allows. A value `shape`
+    /// reads from the product's own state is sent whatever the categories say, so leave it out
+    /// when [`OutgoingReport::carries_usage`] is false (Unleash's `SEND_TELEMETRY=false` still
+    /// sends the version check).
     pub fn payload_shape<P: crate::Payload + 'static>(
         mut self,
         shape: impl Fn(&OutgoingReport) -> P + Send + Sync + 'static,
