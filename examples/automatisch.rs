@@ -177,10 +177,13 @@ fn track(report: &OutgoingReport, organization_id: Uuid, service: ServiceType) -
     }
 }
 
+/// Reads one environment variable: `std::env::var` in the product, a fixed map in its tests.
+pub type EnvReader = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
 /// Where the product reads its settings from.
 pub struct Settings {
     /// The process environment (`std::env::var`), or a test's.
-    pub environment: Arc<dyn Fn(&str) -> Option<String> + Send + Sync>,
+    pub environment: EnvReader,
     /// Where the reporter keeps its files (the instance id among them).
     pub state_dir: PathBuf,
     /// The organization's id, which the product made at installation and keeps in its

@@ -286,10 +286,13 @@ fn message(report: &OutgoingReport, node: &Node) -> Message {
     }
 }
 
+/// Reads one environment variable: `std::env::var` in the product, a fixed map in its tests.
+pub type EnvReader = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
 /// Where the node reads its settings from.
 pub struct Settings {
     /// The process environment (`std::env::var`), or a test's.
-    pub environment: Arc<dyn Fn(&str) -> Option<String> + Send + Sync>,
+    pub environment: EnvReader,
     /// Where the reporter keeps its files.
     pub state_dir: PathBuf,
 }

@@ -96,7 +96,7 @@ pub enum Package {
     /// The Docker image.
     Docker,
     /// A `.deb` or `.rpm` package.
-    Package,
+    Deb,
     /// Built from source.
     SelfBuilt,
 }
@@ -167,10 +167,13 @@ pub struct FerretDbReport {
     command_seconds: BTreeMap<Command, f64>,
 }
 
+/// Reads one environment variable: `std::env::var` in the product, a fixed map in its tests.
+pub type EnvReader = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
 /// Where the product reads its settings from.
 pub struct Settings {
     /// The process environment (`std::env::var`), or a test's.
-    pub environment: Arc<dyn Fn(&str) -> Option<String> + Send + Sync>,
+    pub environment: EnvReader,
     /// The executable's path (`argv[0]`).
     pub executable: PathBuf,
     /// The value of `--telemetry=`, if given.

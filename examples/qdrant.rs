@@ -176,10 +176,13 @@ pub struct RequestsTelemetry {
     rest: Counts,
 }
 
+/// Reads one environment variable: `std::env::var` in the product, a fixed map in its tests.
+pub type EnvReader = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
 /// Where the product reads its settings from.
 pub struct Settings {
     /// The process environment (`std::env::var`), or a test's.
-    pub environment: Arc<dyn Fn(&str) -> Option<String> + Send + Sync>,
+    pub environment: EnvReader,
     /// `telemetry_disabled` from `config/config.yaml` (or `config/production.yaml`), if set.
     pub config_telemetry_disabled: Option<String>,
     /// Whether `--disable-telemetry` was given.

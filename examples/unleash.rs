@@ -228,10 +228,13 @@ fn feature_info(report: &OutgoingReport) -> Option<FeatureInfo> {
     })
 }
 
+/// Reads one environment variable: `std::env::var` in the product, a fixed map in its tests.
+pub type EnvReader = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
 /// Where the product reads its settings from.
 pub struct Settings {
     /// The process environment (`std::env::var`), or a test's.
-    pub environment: Arc<dyn Fn(&str) -> Option<String> + Send + Sync>,
+    pub environment: EnvReader,
     /// Where the reporter keeps its files (the instance id among them).
     pub state_dir: PathBuf,
 }

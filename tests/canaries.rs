@@ -18,7 +18,6 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
-use telemetry_core::payload::OutgoingReport;
 use telemetry_core::anonymize::HashedLabel;
 use telemetry_core::consent::{ConsentBuilder, ConsentDecision, Polarity, ValueRule};
 use telemetry_core::crash::{PanicHookConfig, install_panic_hook};
@@ -26,6 +25,7 @@ use telemetry_core::disclosure::Disclosure;
 use telemetry_core::export::otlp::{Encoding, OtlpExporter};
 use telemetry_core::export::prometheus::{render_openmetrics, render_prometheus};
 use telemetry_core::facts::SystemFacts;
+use telemetry_core::payload::OutgoingReport;
 use telemetry_core::reporter::{FakeClock, HttpConfig, Reporter};
 use telemetry_core::{Application, ErrorKind, Pii, Report, Telemetry, count_usage};
 
@@ -174,6 +174,18 @@ struct CanaryPayload {
     errors: telemetry_core::payload::Counts,
     #[telemetry(not_pii = "a count in this test, which holds an address's integer form")]
     address: u64,
+}
+
+/// The canary payload of `report`.
+fn canary_payload(report: &OutgoingReport) -> CanaryPayload {
+    CanaryPayload {
+        id: report.instance_id(),
+        account: account(),
+        section: report.section("account"),
+        event: report.event(),
+        errors: report.counts_by("canary.errors", "code"),
+        address: IPV4_INT,
+    }
 }
 
 /// Everything a product might put in a section, PII included.
@@ -417,14 +429,7 @@ fn no_canary_reaches_any_output() {
             .section(self::account)
             .system_facts(telemetry_core::build_facts!());
         let reporter = if shaped {
-            reporter.payload_shape(|report: &OutgoingReport| CanaryPayload {
-                id: report.instance_id(),
-                account: self::account(),
-                section: report.section("account"),
-                event: report.event(),
-                errors: report.counts_by("canary.errors", "code"),
-                address: IPV4_INT,
-            })
+            reporter.payload_shape(canary_payload)
         } else {
             reporter
         };
@@ -480,14 +485,7 @@ fn no_canary_reaches_any_output() {
             .section(self::account)
             .log_unsent_reports(true);
         let reporter = if shaped {
-            reporter.payload_shape(|report: &OutgoingReport| CanaryPayload {
-                id: report.instance_id(),
-                account: self::account(),
-                section: report.section("account"),
-                event: report.event(),
-                errors: report.counts_by("canary.errors", "code"),
-                address: IPV4_INT,
-            })
+            reporter.payload_shape(canary_payload)
         } else {
             reporter
         };

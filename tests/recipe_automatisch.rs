@@ -6,59 +6,25 @@
 #[path = "../examples/automatisch.rs"]
 #[allow(dead_code)]
 mod automatisch;
+mod recipes;
 
 use automatisch::{
     App, ConnectionCreated, ExecutionFinished, ExecutionStatus, FlowCreated, ServiceType, Settings,
 };
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use telemetry_core::Pii;
-use telemetry_core::reporter::{Clock, FakeClock, HttpConfig, Reporter};
+use telemetry_core::reporter::{FakeClock, HttpConfig};
 use telemetry_core::testing::Receiver;
 
 const HOUR: Duration = Duration::from_secs(3600);
 
-fn settings(env: &'static [(&'static str, &'static str)]) -> Settings {
+fn settings(env: &[(&'static str, &str)]) -> Settings {
     Settings {
-        environment: Arc::new(move |name| {
-            env.iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| (*v).to_owned())
-        }),
-        state_dir: std::env::temp_dir()
-            .join(format!("automatisch-recipe-{}", uuid::Uuid::new_v4())),
+        environment: recipes::environment(env),
+        state_dir: recipes::state_dir("automatisch"),
         organization_id: uuid::Uuid::new_v4(),
         service: ServiceType::Worker,
-    }
-}
-
-fn settle(reporter: &Reporter, clock: &FakeClock) {
-    let now = clock.now();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while reporter.status().observed < now {
-        assert!(Instant::now() < deadline, "the reporter did not catch up");
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    std::thread::sleep(Duration::from_millis(20));
-}
-
-fn bodies(receiver: &Receiver) -> Vec<serde_json::Value> {
-    receiver
-        .requests()
-        .iter()
-        .map(|r| serde_json::from_slice(&r.body).unwrap())
-        .collect()
-}
-
-fn wait_for(receiver: &Receiver, count: usize) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while receiver.requests().len() < count {
-        assert!(
-            Instant::now() < deadline,
-            "{count} call(s): {:?}",
-            bodies(receiver)
-        );
-        std::thread::sleep(Duration::from_millis(5));
     }
 }
 
@@ -94,8 +60,8 @@ fn events_leave_when_they_happen_with_typed_data_and_diagnostics_every_six_hours
         duration: Duration::from_millis(1234),
         payload: Pii::new("customer@example.com".into()),
     });
-    wait_for(&receiver, 3);
-    let events = bodies(&receiver);
+    recipes::wait_for(&receiver, 3);
+    let events = recipes::bodies(&receiver);
     let names: Vec<&str> = events
         .iter()
         .map(|b| b["event"].as_str().unwrap())
@@ -128,13 +94,13 @@ fn events_leave_when_they_happen_with_typed_data_and_diagnostics_every_six_hours
 
     // Diagnostics: none before six hours, then every six hours.
     clock.advance(6 * HOUR - Duration::from_secs(1));
-    settle(&reporter, &clock);
+    recipes::settle(&reporter, &clock);
     assert_eq!(receiver.requests().len(), 3);
     clock.advance(Duration::from_secs(1));
-    wait_for(&receiver, 4);
+    recipes::wait_for(&receiver, 4);
     clock.advance(6 * HOUR);
-    wait_for(&receiver, 5);
-    for body in &bodies(&receiver)[3..] {
+    recipes::wait_for(&receiver, 5);
+    for body in &recipes::bodies(&receiver)[3..] {
         assert_eq!(body["event"], "diagnosticInfo");
         let diagnostics = &body["diagnostics"];
         assert_eq!(diagnostics["automatischVersion"], "0.10.0");
@@ -161,7 +127,7 @@ fn telemetry_enabled_false_means_no_event_and_no_diagnostics() {
     for _ in 0..8 {
         reporter.send_event(&flow());
         clock.advance(6 * HOUR);
-        settle(&reporter, &clock);
+        recipes::settle(&reporter, &clock);
     }
     assert!(reporter.shutdown());
     assert!(receiver.requests().is_empty());
@@ -185,7 +151,7 @@ fn an_event_sent_just_before_shutdown_still_leaves() {
         payload: Pii::new(String::new()),
     });
     assert!(reporter.shutdown());
-    let names: Vec<String> = bodies(&receiver)
+    let names: Vec<String> = recipes::bodies(&receiver)
         .iter()
         .map(|b| b["event"].as_str().unwrap().to_owned())
         .collect();

@@ -7,12 +7,13 @@
 #[path = "../examples/eventstoredb.rs"]
 #[allow(dead_code)]
 mod eventstoredb;
+mod recipes;
 
 use eventstoredb::Settings;
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
-use telemetry_core::reporter::{Clock, FakeClock, HttpConfig, Reporter};
+use std::time::Duration;
+use telemetry_core::reporter::{FakeClock, HttpConfig};
 use telemetry_core::testing::Receiver;
 
 const HOUR: Duration = Duration::from_secs(3600);
@@ -112,32 +113,10 @@ fn lines() -> &'static Lines {
     })
 }
 
-fn settings(env: &'static [(&'static str, &'static str)]) -> Settings {
+fn settings(env: &[(&'static str, &str)]) -> Settings {
     Settings {
-        environment: Arc::new(move |name| {
-            env.iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| (*v).to_owned())
-        }),
-        state_dir: std::env::temp_dir().join(format!("esdb-recipe-{}", uuid::Uuid::new_v4())),
-    }
-}
-
-fn settle(reporter: &Reporter, clock: &FakeClock) {
-    let now = clock.now();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while reporter.status().observed < now {
-        assert!(Instant::now() < deadline, "the reporter did not catch up");
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    std::thread::sleep(Duration::from_millis(20));
-}
-
-fn wait_for(receiver: &Receiver, count: usize) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while receiver.requests().len() < count {
-        assert!(Instant::now() < deadline, "{count} message(s)");
-        std::thread::sleep(Duration::from_millis(5));
+        environment: recipes::environment(env),
+        state_dir: recipes::state_dir("eventstoredb"),
     }
 }
 
@@ -163,15 +142,15 @@ fn the_documented_message_schedule_logging_and_opt_out() {
         "the page's disclosure"
     );
     clock.advance(HOUR - Duration::from_secs(1));
-    settle(&reporter, &clock);
+    recipes::settle(&reporter, &clock);
     assert!(receiver.requests().is_empty(), "nothing in the first hour");
     clock.advance(Duration::from_secs(1));
-    wait_for(&receiver, 1);
+    recipes::wait_for(&receiver, 1);
     clock.advance(23 * HOUR);
-    settle(&reporter, &clock);
+    recipes::settle(&reporter, &clock);
     assert_eq!(receiver.requests().len(), 1, "nothing more within 24 hours");
     clock.advance(HOUR);
-    wait_for(&receiver, 2);
+    recipes::wait_for(&receiver, 2);
 
     for request in receiver.requests() {
         let message: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
@@ -217,7 +196,7 @@ fn the_documented_message_schedule_logging_and_opt_out() {
         .unwrap();
     for _ in 0..50 {
         clock.advance(HOUR);
-        settle(&reporter, &clock);
+        recipes::settle(&reporter, &clock);
     }
     assert!(reporter.shutdown());
     assert!(receiver.requests().is_empty());

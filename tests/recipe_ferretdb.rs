@@ -6,48 +6,30 @@
 #[path = "../examples/ferretdb.rs"]
 #[allow(dead_code)]
 mod ferretdb;
+mod recipes;
 
 use ferretdb::{Command, ErrorCode, Operator, Server, Settings};
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use telemetry_core::consent::Consent;
-use telemetry_core::reporter::{Clock, FakeClock, HttpConfig, Reporter, ReporterError};
+use telemetry_core::reporter::{FakeClock, HttpConfig, Reporter, ReporterError};
 use telemetry_core::testing::Receiver;
 
 const HOUR: Duration = Duration::from_secs(3600);
 
-fn settings(
-    env: &'static [(&'static str, &'static str)],
-    executable: &str,
-    flag: Option<&str>,
-) -> Settings {
+fn settings(env: &[(&'static str, &str)], executable: &str, flag: Option<&str>) -> Settings {
     Settings {
-        environment: Arc::new(move |name| {
-            env.iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| (*v).to_owned())
-        }),
+        environment: recipes::environment(env),
         executable: PathBuf::from(executable),
         telemetry_flag: flag.map(str::to_owned),
-        state_dir: std::env::temp_dir().join(format!("ferretdb-recipe-{}", uuid::Uuid::new_v4())),
+        state_dir: recipes::state_dir("ferretdb"),
     }
 }
 
 fn server() -> &'static Server {
     static SERVER: OnceLock<Server> = OnceLock::new();
     SERVER.get_or_init(|| Server::new().unwrap())
-}
-
-/// Waits until the reporter has looked at the clock's current time (and a little more).
-fn settle(reporter: &Reporter, clock: &FakeClock) {
-    let now = clock.now();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while reporter.status().observed < now {
-        assert!(Instant::now() < deadline, "the reporter did not catch up");
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    std::thread::sleep(Duration::from_millis(20));
 }
 
 fn start(
@@ -89,7 +71,7 @@ fn every_documented_way_to_disable_means_no_request_and_no_version_check() {
         for _ in 0..30 {
             clock.advance(HOUR);
         }
-        settle(&reporter, &clock);
+        recipes::settle(&reporter, &clock);
         assert_eq!(reporter.update_available(), None);
         assert!(ferretdb::startup_warnings(&reporter).is_empty());
         assert!(reporter.shutdown());
@@ -120,14 +102,10 @@ fn undecided_waits_an_hour_then_reports_with_the_installation_uuid_and_query_err
         Some((ErrorCode::DuplicateKey, Operator::None)),
     );
     clock.advance(HOUR - Duration::from_secs(1));
-    settle(&reporter, &clock);
+    recipes::settle(&reporter, &clock);
     assert!(receiver.requests().is_empty(), "nothing during the hour");
     clock.advance(Duration::from_secs(1));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while receiver.requests().is_empty() {
-        assert!(Instant::now() < deadline, "a report after the hour");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    recipes::wait_for(&receiver, 1);
     assert!(reporter.shutdown());
     let body: serde_json::Value = serde_json::from_slice(&receiver.requests()[0].body).unwrap();
     let uuid = body["uuid"].as_str().unwrap().to_owned();
@@ -163,14 +141,9 @@ fn a_version_notice_is_announced_only_to_older_versions() {
         let settings = settings(&[], "/usr/bin/ferretdb", Some("enable"));
         let (reporter, clock) = start(&settings, running, &receiver);
         clock.advance(HOUR);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while reporter.latest_version().is_none() {
-            assert!(
-                Instant::now() < deadline,
-                "{running}: the collector's answer"
-            );
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        recipes::eventually("the collector's answer", || {
+            reporter.latest_version().is_some()
+        });
         assert_eq!(reporter.latest_version().as_deref(), Some("1.0.1"));
         let warnings = ferretdb::startup_warnings(&reporter);
         let status = ferretdb::server_status(&reporter);

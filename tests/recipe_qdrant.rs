@@ -6,6 +6,7 @@
 #[path = "../examples/qdrant.rs"]
 #[allow(dead_code)]
 mod qdrant;
+mod recipes;
 
 use qdrant::{Engine, Settings};
 use std::sync::Arc;
@@ -53,11 +54,7 @@ fn run(settings: &Settings, engine: Arc<Engine>) -> Vec<serde_json::Value> {
     }
     assert!(reporter.shutdown());
     let _ = std::fs::remove_dir_all(&settings.state_dir);
-    receiver
-        .requests()
-        .iter()
-        .map(|r| serde_json::from_slice(&r.body).unwrap())
-        .collect()
+    recipes::bodies(&receiver)
 }
 
 #[test]
@@ -104,10 +101,7 @@ fn the_payload_is_the_telemetry_api_answer_with_its_id_hashed_names_and_rounded_
         .handle("/telemetry?details_level=6&anonymize=true", None)
         .body;
     clock.advance(HOUR);
-    assert!(
-        wait(|| receiver.requests().len() == 1),
-        "one report an hour after start"
-    );
+    recipes::wait_for(&receiver, 1);
     let sent = receiver.requests()[0].body.clone();
     assert_eq!(String::from_utf8(sent).unwrap(), shown);
 
@@ -145,17 +139,6 @@ fn the_payload_is_the_telemetry_api_answer_with_its_id_hashed_names_and_rounded_
         assert!(!kept.contains(&id), "{} keeps the id", entry.display());
     }
     let _ = std::fs::remove_dir_all(&settings.state_dir);
-}
-
-fn wait(mut done: impl FnMut() -> bool) -> bool {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while !done() {
-        if std::time::Instant::now() > deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    true
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {

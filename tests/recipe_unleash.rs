@@ -3,14 +3,15 @@
 //! data, and with both on the counts come from the callback gauges as they are when the report
 //! is made. Library defaults; only the clock is fake.
 
+mod recipes;
 #[path = "../examples/unleash.rs"]
 #[allow(dead_code)]
 mod unleash;
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
-use telemetry_core::reporter::{Clock, FakeClock, HttpConfig, Reporter};
+use std::time::Duration;
+use telemetry_core::reporter::{FakeClock, HttpConfig};
 use telemetry_core::testing::Receiver;
 use unleash::{Metrics, Settings, Store};
 
@@ -26,23 +27,11 @@ fn store() -> &'static (Arc<Store>, Metrics) {
     })
 }
 
-fn settings(env: Vec<(&'static str, String)>) -> Settings {
+fn settings(env: &[(&'static str, &str)]) -> Settings {
     Settings {
-        environment: Arc::new(move |name| {
-            env.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone())
-        }),
-        state_dir: std::env::temp_dir().join(format!("unleash-recipe-{}", uuid::Uuid::new_v4())),
+        environment: recipes::environment(env),
+        state_dir: recipes::state_dir("unleash"),
     }
-}
-
-fn settle(reporter: &Reporter, clock: &FakeClock) {
-    let now = clock.now();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while reporter.status().observed < now {
-        assert!(Instant::now() < deadline, "the reporter did not catch up");
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    std::thread::sleep(Duration::from_millis(20));
 }
 
 /// Runs the example's reporter for three days of fake time, reports at 1 h, 25 h and 49 h;
@@ -57,19 +46,15 @@ fn run(settings: &Settings, mut between: impl FnMut(usize)) -> Vec<serde_json::V
         .unwrap();
     clock.advance(HOUR);
     for day in 0..3 {
-        settle(&reporter, &clock);
+        recipes::settle(&reporter, &clock);
         between(day);
         clock.advance(DAY);
     }
-    settle(&reporter, &clock);
+    recipes::settle(&reporter, &clock);
     let announced = reporter.update_available();
     assert!(reporter.shutdown());
     let _ = std::fs::remove_dir_all(&settings.state_dir);
-    let bodies: Vec<serde_json::Value> = receiver
-        .requests()
-        .iter()
-        .map(|r| serde_json::from_slice(&r.body).unwrap())
-        .collect();
+    let bodies = recipes::bodies(&receiver);
     if !bodies.is_empty() {
         assert_eq!(
             announced.as_deref(),
@@ -83,10 +68,7 @@ fn run(settings: &Settings, mut between: impl FnMut(usize)) -> Vec<serde_json::V
 #[test]
 fn check_version_off_means_nothing_at_all() {
     for off in ["false", "0", "yes", "", "TRUE "] {
-        let settings = settings(vec![
-            ("CHECK_VERSION", off.to_owned()),
-            ("SEND_TELEMETRY", "true".to_owned()),
-        ]);
+        let settings = settings(&[("CHECK_VERSION", off), ("SEND_TELEMETRY", "true")]);
         assert!(run(&settings, |_| {}).is_empty(), "CHECK_VERSION={off:?}");
     }
 }
@@ -94,10 +76,7 @@ fn check_version_off_means_nothing_at_all() {
 #[test]
 fn send_telemetry_off_leaves_the_version_check_without_feature_usage() {
     store();
-    let settings = settings(vec![
-        ("CHECK_VERSION", "t".to_owned()),
-        ("SEND_TELEMETRY", "f".to_owned()),
-    ]);
+    let settings = settings(&[("CHECK_VERSION", "t"), ("SEND_TELEMETRY", "f")]);
     let bodies = run(&settings, |_| {});
     assert!(bodies.len() >= 3, "a version check each day: {bodies:?}");
     for body in &bodies {
@@ -110,7 +89,7 @@ fn send_telemetry_off_leaves_the_version_check_without_feature_usage() {
 #[test]
 fn feature_usage_counts_come_from_the_callback_gauges_when_each_report_is_made() {
     let (store, metrics) = store();
-    let settings = settings(vec![]);
+    let settings = settings(&[]);
     store.feature_toggles.store(10, Ordering::Relaxed);
     store.users.store(123_456_789, Ordering::Relaxed);
     store.projects.store(3, Ordering::Relaxed);
