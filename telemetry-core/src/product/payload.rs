@@ -149,7 +149,7 @@ impl OutgoingReport {
     /// The data of the event that made this report, as its derived type emitted it.
     pub fn event(&self) -> Option<SectionData> {
         self.event_name()?;
-        self.section(crate::product::reporter::EVENT_SECTION)
+        self.section(crate::product::report::EVENT_SECTION)
     }
 }
 

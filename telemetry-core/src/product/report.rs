@@ -9,6 +9,9 @@ use std::collections::BTreeMap;
 use std::time::SystemTime;
 use uuid::Uuid;
 
+/// The section that holds the value of the event that made a report.
+pub const EVENT_SECTION: &str = "event";
+
 /// The name and version of a program, for the `framework` and `application` sections.
 /// Deserializing one checks both against their grammar, as [`Application::new`] does.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -37,8 +37,7 @@ fn since(now: &Snapshot, baseline: &Snapshot) -> Snapshot {
 pub(crate) const SHAPE_FAILED: &str =
     "the product's telemetry payload shape panicked; the report is not sent";
 
-/// The section that holds the value of the event that made a report.
-pub const EVENT_SECTION: &str = "event";
+pub use crate::product::report::EVENT_SECTION;
 
 pub(crate) type SectionProvider = Arc<dyn Fn(&mut Report) + Send + Sync>;
 
