@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The builds a user's feature choice can make, the way metrics' CI checks them:
 # - telemetry-core with each feature alone, with no feature and with all (cargo hack), and its
-#   own lints and unit tests with its default features (the workspace's tests unify more);
+#   own lints and unit tests with its default features and with none (the workspace's tests
+#   unify more);
 # - the docs as docs.rs builds them (every feature, each gated item marked with its feature);
 # - the tests with the newest linkme 0.3.x (Cargo.lock holds the lowest one allowed), since the
 #   macros rely on linkme's section protocol (tests/registry.rs: never-run sites are listed);
@@ -24,6 +25,9 @@ cargo hack check -p telemetry-core --each-feature --no-dev-deps
 echo "== telemetry-core alone, with its default features: lints and unit tests"
 cargo clippy -p telemetry-core --all-targets -- -D warnings
 cargo test -p telemetry-core --lib --quiet
+echo "== telemetry-core alone, with no feature: lints and unit tests"
+cargo clippy -p telemetry-core --no-default-features --all-targets -- -D warnings
+cargo test -p telemetry-core --lib --no-default-features --quiet
 
 echo "== docs as docs.rs builds them"
 RUSTC_BOOTSTRAP=1 RUSTDOCFLAGS="--cfg docsrs -D warnings" \

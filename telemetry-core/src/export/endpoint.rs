@@ -272,7 +272,7 @@ mod tests {
     use crate::privacy::anonymize::anonymize_snapshot;
 
     /// A product's configuration.
-    #[derive(crate::Telemetry)]
+    #[derive(telemetry_macros::Telemetry)]
     #[telemetry(section = "configuration")]
     struct Configuration {
         shards: u64,
@@ -310,7 +310,7 @@ mod tests {
     #[test]
     fn max_level_anonymized_is_the_sent_report() {
         let snap = crate::testing::capture(|| {
-            let c = telemetry_core::counter!("endpoint.unit.calls").unwrap();
+            let c = telemetry_macros::counter!("endpoint.unit.calls").unwrap();
             c.increment_by(123_456_789);
         });
         let mut report = Report::new(Application::new("t", "1"), snap);

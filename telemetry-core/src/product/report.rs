@@ -299,7 +299,7 @@ mod tests {
     use super::*;
 
     /// A product's configuration.
-    #[derive(crate::Telemetry)]
+    #[derive(telemetry_macros::Telemetry)]
     #[telemetry(section = "configuration")]
     struct Configuration {
         shards: u32,
