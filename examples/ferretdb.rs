@@ -16,6 +16,9 @@
 //! - **The payload** has the installation UUID, the version, the backend, the build
 //!   configuration (package type), query errors (by command, error code and operator),
 //!   the uptime and command durations in seconds.
+//! - FerretDB's page also lists the autonomous system number, the cloud region and the
+//!   country: a collector would derive them from the connection's address. This crate sends
+//!   no address and the collector in this workspace keeps none, so they are not here.
 //! - **Version notification**: the collector answers with the latest version; a newer one is
 //!   put in the log, in the startup warnings and in `serverStatus`. One that is the same or
 //!   older than the running version is not announced. With telemetry disabled there is no

@@ -11,6 +11,9 @@
 //!   stored nowhere (the one a deletion request quotes), the system, the collections with
 //!   their names hashed and big numbers rounded (123456789 is sent as 123456000), and request
 //!   counts by endpoint. `/telemetry?details_level=6&anonymize=true` answers exactly what is sent.
+//! - **Critical error reports**: a panic is counted by where it happened in Qdrant's own code
+//!   (`crash::install_panic_hook`), without its message (which may name a collection) or any
+//!   path.
 //! - **Monitoring stays**: `/metrics` and `/telemetry` answer whether or not usage statistics
 //!   are sent.
 //!
@@ -22,6 +25,7 @@ use std::error::Error;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use telemetry_core::consent::{Combine, Consent, ConsentBuilder, Polarity, ValueRule};
+use telemetry_core::crash::PanicHookConfig;
 use telemetry_core::disclosure::Disclosure;
 use telemetry_core::export::endpoint::Endpoints;
 use telemetry_core::payload::{Counts, InstanceId, OutgoingReport, Version};
@@ -82,6 +86,13 @@ impl Engine {
         }
     }
 
+    /// Rebuilds a collection's index. Panics if there is no such collection (a bug a critical
+    /// error report shows).
+    pub fn optimize(&self, name: &str) {
+        let exists = self.collections.lock().unwrap().contains_key(name);
+        assert!(exists, "no collection named {name}");
+    }
+
     /// Answers a search (here: the number of vectors it looked at).
     pub fn search(&self, name: &str) -> u64 {
         self.count(Endpoint::Search);
@@ -120,6 +131,8 @@ pub struct QdrantTelemetry {
     collections: Collections,
     /// Request counts.
     requests: RequestsTelemetry,
+    /// Critical errors: panics, by where they happened in Qdrant's code.
+    critical_errors: Counts,
 }
 
 /// The application and its machine.
@@ -246,6 +259,7 @@ pub fn reporter(settings: &Settings, engine: Arc<Engine>) -> ReporterBuilder {
             requests: RequestsTelemetry {
                 rest: report.counts_by("qdrant.rest.requests", "endpoint"),
             },
+            critical_errors: report.counts_by("telemetry.panics", "location"),
         })
 }
 
@@ -276,6 +290,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         disable_telemetry_flag: args.iter().any(|a| a == "--disable-telemetry"),
         state_dir: std::env::temp_dir().join("qdrant-example-telemetry"),
     };
+    telemetry_core::crash::install_panic_hook(PanicHookConfig::new(["qdrant"]));
     let engine = Arc::new(Engine::new()?);
     let mut builder = reporter(&settings, engine.clone());
     if let Some(url) = option("--endpoint") {
@@ -294,6 +309,8 @@ fn main() -> Result<(), Box<dyn Error>> {
     for _ in 0..3 {
         engine.search("customers");
     }
+    // A request that hits a bug: the server answers 500 and goes on.
+    let _ = std::panic::catch_unwind(|| engine.optimize("archived-customers"));
 
     let endpoints = Endpoints::new(telemetry_core::application!()).with_reporter(reporter.clone());
     let answer = endpoints.handle("/telemetry?details_level=6&anonymize=true", None);

@@ -85,6 +85,12 @@ fn the_payload_is_the_telemetry_api_answer_with_its_id_hashed_names_and_rounded_
     engine.create_collection("customers");
     engine.create_collection("alice@example.com");
     engine.upsert("customers", 123_456_789);
+    // A critical error, counted by where it happened; its message names a collection.
+    telemetry_core::crash::install_panic_hook(telemetry_core::crash::PanicHookConfig::new([
+        "recipe_qdrant",
+    ]));
+    let engine_ref = engine.clone();
+    assert!(std::panic::catch_unwind(move || engine_ref.optimize("alice-private-notes")).is_err());
 
     // What `/telemetry?anonymize=true` shows is what the reporter sends.
     let receiver = Receiver::start().unwrap();
@@ -123,6 +129,14 @@ fn the_payload_is_the_telemetry_api_answer_with_its_id_hashed_names_and_rounded_
     }
     assert_eq!(body["requests"]["rest"]["CreateCollection"], 2);
     assert_eq!(body["requests"]["rest"]["Upsert"], 1);
+    let errors = body["critical_errors"].as_object().unwrap();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    let (location, count) = errors.iter().next().unwrap();
+    assert!(
+        location.contains("optimize"),
+        "where it happened: {location}"
+    );
+    assert_eq!(count, 1);
     assert!(!shown.contains("customers") && !shown.contains("alice"));
 
     drop(endpoints);
