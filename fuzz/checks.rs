@@ -819,11 +819,25 @@ fn doc_resolve(input: &ConsentInput) -> Expected {
         }
     };
     // Every decision, in order: the flag, then the product's sources. An opt-out source's
-    // "no" is no decision.
+    // plain "no" (`0 f false n no off`) is no decision; under FerretDB's rule, a "no" word that
+    // names an opt-out (`disable`, `opt-out`, `forbid`, ...) disables.
     let meaning = |polarity: Polarity, yes: bool| match (polarity, yes) {
         (Polarity::OptIn, yes) => Some(state(yes)),
         (Polarity::OptOut, true) => Some(Consent::Disabled),
         (Polarity::OptOut, false) => None,
+    };
+    let plain_no = |value: &str| {
+        matches!(
+            value.trim().to_ascii_lowercase().as_str(),
+            "0" | "f" | "false" | "n" | "no" | "off"
+        )
+    };
+    let decide = |polarity: Polarity, rule: ValueRule, value: &str, yes: bool| {
+        if polarity == Polarity::OptOut && rule == ValueRule::FerretDb && !yes && !plain_no(value) {
+            Some(Consent::Disabled)
+        } else {
+            meaning(polarity, yes)
+        }
     };
     let mut said: Vec<(Consent, SourceKind)> = flag
         .map(|yes| (state(yes), SourceKind::Flag(FLAG.to_owned())))
@@ -845,7 +859,7 @@ fn doc_resolve(input: &ConsentInput) -> Expected {
                     Ok(yes) => yes,
                     Err(e) => return e,
                 };
-                let Some(decided) = meaning(*polarity, yes) else {
+                let Some(decided) = decide(*polarity, *rule, value, yes) else {
                     continue;
                 };
                 match scope {
@@ -868,7 +882,7 @@ fn doc_resolve(input: &ConsentInput) -> Expected {
                     Ok(yes) => yes,
                     Err(e) => return e,
                 };
-                if let Some(decided) = meaning(*polarity, yes) {
+                if let Some(decided) = decide(*polarity, *rule, value, yes) {
                     said.push((decided, SourceKind::Config(name.clone())));
                 }
             }

@@ -197,8 +197,22 @@ impl Payload for HandMade {
     const NAME: &'static str = "hand_made";
 }
 
+/// A payload implemented by hand under a derived payload's name.
+struct Impostor;
+
+impl Anonymize for Impostor {
+    const SAFE_BECAUSE: &'static str = "trust me";
+    fn anonymize(&self, _: &Anonymizer) -> serde_json::Value {
+        serde_json::json!({ "email": "alice@example.com" })
+    }
+}
+
+impl Payload for Impostor {
+    const NAME: &'static str = "shaped_product";
+}
+
 #[test]
-fn a_hand_written_payload_or_a_panicking_shape_sends_nothing_and_the_host_goes_on() {
+fn a_hand_written_payload_even_under_a_derived_name_or_a_panicking_shape_sends_nothing() {
     let receiver = Receiver::start(Mode::Ok("{}".into()));
     for (name, builder) in [
         (
@@ -209,6 +223,15 @@ fn a_hand_written_payload_or_a_panicking_shape_sends_nothing_and_the_host_goes_o
                 &temp_dir("hand"),
             )
             .payload_shape(|_: &OutgoingReport| HandMade),
+        ),
+        (
+            "hand-written under a derived name",
+            builder(
+                &receiver.url(),
+                &Arc::new(FakeClock::new()),
+                &temp_dir("impostor"),
+            )
+            .payload_shape(|_: &OutgoingReport| Impostor),
         ),
         (
             "panicking",
@@ -284,16 +307,17 @@ fn a_spooled_report_leaves_as_the_payload_when_the_endpoint_is_back() {
         clock.advance(Duration::from_secs(5));
         reporter.status().spooled == 1
     });
-    // The spool keeps the report, which is shaped again when it is sent.
+    // The spool keeps the payload's bytes, which leave as they are.
     let spooled = std::fs::read_dir(state.join("spool"))
         .unwrap()
         .next()
         .unwrap();
     let file = std::fs::read_to_string(spooled.unwrap().path()).unwrap();
-    // A seal line, then the report.
+    // A seal line, then the body.
     let (_seal, kept) = file.split_once('\n').unwrap();
     let kept: serde_json::Value = serde_json::from_str(kept).unwrap();
-    assert_eq!(kept["trigger"], "event:nothing");
+    assert_eq!(kept["totalVectors"], 123_456_000);
+    assert!(kept.get("trigger").is_none());
     let receiver = Receiver::start_on(
         std::net::TcpListener::bind(addr).unwrap(),
         Mode::Ok("{}".into()),

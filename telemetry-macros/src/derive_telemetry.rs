@@ -242,16 +242,25 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
         ItemKind::Event => quote! {
             impl #impl_generics ::telemetry_core::Event for #name #ty_generics #where_clause {
                 const NAME: &'static str = #section;
+                fn __declaration() -> ::core::option::Option<&'static ::telemetry_core::manifest::SectionSchema> {
+                    ::core::option::Option::Some(&__TELEMETRY_SECTION)
+                }
             }
         },
         ItemKind::Section => quote! {
             impl #impl_generics ::telemetry_core::Section for #name #ty_generics #where_clause {
                 const NAME: &'static str = #section;
+                fn __declaration() -> ::core::option::Option<&'static ::telemetry_core::manifest::SectionSchema> {
+                    ::core::option::Option::Some(&__TELEMETRY_SECTION)
+                }
             }
         },
         ItemKind::Payload => quote! {
             impl #impl_generics ::telemetry_core::Payload for #name #ty_generics #where_clause {
                 const NAME: &'static str = #section;
+                fn __declaration() -> ::core::option::Option<&'static ::telemetry_core::manifest::SectionSchema> {
+                    ::core::option::Option::Some(&__TELEMETRY_SECTION)
+                }
             }
         },
         ItemKind::Nested => quote!(),

@@ -22,6 +22,7 @@
 //! event with its fields.
 
 use crate::privacy::anonymize::Anonymize;
+use crate::privacy::section_schema::SectionSchema;
 use std::sync::{Mutex, PoisonError};
 
 /// An event or schedule name: 1 to 64 lower-case ASCII letters, digits, `_` and `.`, starting
@@ -42,6 +43,14 @@ pub(crate) fn is_trigger_name(name: &str) -> bool {
 pub trait Event: Anonymize {
     /// The event's name, in the report's `trigger` as `event:{NAME}`.
     const NAME: &'static str;
+
+    /// The derive's declaration of this type, so that only a derived type is sent. Written by
+    /// `#[derive(Telemetry)]`; a hand-written implementation keeps the default (`None`) and is
+    /// not sent, whatever name it gives itself.
+    #[doc(hidden)]
+    fn __declaration() -> Option<&'static SectionSchema> {
+        None
+    }
 }
 
 /// A report section: a name fixed in the code and a value that leaves only in anonymized form,
@@ -59,6 +68,14 @@ pub trait Event: Anonymize {
 pub trait Section: Anonymize {
     /// The section's key in the report's `sections`.
     const NAME: &'static str;
+
+    /// The derive's declaration of this type, so that only a derived type is sent. Written by
+    /// `#[derive(Telemetry)]`; a hand-written implementation keeps the default (`None`) and is
+    /// not sent, whatever name it gives itself.
+    #[doc(hidden)]
+    fn __declaration() -> Option<&'static SectionSchema> {
+        None
+    }
 }
 
 /// A product's own report schema: the whole body its reporter sends instead of this crate's
@@ -78,6 +95,14 @@ pub trait Section: Anonymize {
 pub trait Payload: Anonymize {
     /// The payload's name in the manifest (the product's name for its schema).
     const NAME: &'static str;
+
+    /// The derive's declaration of this type, so that only a derived type is sent. Written by
+    /// `#[derive(Telemetry)]`; a hand-written implementation keeps the default (`None`) and is
+    /// not sent, whatever name it gives itself.
+    #[doc(hidden)]
+    fn __declaration() -> Option<&'static SectionSchema> {
+        None
+    }
 }
 
 /// What a name was declared as by the derive.
@@ -104,6 +129,9 @@ impl Declared {
 /// A section that may not be ready yet (`null` in the report until it is).
 impl<T: Section> Section for Option<T> {
     const NAME: &'static str = T::NAME;
+    fn __declaration() -> Option<&'static SectionSchema> {
+        T::__declaration()
+    }
 }
 
 /// The names of hand-written sections and events already logged.
@@ -116,17 +144,26 @@ crate::fork::fork_hook!(LOGGED_FORK_HOOK, 5, || {
     ))
 });
 
-/// Whether `name` is declared by the derive as `kind`, so the manifest lists it. A
-/// hand-written [`Section`], [`Event`] or [`Payload`] is not: its value could be any JSON the
-/// manifest does not describe. Logged once per name.
-pub(crate) fn is_declared(name: &'static str, kind: Declared) -> bool {
-    let declared = crate::privacy::section_schema::SECTIONS.iter().any(|s| {
-        s.name == name
+/// Whether `declaration` (a type's [`Section::__declaration`], or an event's or payload's) is
+/// the derive's declaration of `name` as `kind`, one the manifest lists. A hand-written
+/// [`Section`], [`Event`] or [`Payload`] has none, even under a derived type's name: its value
+/// could be any JSON the manifest does not describe. Logged once per name.
+pub(crate) fn is_declared(
+    declaration: Option<&'static SectionSchema>,
+    name: &'static str,
+    kind: Declared,
+) -> bool {
+    let declared = declaration.is_some_and(|declared| {
+        declared.name == name
             && match kind {
-                Declared::Section => s.top_level,
-                Declared::Event => s.event,
-                Declared::Payload => s.payload,
+                Declared::Section => declared.top_level,
+                Declared::Event => declared.event,
+                Declared::Payload => declared.payload,
             }
+            // The very declaration the linker gathered, not a look-alike.
+            && crate::privacy::section_schema::SECTIONS
+                .iter()
+                .any(|s| std::ptr::eq(s, declared))
     });
     if !declared {
         let first = {

@@ -48,27 +48,34 @@ use std::time::Duration;
 use uuid::Uuid;
 
 /// The report a payload is made from: the one that would leave the machine now (anonymized,
-/// without what consent withholds). Only the reporter makes one, so every value taken out of
-/// it was anonymized by this crate's rules; a [`Report`] deserialized or edited by hand cannot
-/// become one.
+/// without what consent withholds). Only the reporter makes one, from a report it has just
+/// made, so every value taken out of it was anonymized by this crate's rules; a [`Report`]
+/// deserialized or edited by hand cannot become one.
 #[derive(Clone, Debug)]
 pub struct OutgoingReport {
     report: Report,
     facts: Option<SystemFacts>,
+    usage: bool,
 }
 
 impl OutgoingReport {
-    /// `report` as it leaves (the reporter's outgoing, already anonymized report), with the
-    /// reporter's system facts if it collects them.
-    pub(crate) fn new(report: Report, facts: Option<SystemFacts>) -> Self {
-        OutgoingReport { report, facts }
+    /// `report` as it leaves (the reporter's outgoing, already anonymized report); `usage`:
+    /// whether consent lets usage statistics leave with it; `facts`: the reporter's system
+    /// facts, if it collects them and `usage` holds.
+    pub(crate) fn new(report: Report, facts: Option<SystemFacts>, usage: bool) -> Self {
+        OutgoingReport {
+            report,
+            facts,
+            usage,
+        }
     }
 
     /// The system facts, when the reporter collects them
-    /// ([`crate::product::reporter::ReporterBuilder::system_facts`]): read them through their
-    /// accessors into the payload's own fields (numbers there are rounded as usual).
+    /// ([`crate::product::reporter::ReporterBuilder::system_facts`]) and consent lets usage
+    /// statistics leave: read them through their accessors into the payload's own fields
+    /// (numbers there are rounded as usual).
     pub fn system_facts(&self) -> Option<&SystemFacts> {
-        self.facts.as_ref()
+        self.facts.as_ref().filter(|_| self.usage)
     }
 
     /// Counter `name` summed by the values of its label `label` (FerretDB's failures by
@@ -98,11 +105,12 @@ impl OutgoingReport {
         &self.report.metrics
     }
 
-    /// Whether the report carries usage data: false when consent withholds usage statistics
-    /// (only the header is left, for the version check: Unleash's `SEND_TELEMETRY=false`) or
-    /// nothing was recorded and no section was added.
+    /// Whether consent lets usage statistics leave with this report. When it does not, the
+    /// report holds only its header, for the version check (Unleash's `SEND_TELEMETRY=false`),
+    /// [`system_facts`](Self::system_facts) is `None`, and a payload should carry nothing the
+    /// shape reads from the product's own state.
     pub fn carries_usage(&self) -> bool {
-        !self.report.metrics.is_empty() || !self.report.sections.is_empty()
+        self.usage
     }
 
     /// The per-process random id (Qdrant's `id`).

@@ -249,7 +249,11 @@ impl Report {
     /// is never stored in a report, not even in the local, unrounded form. Its name and fields
     /// are in the manifest.
     pub fn add_section<T: Section>(&mut self, value: &T) -> &mut Self {
-        if !crate::privacy::event::is_declared(T::NAME, crate::privacy::event::Declared::Section) {
+        if !crate::privacy::event::is_declared(
+            T::__declaration(),
+            T::NAME,
+            crate::privacy::event::Declared::Section,
+        ) {
             return self;
         }
         let value = value.anonymize(&crate::privacy::anonymize::global());

@@ -332,8 +332,7 @@ impl ConsentBuilder {
                     let Some(value) = (self.environment)(name) else {
                         continue;
                     };
-                    let yes = parse_value(name, &value, *rule)?;
-                    let Some(state) = meaning(*polarity, yes) else {
+                    let Some(state) = read(name, &value, *polarity, *rule)? else {
                         continue;
                     };
                     match scope {
@@ -354,7 +353,7 @@ impl ConsentBuilder {
                     rule,
                 } => {
                     let Some(value) = value else { continue };
-                    if let Some(state) = meaning(*polarity, parse_value(name, value, *rule)?) {
+                    if let Some(state) = read(name, value, *polarity, *rule)? {
                         said.push((state, SourceKind::Config(name.clone())));
                     }
                 }
@@ -409,6 +408,27 @@ impl ConsentBuilder {
         }
         Some(persisted)
     }
+}
+
+/// What `value` of source `name` decides under `polarity` and `rule`: `None` is no decision.
+/// Under [`Polarity::OptOut`], only a plain negative (`0`, `f`, `false`, `n`, `no`, `off`) is no
+/// decision: a word that names an opt-out (`disable`, `disabled`, `optout`, `opt-out`,
+/// `disallow`, `forbid`) given to an opt-out variable can only mean "out", so it disables.
+fn read(
+    name: &str,
+    value: &str,
+    polarity: Polarity,
+    rule: ValueRule,
+) -> Result<Option<Consent>, ConsentError> {
+    let yes = parse_value(name, value, rule)?;
+    let plain_no = matches!(
+        value.trim().to_ascii_lowercase().as_str(),
+        "0" | "f" | "false" | "n" | "no" | "off"
+    );
+    if polarity == Polarity::OptOut && !yes && !plain_no && rule == ValueRule::FerretDb {
+        return Ok(Some(Consent::Disabled));
+    }
+    Ok(meaning(polarity, yes))
 }
 
 /// What a source's yes or no means under `polarity`: `None` is no decision.

@@ -41,8 +41,10 @@
 //! - [`Polarity::OptIn`] (`TELEMETRY_ENABLED`, Automatisch; `--telemetry`, FerretDB): yes
 //!   enables, no disables. Both are decisions.
 //! - [`Polarity::OptOut`] (`EVENTSTORE_TELEMETRY_OPTOUT`, EventStoreDB;
-//!   `QDRANT__TELEMETRY_DISABLED`, Qdrant): yes disables; no (`=false`) is **no decision**: the
-//!   source is as if unset, so it neither consents nor skips an undecided delay.
+//!   `QDRANT__TELEMETRY_DISABLED`, Qdrant): yes disables; a plain no (`=false`, `0`, `f`, `n`,
+//!   `no`, `off`) is **no decision**: the source is as if unset, so it neither consents nor
+//!   skips an undecided delay. A word that names an opt-out (`=opt-out`, `=disable`, `=forbid`)
+//!   disables: said to an opt-out variable it can only mean "out".
 //!
 //! # Versioned consent
 //! A decision is saved with the manifest version it was given under
@@ -310,6 +312,44 @@ mod tests {
             parse_value("CHECK_VERSION", "yes", ValueRule::Unleash),
             Ok(false)
         );
+    }
+
+    #[test]
+    fn an_opt_out_variable_set_to_a_word_naming_an_opt_out_disables() {
+        let with = |value: &'static str| {
+            ConsentBuilder::new()
+                .environment(move |name| (name == "APP_OPTOUT").then(|| value.to_owned()))
+                .executable("/usr/bin/app")
+                .env("APP_OPTOUT", Polarity::OptOut, ValueRule::FerretDb)
+                .default_consent(Consent::Enabled)
+                .resolve()
+                .unwrap()
+                .state
+        };
+        for out in [
+            "true",
+            "1",
+            "yes",
+            "on",
+            "enable",
+            "disable",
+            "disabled",
+            "optout",
+            "opt-out",
+            "OPT-OUT",
+            " Disable ",
+            "disallow",
+            "forbid",
+        ] {
+            assert_eq!(with(out), Consent::Disabled, "APP_OPTOUT={out:?}");
+        }
+        for no in ["false", "0", "f", "n", "no", "off", " FALSE "] {
+            assert_eq!(
+                with(no),
+                Consent::Enabled,
+                "APP_OPTOUT={no:?} is no decision"
+            );
+        }
     }
 
     #[test]

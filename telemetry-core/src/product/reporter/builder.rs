@@ -51,7 +51,26 @@ pub struct ReporterBuilder {
     pub(super) spool_limits: SpoolLimits,
     pub(super) log_level: log::Level,
     pub(super) log_unsent: bool,
+    pub(super) final_report: FinalReport,
+    pub(super) keep_last_report: bool,
     pub(super) clock: Arc<dyn Clock>,
+}
+
+/// When a reporter makes a report at shutdown ([`ReporterBuilder::final_report`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum FinalReport {
+    /// Always (while consent allows sending): nothing recorded since the last report is lost.
+    #[default]
+    Always,
+    /// Only if the process lived past the initial (or undecided) delay, or a scheduled report
+    /// was made: a short-lived instance (a test container) sends nothing, as EventStoreDB's
+    /// "Usage telemetry" page describes its one-hour delay.
+    AfterInitialDelay,
+    /// Never: reports leave only on their schedule and with events (Automatisch's diagnostics
+    /// every six hours).
+    Never,
 }
 
 /// Why the reporter did not start.
@@ -110,6 +129,8 @@ impl ReporterBuilder {
             spool_limits: SpoolLimits::default(),
             log_level: log::Level::Info,
             log_unsent: false,
+            final_report: FinalReport::Always,
+            keep_last_report: true,
             clock: Arc::new(SystemClock::default()),
         }
     }
@@ -236,8 +257,10 @@ impl ReporterBuilder {
     /// sent as the whole HTTP body (EventStoreDB's message, Qdrant's `id`; see
     /// [`crate::payload`]). The same body is what the debug mode prints, what
     /// [`Reporter::payload_json`], the `show` command and `/telemetry?anonymize=true` show, and
-    /// what is measured against the payload cap. Local sinks and the last-report file keep the
-    /// envelope; the spool keeps it too and shapes it again when it sends it. A panic in
+    /// what is measured against the payload cap; the spool keeps those bytes and sends them as
+    /// they are. Local sinks get the envelope, and the last-report file keeps it beside the
+    /// payload. The shape runs on the reporter's thread, and on the caller's for
+    /// [`Reporter::payload_json`] and `/telemetry`: keep it quick. A panic in
     /// `shape`, or a payload type implemented by hand, means the report is not sent (logged;
     /// counted in [`ReporterStatus::dropped`]).
     ///
@@ -250,8 +273,12 @@ impl ReporterBuilder {
         shape: impl Fn(&OutgoingReport) -> P + Send + Sync + 'static,
     ) -> Self {
         self.shape = Some(Arc::new(move |report: &OutgoingReport| {
-            crate::privacy::event::is_declared(P::NAME, crate::privacy::event::Declared::Payload)
-                .then(|| shape(report).anonymize(&crate::privacy::anonymize::global()))
+            crate::privacy::event::is_declared(
+                P::__declaration(),
+                P::NAME,
+                crate::privacy::event::Declared::Payload,
+            )
+            .then(|| shape(report).anonymize(&crate::privacy::anonymize::global()))
         }));
         self
     }
@@ -275,6 +302,22 @@ impl ReporterBuilder {
     /// console and the log. Off by default.
     pub fn log_unsent_reports(mut self, yes: bool) -> Self {
         self.log_unsent = yes;
+        self
+    }
+
+    /// Whether [`Reporter::shutdown`] (or dropping the reporter) makes a final report with what
+    /// was recorded since the last one (default [`FinalReport::Always`]). Events still waiting
+    /// leave in any case.
+    pub fn final_report(mut self, when: FinalReport) -> Self {
+        self.final_report = when;
+        self
+    }
+
+    /// Whether the last report, and what became of it, is written to `telemetry.json` in the
+    /// state directory (default true, as FerretDB keeps its last report). Off for a product
+    /// that promises its per-start id is stored nowhere (Qdrant's "Usage Statistics" page).
+    pub fn keep_last_report(mut self, keep: bool) -> Self {
+        self.keep_last_report = keep;
         self
     }
 
@@ -474,6 +517,8 @@ impl ReporterBuilder {
             sinks: self.sinks,
             log_level: self.log_level,
             log_unsent: self.log_unsent,
+            final_report: self.final_report,
+            keep_last_report: self.keep_last_report,
             initial_delay: self.initial_delay,
             undecided_delay: self.undecided_delay,
             interval: self.interval,

@@ -142,6 +142,21 @@ impl ReportMaker {
         report
     }
 
+    /// Whether the product gave a payload shape.
+    pub(crate) fn has_shape(&self) -> bool {
+        self.shape.is_some()
+    }
+
+    /// Whether `body`, read back from the spool, is something this maker made: a report's
+    /// JSON, or, with a payload shape, a JSON object.
+    pub(crate) fn is_body(&self, body: &[u8]) -> bool {
+        if self.shape.is_some() {
+            serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(body).is_ok()
+        } else {
+            serde_json::from_slice::<Report>(body).is_ok()
+        }
+    }
+
     /// Counts from `baseline` on: reports leave with what was recorded after it.
     pub(crate) fn set_baseline(&self, baseline: Snapshot) {
         *self.baseline.lock().unwrap_or_else(|e| e.into_inner()) = Some(baseline);
@@ -153,18 +168,21 @@ impl ReportMaker {
     /// the highest details level all come from here. If the product's payload shape fails,
     /// a JSON object saying so (nothing would be sent).
     pub(crate) fn payload(&self, trigger: Option<&str>, decision: &ConsentDecision) -> String {
-        self.body(&self.outgoing(trigger, None, decision))
+        self.body(&self.outgoing(trigger, None, decision), decision)
             .unwrap_or_else(|| serde_json::json!({ "error": SHAPE_FAILED }).to_string())
     }
 
-    /// The HTTP body of `report`, an outgoing report: the product's payload made from it if
-    /// the product gave a shape, else the report as compact JSON. `None` if the shape panicked
-    /// or its type was not derived (logged): such a report is not sent.
-    pub(crate) fn body(&self, report: &Report) -> Option<String> {
+    /// The HTTP body of `report`, an outgoing report made under `decision`: the product's
+    /// payload made from it if the product gave a shape, else the report as compact JSON.
+    /// `None` if the shape panicked or its type was not derived (logged): such a report is not
+    /// sent. The shape sees the system facts only if usage statistics may leave.
+    pub(crate) fn body(&self, report: &Report, decision: &ConsentDecision) -> Option<String> {
         let Some(shape) = &self.shape else {
             return Some(report.to_json());
         };
-        let outgoing = OutgoingReport::new(report.clone(), self.facts());
+        let usage = decision.category(Category::UsageStatistics) != Consent::Disabled;
+        let facts = if usage { self.facts() } else { None };
+        let outgoing = OutgoingReport::new(report.clone(), facts, usage);
         match catch_unwind(AssertUnwindSafe(|| shape(&outgoing))) {
             Ok(Some(payload)) => Some(payload.to_string()),
             Ok(None) => None,

@@ -112,7 +112,7 @@ mod upload_config;
 pub(crate) mod version_notice;
 mod worker;
 
-pub use builder::{ReporterBuilder, ReporterError};
+pub use builder::{FinalReport, ReporterBuilder, ReporterError};
 pub use clock::{Clock, FakeClock, SystemClock};
 pub use command::{CommandError, LastTransmission, TelemetryCommand, TelemetryStatus};
 pub use maker::{ERROR_METRIC_PREFIXES, EVENT_SECTION};
@@ -227,7 +227,11 @@ impl Reporter {
     /// child process forked from the one that started the reporter, it does nothing.
     pub fn send_event<E: crate::Event>(&self, event: &E) {
         if self.inherited()
-            || !crate::privacy::event::is_declared(E::NAME, crate::privacy::event::Declared::Event)
+            || !crate::privacy::event::is_declared(
+                E::__declaration(),
+                E::NAME,
+                crate::privacy::event::Declared::Event,
+            )
         {
             return;
         }
@@ -296,8 +300,9 @@ impl Reporter {
     /// (consent disabled, undecided during its delay, debug mode, or a payload shape that
     /// failed).
     pub fn payload_json(&self) -> Option<String> {
+        let decision = self.decider.gate.lock().consent.clone();
         self.payload()
-            .and_then(|report| self.decider.maker.body(&report))
+            .and_then(|report| self.decider.maker.body(&report, &decision))
     }
 
     /// Exactly what the next scheduled report would carry if it were sent now, as a

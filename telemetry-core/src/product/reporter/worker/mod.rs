@@ -5,12 +5,13 @@ mod delivery;
 mod outcome;
 mod spooled;
 
+use super::FinalReport;
 use super::decide::Decider;
 use super::gate::Gate;
 use super::maker::SHAPE_FAILED;
 use super::spool::Spool;
 use super::transport::{Failure, HttpConfig, redacted};
-use crate::product::consent::{Category, Consent};
+use crate::product::consent::{Category, Consent, ConsentDecision};
 use crate::product::report::Report;
 use crate::product::sink::Sink;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -38,6 +39,10 @@ pub(crate) struct Worker {
     pub(crate) log_level: log::Level,
     /// Log each report that is not sent, with why (EventStoreDB's opted-out messages).
     pub(crate) log_unsent: bool,
+    /// Whether a report is made at shutdown.
+    pub(crate) final_report: FinalReport,
+    /// Whether the last report is written to `telemetry.json`.
+    pub(crate) keep_last_report: bool,
     pub(crate) initial_delay: Duration,
     pub(crate) undecided_delay: Duration,
     pub(crate) interval: Duration,
@@ -76,6 +81,8 @@ impl Worker {
             start + self.initial_delay
         };
         let mut next_regular = first;
+        // Whether a scheduled report has been made (for `FinalReport::AfterInitialDelay`).
+        let mut scheduled_made = false;
         let mut next_extra: Vec<Duration> = self
             .schedules
             .iter()
@@ -150,7 +157,10 @@ impl Worker {
                 }
             };
             match step {
-                Step::Send(trigger, event) => self.report(&trigger, event.as_ref(), None),
+                Step::Send(trigger, event) => {
+                    scheduled_made |= event.is_none();
+                    self.report(&trigger, event.as_ref(), None);
+                }
                 Step::UndecidedExpired => self.decider.end_undecided_delay(),
                 Step::Look => {}
                 Step::Shutdown(asked) => {
@@ -184,7 +194,15 @@ impl Worker {
                             }
                             self.report(&trigger, Some(&value), Some(deadline));
                         }
-                        self.report("shutdown", None, Some(deadline));
+                        let lived = scheduled_made || self.decider.clock.now() >= first;
+                        let final_report = match self.final_report {
+                            FinalReport::Always => true,
+                            FinalReport::AfterInitialDelay => lived,
+                            FinalReport::Never => false,
+                        };
+                        if final_report {
+                            self.report("shutdown", None, Some(deadline));
+                        }
                     }
                     return;
                 }
@@ -194,11 +212,11 @@ impl Worker {
 
     /// With [`super::ReporterBuilder::log_unsent_reports`]: the body `report` would have,
     /// logged at the transmission level with why it is not sent.
-    fn log_unsent(&self, report: &Report, why: &str) {
+    fn log_unsent(&self, report: &Report, decision: &ConsentDecision, why: &str) {
         if !self.log_unsent {
             return;
         }
-        if let Some(body) = self.decider.maker.body(report) {
+        if let Some(body) = self.decider.maker.body(report, decision) {
             crate::diagnostics::diag_at!(
                 self.log_level,
                 "telemetry report not sent ({why}): {body}"
@@ -250,14 +268,14 @@ impl Worker {
             }
         }
         let Some(category) = category else {
-            self.log_unsent(&report, "telemetry is disabled");
-            self.write_last(&report, None, "telemetry is disabled");
+            self.log_unsent(&report, &decision, "telemetry is disabled");
+            self.write_last(&report, None, None, "telemetry is disabled");
             return;
         };
         // The product's payload if it gave a shape, else the report itself.
-        let Some(body) = self.decider.maker.body(&report) else {
+        let Some(body) = self.decider.maker.body(&report, &decision) else {
             self.gate().lock().status.dropped += 1;
-            self.write_last(&report, None, SHAPE_FAILED);
+            self.write_last(&report, None, None, SHAPE_FAILED);
             return;
         };
         let payload = body.into_bytes();
@@ -267,21 +285,26 @@ impl Worker {
                 String::from_utf8_lossy(&payload)
             );
             self.gate().lock().status.printed += 1;
-            self.write_last(&report, None, "debug mode: printed, not sent");
+            self.write_last(
+                &report,
+                Some(&payload),
+                None,
+                "debug mode: printed, not sent",
+            );
             return;
         }
         let Some(http) = self.http.clone() else {
-            self.log_unsent(&report, "no endpoint is configured");
-            self.write_last(&report, None, "no endpoint is configured");
+            self.log_unsent(&report, &decision, "no endpoint is configured");
+            self.write_last(&report, Some(&payload), None, "no endpoint is configured");
             return;
         };
         // What the collector's upload configuration allows, if the product named one.
         let (report, payload) = if self.upload_config.is_some() {
             let mut report = report;
             self.apply_upload_config(&mut report, category, generation, &http, deadline);
-            let Some(body) = self.decider.maker.body(&report) else {
+            let Some(body) = self.decider.maker.body(&report, &decision) else {
                 self.gate().lock().status.dropped += 1;
-                self.write_last(&report, None, SHAPE_FAILED);
+                self.write_last(&report, None, None, SHAPE_FAILED);
                 return;
             };
             (report, body.into_bytes())
@@ -296,7 +319,12 @@ impl Worker {
                 http.max_payload_bytes
             );
             self.gate().lock().status.dropped += 1;
-            self.write_last(&report, None, "the report is larger than the payload cap");
+            self.write_last(
+                &report,
+                Some(&payload),
+                None,
+                "the report is larger than the payload cap",
+            );
             return;
         }
         let endpoint = redacted(&http.endpoint);
@@ -306,22 +334,26 @@ impl Worker {
             String::from_utf8_lossy(&payload)
         );
         // On disk before it is sent: if the send outlives the shutdown bound and the process
-        // exits, the next start sends it. The spool keeps the report (a payload is made from
-        // it again when it is sent), so every spooled file is a report.
-        let claimed = self.keep_claimed(report.to_json().as_bytes(), generation);
+        // exits, the next start sends it, byte for byte what was logged and checked here.
+        let claimed = self.keep_claimed(&payload, generation);
         match self.deliver(category, generation, &http, &payload, deadline) {
             Ok(()) => {
                 if let Some(claimed) = &claimed {
                     self.forget(claimed);
                 }
-                self.write_last(&report, Some(&endpoint), "sent");
+                self.write_last(&report, Some(&payload), Some(&endpoint), "sent");
                 self.drain_spool(&http, deadline);
             }
             Err(Failure::Withdrawn) => {
                 if let Some(claimed) = &claimed {
                     self.forget(claimed);
                 }
-                self.write_last(&report, None, "not sent: consent was withdrawn");
+                self.write_last(
+                    &report,
+                    Some(&payload),
+                    None,
+                    "not sent: consent was withdrawn",
+                );
             }
             Err(e) => {
                 let kept = claimed
@@ -337,7 +369,7 @@ impl Worker {
                     "telemetry report not delivered to {endpoint} ({e}): {outcome}"
                 );
                 // The local record first: whoever sees the status change finds it written.
-                self.write_last(&report, None, outcome);
+                self.write_last(&report, Some(&payload), None, outcome);
                 let mut control = self.gate().lock();
                 if kept {
                     control.status.spooled += 1;

@@ -45,17 +45,33 @@ impl Worker {
 
     /// Writes the last report to `telemetry.json` with whether and where it was sent
     /// (FerretDB keeps its last report this way).
-    pub(super) fn write_last(&self, report: &Report, sent_to: Option<&str>, outcome: &str) {
+    /// `payload`: the body made for it, kept beside the report when it is the product's own
+    /// payload (otherwise it is the report itself).
+    pub(super) fn write_last(
+        &self,
+        report: &Report,
+        payload: Option<&[u8]>,
+        sent_to: Option<&str>,
+        outcome: &str,
+    ) {
+        if !self.keep_last_report {
+            return;
+        }
         let Some(dir) = &self.decider.state_dir else {
             return;
         };
-        let record = serde_json::json!({
+        let mut record = serde_json::json!({
             "sent": sent_to.is_some(),
             "endpoint": sent_to,
             "outcome": outcome,
             "written_at": humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
             "report": report,
         });
+        if self.decider.maker.has_shape()
+            && let Some(payload) = payload.and_then(|p| serde_json::from_slice(p).ok())
+        {
+            record["payload"] = payload;
+        }
         let bytes = serde_json::to_vec_pretty(&record).unwrap_or_default();
         if let Err(e) = dir.write(files::LAST_REPORT, &bytes) {
             crate::diagnostics::diag!(

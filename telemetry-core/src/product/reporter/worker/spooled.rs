@@ -2,7 +2,6 @@
 
 use super::Worker;
 use crate::product::consent::Category;
-use crate::product::report::Report;
 use crate::product::reporter::transport::{Failure, HttpConfig};
 use crate::state::files;
 use std::path::{Path, PathBuf};
@@ -84,19 +83,9 @@ impl Worker {
             let Some(claimed) = claimed else {
                 continue; // another process is sending it
             };
-            let report = match spool.read(&claimed) {
-                Ok(payload) => serde_json::from_slice::<Report>(&payload).ok(),
-                Err(_) => None,
-            };
-            let payload = match report.map(|report| self.decider.maker.body(&report)) {
-                Some(Some(body)) => body.into_bytes(),
-                Some(None) => {
-                    // The product's payload shape failed (logged): not sendable, not corrupt.
-                    self.forget(&claimed);
-                    self.gate().lock().status.dropped += 1;
-                    continue;
-                }
-                None => {
+            let payload = match spool.read(&claimed) {
+                Ok(payload) if self.decider.maker.is_body(&payload) => payload,
+                _ => {
                     spool.set_aside(&claimed);
                     self.gate().lock().status.dropped += 1;
                     crate::diagnostics::diag!(
