@@ -26,7 +26,7 @@ use telemetry_core::consent::{Consent, ConsentBuilder, Polarity, ValueRule};
 use telemetry_core::disclosure::Disclosure;
 use telemetry_core::identity::Identity;
 use telemetry_core::payload::{InstallationId, OutgoingReport, SectionData, Version};
-use telemetry_core::reporter::{HttpConfig, Reporter, ReporterBuilder};
+use telemetry_core::reporter::{FinalReport, HttpConfig, Reporter, ReporterBuilder};
 use telemetry_core::{Application, Pii, Telemetry};
 use uuid::Uuid;
 
@@ -219,6 +219,8 @@ pub fn reporter(settings: &Settings) -> ReporterBuilder {
         .system_facts(telemetry_core::build_facts!())
         .initial_delay(DIAGNOSTICS_EVERY)
         .interval(DIAGNOSTICS_EVERY)
+        // Diagnostics leave every six hours, not at shutdown; waiting events still do.
+        .final_report(FinalReport::Never)
         .payload_shape(move |report: &OutgoingReport| track(report, organization_id, service))
 }
 

@@ -11,8 +11,9 @@
 //!   this crate sends), `cluster`, `configuration`, `database`, `environment`, `gossip`,
 //!   `persistentSubscriptions` and `projections`. No stream names, metadata, event payloads,
 //!   user names or passwords: the types below have no field for them.
-//! - **Schedule**: the first message one hour after the node starts (short-lived nodes, such
-//!   as test containers, send nothing), then every 24 hours. Every transmission is logged.
+//! - **Schedule**: the first message one hour after the node starts, then every 24 hours. A
+//!   short-lived node (a test container) sends nothing, not even when it stops. Every
+//!   transmission is logged.
 //! - **Opt-out**: `EVENTSTORE_TELEMETRY_OPTOUT=true`. The node still produces its messages to
 //!   the console and the log, and sends none of them. The start-up disclosure is shown either
 //!   way, with the page's two texts.
@@ -26,7 +27,7 @@ use std::sync::Arc;
 use telemetry_core::consent::{Consent, ConsentBuilder, Polarity, ValueRule};
 use telemetry_core::disclosure::Disclosure;
 use telemetry_core::payload::{OutgoingReport, TimeSpan};
-use telemetry_core::reporter::{HttpConfig, Reporter, ReporterBuilder};
+use telemetry_core::reporter::{FinalReport, HttpConfig, Reporter, ReporterBuilder};
 use telemetry_core::{Application, Telemetry};
 use uuid::Uuid;
 
@@ -303,6 +304,7 @@ pub fn consent(settings: &Settings) -> ConsentBuilder {
     let environment = settings.environment.clone();
     ConsentBuilder::new()
         .environment(move |name| environment(name))
+        // `true` opts out, `false` is as if unset; a word naming an opt-out opts out too.
         .env(
             "EVENTSTORE_TELEMETRY_OPTOUT",
             Polarity::OptOut,
@@ -328,6 +330,8 @@ pub fn reporter(settings: &Settings, node: Arc<Node>) -> ReporterBuilder {
         .state_dir(&settings.state_dir)
         .system_facts(telemetry_core::build_facts!())
         .log_unsent_reports(true)
+        // A node that stops within its first hour sends nothing, not even at shutdown.
+        .final_report(FinalReport::AfterInitialDelay)
         .payload_shape(move |report: &OutgoingReport| message(report, &node))
 }
 

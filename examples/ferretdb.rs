@@ -14,8 +14,8 @@
 //!   until the name changes. **On** with `--telemetry=` `1`, `t`, `enable`, `yes`, `true`, `y`,
 //!   `enabled`, `optin`, `opt-in` or `allow`. The decision is kept in the state directory.
 //! - **The payload** has the installation UUID, the version, the backend, the build
-//!   configuration (package type), query errors (by command, error code and operator),
-//!   the uptime and command durations in seconds.
+//!   configuration (package type, OS and architecture), query errors (by command, error
+//!   code and operator), and the time each command takes, in seconds.
 //! - FerretDB's page also lists the autonomous system number, the cloud region and the
 //!   country: a collector would derive them from the connection's address. This crate sends
 //!   no address and the collector in this workspace keeps none, so they are not here.
@@ -34,7 +34,7 @@ use std::sync::Arc;
 use telemetry_core::consent::ConsentBuilder;
 use telemetry_core::disclosure::Disclosure;
 use telemetry_core::identity::Identity;
-use telemetry_core::payload::{Counts, InstallationId, OutgoingReport, Uptime, Version};
+use telemetry_core::payload::{Counts, InstallationId, OutgoingReport, Version};
 use telemetry_core::reporter::{HttpConfig, Reporter, ReporterBuilder};
 use telemetry_core::{
     Application, LabelValue, LabeledCounter, LabeledHistogram, RegistryError, Telemetry,
@@ -152,14 +152,12 @@ pub struct FerretDbReport {
     backend: Backend,
     /// How this build was installed.
     package: Package,
-    /// The operating system family.
+    /// The operating system family (build configuration).
     #[telemetry(verbatim = "a constant of the standard library")]
     os: &'static str,
-    /// The CPU architecture.
+    /// The CPU architecture (build configuration).
     #[telemetry(verbatim = "a constant of the standard library")]
     arch: &'static str,
-    /// Seconds since start, rounded down to the hour.
-    uptime_s: Uptime,
     /// Failed commands, by command.
     command_errors: Counts,
     /// Failed commands, by error code.
@@ -218,7 +216,6 @@ pub fn reporter(settings: &Settings, version: &'static str) -> ReporterBuilder {
             package: Package::SelfBuilt,
             os: std::env::consts::OS,
             arch: std::env::consts::ARCH,
-            uptime_s: report.uptime(),
             command_errors: report.counts_by("ferretdb.query.errors", "command"),
             error_codes: report.counts_by("ferretdb.query.errors", "code"),
             operator_errors: report.counts_by("ferretdb.query.errors", "operator"),

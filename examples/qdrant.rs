@@ -29,7 +29,7 @@ use telemetry_core::crash::PanicHookConfig;
 use telemetry_core::disclosure::Disclosure;
 use telemetry_core::export::endpoint::Endpoints;
 use telemetry_core::payload::{Counts, InstanceId, OutgoingReport, Version};
-use telemetry_core::reporter::{HttpConfig, Reporter, ReporterBuilder};
+use telemetry_core::reporter::{HttpConfig, Reporter, ReporterBuilder, SpoolLimits};
 use telemetry_core::{Application, LabelValue, LabeledCounter, RegistryError, Telemetry};
 
 /// The REST endpoints whose requests are counted (a closed set: never the request's path).
@@ -241,6 +241,9 @@ pub fn reporter(settings: &Settings, engine: Arc<Engine>) -> ReporterBuilder {
             "https://qdrant.tech/documentation/guides/usage-statistics/",
         ))
         .state_dir(&settings.state_dir)
+        // The id is made at each start and stored nowhere: no last-report file, no spool.
+        .keep_last_report(false)
+        .spool_limits(SpoolLimits::new(0, 0))
         .system_facts(telemetry_core::build_facts!())
         .payload_shape(move |report: &OutgoingReport| QdrantTelemetry {
             id: report.instance_id(),

@@ -217,3 +217,49 @@ fn the_documented_message_schedule_logging_and_opt_out() {
     assert_eq!(got, want);
     let _ = std::fs::remove_dir_all(&off.state_dir);
 }
+
+#[test]
+fn a_short_lived_node_or_a_node_opted_out_in_words_sends_nothing() {
+    // A node that stops within its first hour (a test container): nothing, not even at shutdown.
+    let receiver = Receiver::start().unwrap();
+    let clock = Arc::new(FakeClock::new());
+    let short = settings(&[]);
+    let reporter = eventstoredb::reporter(&short, Arc::new(eventstoredb::single_node()))
+        .endpoint(HttpConfig::new(receiver.url()))
+        .clock(clock.clone())
+        .start()
+        .unwrap();
+    clock.advance(Duration::from_secs(10 * 60));
+    recipes::settle(&reporter, &clock);
+    assert!(reporter.shutdown());
+    assert!(
+        receiver.requests().is_empty(),
+        "a ten-minute node sent something"
+    );
+    let _ = std::fs::remove_dir_all(&short.state_dir);
+
+    // The variable set to a word that names an opt-out.
+    for word in [
+        "opt-out", "optout", "disable", "disabled", "forbid", "disallow", "TRUE",
+    ] {
+        let receiver = Receiver::start().unwrap();
+        let clock = Arc::new(FakeClock::new());
+        let vars = [("EVENTSTORE_TELEMETRY_OPTOUT", word)];
+        let off = settings(&vars);
+        let reporter = eventstoredb::reporter(&off, Arc::new(eventstoredb::single_node()))
+            .endpoint(HttpConfig::new(receiver.url()))
+            .clock(clock.clone())
+            .start()
+            .unwrap();
+        for _ in 0..26 {
+            clock.advance(HOUR);
+            recipes::settle(&reporter, &clock);
+        }
+        assert!(reporter.shutdown());
+        assert!(
+            receiver.requests().is_empty(),
+            "EVENTSTORE_TELEMETRY_OPTOUT={word}"
+        );
+        let _ = std::fs::remove_dir_all(&off.state_dir);
+    }
+}

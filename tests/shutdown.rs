@@ -89,3 +89,57 @@ fn shutdown_with_a_hung_endpoint_keeps_its_bound_and_every_count() {
 fn drop_with_a_hung_endpoint_keeps_its_bound_and_every_count() {
     hung_endpoint_costs_no_counts(End::Drop);
 }
+
+/// A local sink that holds the reporter's thread in its first report until released.
+struct HoldFirst {
+    entered: std::sync::Mutex<Option<std::sync::mpsc::Sender<()>>>,
+    release: std::sync::Mutex<Option<std::sync::mpsc::Receiver<()>>>,
+}
+
+impl telemetry_core::Sink for HoldFirst {
+    fn send(&self, _: &telemetry_core::Report) -> Result<(), telemetry_core::SinkError> {
+        if let Some(entered) = self.entered.lock().unwrap().take() {
+            let _ = entered.send(());
+            if let Some(release) = self.release.lock().unwrap().take() {
+                let _ = release.recv();
+            }
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn events_waiting_at_shutdown_leave_before_the_final_report() {
+    let receiver = telemetry_core::testing::Receiver::start().unwrap();
+    let state = temp_dir("shutdown-events");
+    let (entered_tx, entered) = std::sync::mpsc::channel();
+    let (release, release_rx) = std::sync::mpsc::channel();
+    let reporter = builder(&receiver.url(), &Arc::new(FakeClock::new()), &state)
+        .sink(HoldFirst {
+            entered: std::sync::Mutex::new(Some(entered_tx)),
+            release: std::sync::Mutex::new(Some(release_rx)),
+        })
+        .start()
+        .unwrap();
+    // The first event's report holds the reporter's thread; two more wait in line.
+    reporter.send_event(&events::event("first"));
+    entered.recv_timeout(Duration::from_secs(10)).unwrap();
+    reporter.send_event(&events::event("second"));
+    reporter.send_event(&events::event("third"));
+    let stopping = std::thread::spawn(move || reporter.shutdown());
+    // Long enough for `shutdown` to have asked; the order is checked below either way.
+    std::thread::sleep(Duration::from_millis(100));
+    release.send(()).unwrap();
+    assert!(stopping.join().unwrap(), "within the shutdown bound");
+    let triggers: Vec<String> = receiver
+        .requests()
+        .iter()
+        .map(|r| events::trigger(&String::from_utf8_lossy(&r.body)))
+        .collect();
+    assert_eq!(
+        triggers,
+        ["event:first", "event:second", "event:third", "shutdown"],
+        "every waiting event, then the final report"
+    );
+    let _ = std::fs::remove_dir_all(&state);
+}
