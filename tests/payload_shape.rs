@@ -334,3 +334,57 @@ fn a_spooled_report_leaves_as_the_payload_when_the_endpoint_is_back() {
     assert!(reporter.shutdown());
     let _ = std::fs::remove_dir_all(&state);
 }
+
+/// What a shape can see of the machine and of consent.
+#[derive(Telemetry)]
+#[telemetry(payload = "facts_probe")]
+struct FactsProbe {
+    carries_usage: bool,
+    cores: Option<usize>,
+}
+
+#[test]
+fn a_shape_sees_no_system_facts_while_usage_statistics_are_withheld() {
+    use telemetry_core::consent::{Category, Polarity, ValueRule};
+    for (send_telemetry, usage) in [("false", false), ("true", true)] {
+        let receiver = Receiver::start(Mode::Ok("{}".into()));
+        let clock = Arc::new(FakeClock::new());
+        let state = temp_dir("facts-probe");
+        let reporter = builder(&receiver.url(), &clock, &state)
+            .consent(
+                ConsentBuilder::new()
+                    .environment(move |name| {
+                        (name == "SEND_TELEMETRY").then(|| send_telemetry.to_owned())
+                    })
+                    .executable("/usr/bin/shaped")
+                    .env_for(
+                        Category::UsageStatistics,
+                        "SEND_TELEMETRY",
+                        Polarity::OptIn,
+                        ValueRule::Unleash,
+                    )
+                    .default_consent(Consent::Enabled),
+            )
+            .system_facts(telemetry_core::build_facts!())
+            .payload_shape(|report: &OutgoingReport| FactsProbe {
+                carries_usage: report.carries_usage(),
+                cores: report.system_facts().map(|f| f.core_count()),
+            })
+            .start()
+            .unwrap();
+        clock.advance(HOUR);
+        eventually("the version check", || receiver.requests() == 1);
+        assert!(reporter.shutdown());
+        let body: serde_json::Value = serde_json::from_str(&receiver.bodies()[0]).unwrap();
+        assert_eq!(
+            body["carries_usage"], usage,
+            "SEND_TELEMETRY={send_telemetry}"
+        );
+        assert_eq!(
+            body["cores"].is_null(),
+            !usage,
+            "SEND_TELEMETRY={send_telemetry}: {body}"
+        );
+        let _ = std::fs::remove_dir_all(&state);
+    }
+}
