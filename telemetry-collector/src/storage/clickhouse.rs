@@ -78,6 +78,19 @@ fn text(row: &Value, key: &str) -> Result<String, StorageError> {
         .ok_or_else(|| StorageError::Corrupt(format!("no text `{key}` in a ClickHouse row")))
 }
 
+/// One row of installation counts (`period`, `version`, `os`, `arch`, `n`), of `feature` if
+/// the count is of one.
+fn count(row: &Value, feature: Option<String>) -> Result<Count, StorageError> {
+    Ok(Count {
+        period: text(row, "period")?,
+        version: text(row, "version")?,
+        os: text(row, "os")?,
+        arch: text(row, "arch")?,
+        feature,
+        installations: row.get("n").and_then(number).unwrap_or(0),
+    })
+}
+
 impl ClickHouseStorage {
     /// Connects to the HTTP interface at `url` (e.g. `http://127.0.0.1:8123`) and makes the
     /// database `database` and its tables if they are missing.
@@ -315,28 +328,15 @@ impl Storage for ClickHouseStorage {
             "SELECT {col} AS period, product_version AS version, os, arch, uniqExact(installation) AS n
              FROM {db}.reports WHERE product = {product} AND {col} >= {since} GROUP BY period, version, os, arch"
         ))? {
-            out.push(Count {
-                period: text(&row, "period")?,
-                version: text(&row, "version")?,
-                os: text(&row, "os")?,
-                arch: text(&row, "arch")?,
-                feature: None,
-                installations: row.get("n").and_then(number).unwrap_or(0),
-            });
+            out.push(count(&row, None)?);
         }
         for row in self.select(&format!(
             "SELECT {col} AS period, product_version AS version, os, arch, metric,
              uniqExact(installation) AS n FROM {db}.reports ARRAY JOIN feature_metrics AS metric
              WHERE product = {product} AND {col} >= {since} GROUP BY period, version, os, arch, metric"
         ))? {
-            out.push(Count {
-                period: text(&row, "period")?,
-                version: text(&row, "version")?,
-                os: text(&row, "os")?,
-                arch: text(&row, "arch")?,
-                feature: Some(text(&row, "metric")?),
-                installations: row.get("n").and_then(number).unwrap_or(0),
-            });
+            let feature = text(&row, "metric")?;
+            out.push(count(&row, Some(feature))?);
         }
         out.sort();
         Ok(out)

@@ -65,41 +65,25 @@ impl Client {
         body: &[u8],
         timeout: Duration,
     ) -> Result<HttpResponse, String> {
+        // The headers and the timeout, on a request of either body kind.
+        fn prepared<B>(
+            mut request: ureq::RequestBuilder<B>,
+            headers: &[(String, String)],
+            timeout: Duration,
+        ) -> ureq::RequestBuilder<B> {
+            for (name, value) in headers {
+                request = request.header(name.as_str(), value.as_str());
+            }
+            request.config().timeout_global(Some(timeout)).build()
+        }
         let result = match method {
-            Method::Put | Method::Post => {
-                let mut request = match method {
-                    Method::Put => self.agent.put(url),
-                    _ => self.agent.post(url),
-                };
-                for (name, value) in headers {
-                    request = request.header(name.as_str(), value.as_str());
-                }
-                request
-                    .config()
-                    .timeout_global(Some(timeout))
-                    .build()
-                    .send(body)
-            }
-            Method::Delete => {
-                let mut request = self.agent.delete(url);
-                for (name, value) in headers {
-                    request = request.header(name.as_str(), value.as_str());
-                }
-                request
-                    .config()
-                    .timeout_global(Some(timeout))
-                    .build()
-                    .call()
-            }
+            Method::Put => prepared(self.agent.put(url), headers, timeout).send(body),
+            Method::Post => prepared(self.agent.post(url), headers, timeout).send(body),
+            Method::Delete => prepared(self.agent.delete(url), headers, timeout).call(),
         };
         let mut response = result.map_err(|e| e.to_string())?;
         let status = response.status().as_u16();
-        let body = response
-            .body_mut()
-            .with_config()
-            .limit(MAX_RESPONSE)
-            .read_to_vec()
-            .unwrap_or_default();
+        let body = crate::product::reporter::transport::read_answer(&mut response, MAX_RESPONSE);
         Ok(HttpResponse { status, body })
     }
 }

@@ -61,11 +61,11 @@ pub struct OutgoingReport {
 impl OutgoingReport {
     /// `report` as it leaves (the reporter's outgoing, already anonymized report); `usage`:
     /// whether consent lets usage statistics leave with it; `facts`: the reporter's system
-    /// facts, if it collects them and `usage` holds.
+    /// facts, if it collects them (kept only if `usage` holds).
     pub(crate) fn new(report: Report, facts: Option<SystemFacts>, usage: bool) -> Self {
         OutgoingReport {
             report,
-            facts,
+            facts: facts.filter(|_| usage),
             usage,
         }
     }
@@ -75,7 +75,7 @@ impl OutgoingReport {
     /// statistics leave: read them through their accessors into the payload's own fields
     /// (numbers there are rounded as usual).
     pub fn system_facts(&self) -> Option<&SystemFacts> {
-        self.facts.as_ref().filter(|_| self.usage)
+        self.facts.as_ref()
     }
 
     /// Counter `name` summed by the values of its label `label` (FerretDB's failures by

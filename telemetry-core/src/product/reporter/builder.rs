@@ -441,13 +441,7 @@ impl ReporterBuilder {
                 }
             } else {
                 let recovered = spool_dir.recover();
-                if recovered.reclaimed > 0 {
-                    crate::diagnostics::diag!(
-                        info,
-                        "{} telemetry report(s) left by a stopped process are back in the spool",
-                        recovered.reclaimed
-                    );
-                }
+                recovered.log_reclaimed();
                 if recovered.dropped > 0 {
                     crate::diagnostics::diag!(
                         warn,

@@ -181,8 +181,7 @@ impl ReportMaker {
             return Some(report.to_json());
         };
         let usage = decision.category(Category::UsageStatistics) != Consent::Disabled;
-        let facts = if usage { self.facts() } else { None };
-        let outgoing = OutgoingReport::new(report.clone(), facts, usage);
+        let outgoing = OutgoingReport::new(report.clone(), self.facts(), usage);
         match catch_unwind(AssertUnwindSafe(|| shape(&outgoing))) {
             Ok(Some(payload)) => Some(payload.to_string()),
             Ok(None) => None,

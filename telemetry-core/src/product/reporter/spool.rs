@@ -116,6 +116,19 @@ pub(crate) struct Recovered {
     pub(crate) dropped: usize,
 }
 
+impl Recovered {
+    /// Says that reports left by a stopped process are back in line, if any are.
+    pub(crate) fn log_reclaimed(&self) {
+        if self.reclaimed > 0 {
+            crate::diagnostics::diag!(
+                info,
+                "{} telemetry report(s) left by a stopped process are back in the spool",
+                self.reclaimed
+            );
+        }
+    }
+}
+
 impl Spool {
     pub(crate) fn new(dir: PathBuf, limits: SpoolLimits) -> Self {
         Spool {

@@ -265,12 +265,7 @@ impl Client {
             .build()
             .call()
             .map_err(|e| Failure::Transport(e.to_string()))?;
-        let body = response
-            .body_mut()
-            .with_config()
-            .limit(MAX_ANSWER_BYTES)
-            .read_to_vec()
-            .unwrap_or_default();
+        let body = read_answer(&mut response, MAX_ANSWER_BYTES);
         Ok(Answer {
             status: response.status().as_u16(),
             retry_after: None,
@@ -343,17 +338,24 @@ fn post(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| retry_after(v, std::time::SystemTime::now()));
     // A malformed or oversized answer must not fail a delivered report: keep what was read.
-    let body = response
-        .body_mut()
-        .with_config()
-        .limit(MAX_ANSWER_BYTES)
-        .read_to_vec()
-        .unwrap_or_default();
+    let body = read_answer(&mut response, MAX_ANSWER_BYTES);
     Ok(Answer {
         status,
         retry_after,
         body,
     })
+}
+
+/// At most `limit` bytes of an answer's body; an unreadable body reads as empty (what the
+/// server said is in its status).
+#[cfg(feature = "http")]
+pub(crate) fn read_answer(response: &mut ureq::http::Response<ureq::Body>, limit: u64) -> Vec<u8> {
+    response
+        .body_mut()
+        .with_config()
+        .limit(limit)
+        .read_to_vec()
+        .unwrap_or_default()
 }
 
 /// A `Retry-After` value (RFC 9110 §10.2.3): delay-seconds, or an HTTP-date, which is read

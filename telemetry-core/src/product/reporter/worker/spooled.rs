@@ -62,13 +62,7 @@ impl Worker {
             let _guard = self.gate().lock_spool();
             spool.recover()
         };
-        if recovered.reclaimed > 0 {
-            crate::diagnostics::diag!(
-                info,
-                "{} telemetry report(s) left by a stopped process are back in the spool",
-                recovered.reclaimed
-            );
-        }
+        recovered.log_reclaimed();
         if recovered.dropped > 0 {
             self.gate().lock().status.dropped += recovered.dropped as u64;
         }
